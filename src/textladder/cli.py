@@ -1,0 +1,400 @@
+"""The ``textladder`` command. Thin: parse options, call the library, print.
+
+Every user-fixable problem is one ``error: ...`` line on stderr and exit code 1.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from textladder.errors import TextladderError
+
+DEFAULT_DATA = Path("../shared/data/happydb/hm_train.csv")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+log = logging.getLogger("textladder")
+
+app = typer.Typer(
+    name="textladder",
+    help="Build ever better multi-class text classifiers, one rung at a time.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+data_app = typer.Typer(help="Get datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+def _setup_logging(verbose: bool = False) -> None:
+    if log.handlers:
+        return
+    handler = RichHandler(console=err, show_time=False, show_path=False, markup=False)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG if verbose else logging.INFO)
+    log.propagate = False
+
+
+@contextmanager
+def _errors():
+    try:
+        yield
+    except TextladderError as exc:
+        err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        err.print("interrupted; nothing was written")
+        raise typer.Exit(130) from None
+
+
+def _progress(description: str, unit: str = "bytes") -> Progress:
+    columns = [TextColumn("{task.description}"), BarColumn()]
+    columns.append(DownloadColumn() if unit == "bytes" else TextColumn("{task.completed:,.0f}/{task.total:,.0f} rows"))
+    columns.append(TimeRemainingColumn())
+    return Progress(*columns, console=err, transient=True, disable=not err.is_terminal)
+
+
+@contextmanager
+def _file_progress(path: str | Path, description: str):
+    """A progress bar over a file being read; yields the callback for the readers."""
+    from textladder.data.reader import total_units
+
+    try:
+        total, unit = total_units(path)
+    except TextladderError:
+        yield None
+        return
+    with _progress(description, unit) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda n: progress.advance(task, n)
+
+
+def _data_path(data: Optional[Path]) -> Path:
+    if data is not None:
+        return data
+    if os.environ.get("TEXTLADDER_DATA"):
+        return Path(os.environ["TEXTLADDER_DATA"])
+    if DEFAULT_DATA.exists():
+        return DEFAULT_DATA
+    from textladder.data.fetch import cached_path
+
+    if cached_path("happydb").exists():
+        return cached_path("happydb")
+    raise TextladderError(
+        f"no data given: pass DATA, set TEXTLADDER_DATA, put HappyDB at {DEFAULT_DATA}, "
+        "or run 'textladder data fetch happydb'")
+
+
+def _parse_sets(values: list[str]) -> dict:
+    params = {}
+    for item in values:
+        if "=" not in item:
+            raise TextladderError(f"--set takes KEY=VALUE, got '{item}'")
+        key, raw = item.split("=", 1)
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        params[key.strip().replace("-", "_")] = value
+    return params
+
+
+def _model_help() -> str:
+    from textladder.models import get, names
+
+    lines = ["[bold]Models and their parameters[/] (set with --set KEY=VALUE):\n"]
+    for name in names():
+        fields = get(name).Params.model_fields
+        shown = ", ".join(f"{k}={f.default!r}" for k, f in fields.items())
+        lines.append(f"[bold]{name}[/]: {shown}\n")
+    return "\n".join(lines)
+
+
+# Shared options ---------------------------------------------------------------------------------
+DataArg = Annotated[Optional[Path], typer.Argument(
+    help="CSV or Parquet file. Default: $TEXTLADDER_DATA, else ../shared/data/happydb/hm_train.csv, "
+         "else the fetched HappyDB.", show_default=False)]
+TextCol = Annotated[Optional[str], typer.Option("--text-col", help="Text column (default: from the format).")]
+LabelCol = Annotated[Optional[str], typer.Option("--label-col", help="Label column (default: from the format).")]
+IdCol = Annotated[Optional[str], typer.Option("--id-col", help="Id column (default: from the format, else the line).")]
+PeriodCol = Annotated[Optional[str], typer.Option("--period-col", help="Reflection-period column.")]
+MaxDrop = Annotated[float, typer.Option(
+    "--max-drop", min=0.0, max=1.0,
+    help="Drop rows with empty text or label, with a warning, up to this fraction of the file; more is an error.")]
+SplitOpt = Annotated[str, typer.Option(
+    "--split", help="auto (reference protocol for the HackerEarth/blog files, else stratified), reference, "
+                    "or stratified.")]
+TestSize = Annotated[Optional[float], typer.Option(
+    "--test-size", help="Test part: a fraction (0.1) or a row count (6000). Default 0.1 (reference: 6000).")]
+ValSize = Annotated[Optional[float], typer.Option(
+    "--val-size", help="Validation part of the rest: fraction or count. Default 0.15.")]
+Seed = Annotated[int, typer.Option("--seed", help="Seed of the split and the model.")]
+
+
+def _split_config(split: str, test_size, val_size, seed):
+    from textladder.data import SplitConfig
+
+    if split not in ("auto", "reference", "stratified"):
+        raise TextladderError(f"--split must be auto, reference or stratified, not '{split}'")
+    return SplitConfig(method=split, test_size=test_size, val_size=val_size, seed=seed)
+
+
+# Commands ---------------------------------------------------------------------------------------
+@app.command()
+def train(
+    data: DataArg = None,
+    model: Annotated[str, typer.Option("--model", "-m", help="Registered model name (see 'textladder models').")] = "tfidf-linear",
+    runs_dir: Annotated[Path, typer.Option("--out", "-o", help="Runs folder; the run gets its own folder inside.")] = Path("runs"),
+    name: Annotated[Optional[str], typer.Option("--name", help="Run folder name (default: MODEL-TIME-RANDOM).")] = None,
+    set_: Annotated[list[str], typer.Option("--set", "-s", help="Model parameter KEY=VALUE (JSON value); repeat.")] = [],
+    class_weight: Annotated[Optional[str], typer.Option("--class-weight", help="'balanced': weight classes by inverse frequency.")] = None,
+    text_col: TextCol = None, label_col: LabelCol = None, id_col: IdCol = None, period_col: PeriodCol = None,
+    max_drop: MaxDrop = 0.05,
+    split: SplitOpt = "auto", test_size: TestSize = None, val_size: ValSize = None, seed: Seed = 42,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+):
+    """Train one model, evaluate it on validation and test, and save a run folder.
+
+    Prints the metrics, then the run folder's path as the last line of stdout.
+    """
+    _setup_logging(verbose)
+    with _errors():
+        from textladder.config import DataConfig, RunConfig
+        from textladder.train import train as train_run
+
+        params = _parse_sets(set_)
+        if class_weight is not None:
+            if class_weight not in ("balanced", "none"):
+                raise TextladderError(f"--class-weight must be 'balanced' or 'none', not '{class_weight}'")
+            params["class_weight"] = None if class_weight == "none" else class_weight
+        path = _data_path(data)
+        config = RunConfig(
+            model=model, params=params, seed=seed,
+            data=DataConfig(path=str(path), text_col=text_col, label_col=label_col, id_col=id_col,
+                            period_col=period_col, max_drop=max_drop),
+            split=_split_config(split, test_size, val_size, seed),
+        )
+        from textladder.models import make_params
+
+        make_params(model, params)  # fail fast on bad parameters, before reading data
+        with _file_progress(path, f"reading {path.name}") as progress:
+            with err.status(f"training {model} on {path.name} ...", spinner="dots"):
+                run_dir = train_run(config, runs_dir, name=name, on_progress=progress)
+        from textladder.runs import Run
+
+        _print_metrics(Run.open(run_dir))
+        print(run_dir)
+
+
+def _print_metrics(run) -> None:
+    m = run.metrics
+    table = Table(title=f"{run.name}")
+    for col in ("split", "accuracy", "macro-F1", "weighted-F1", "n"):
+        table.add_column(col, justify="right" if col != "split" else "left")
+    for part in ("val", "test"):
+        r = m[part]
+        table.add_row(part, f"{r['accuracy']:.4f}", f"{r['macro_f1']:.4f}", f"{r['weighted_f1']:.4f}", f"{r['n']:,}")
+    out.print(table)
+    out.print(f"training time {m['train_seconds']:.1f} s")
+
+
+@app.command()
+def evaluate(
+    run: Annotated[Path, typer.Argument(help="Run folder.")],
+    data: Annotated[Optional[Path], typer.Argument(help="File to score (default: the run's own test split).")] = None,
+    label_col: LabelCol = None, text_col: TextCol = None, id_col: IdCol = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout, nothing else.")] = False,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for the plots and CSVs (default: RUN/eval-NAME).")] = None,
+):
+    """Score a run: accuracy, macro/weighted F1, per-class report, confusion matrices, misclassified rows.
+
+    Rows of DATA with no label are skipped and counted.
+    """
+    _setup_logging()
+    with _errors():
+        from textladder.evaluate import metrics, write_artifacts
+        from textladder.predict import labelled_rows, run_test_split, score
+        from textladder.runs import Run, atomic_folder
+
+        r = Run.open(run)
+        skipped = 0
+        if data is None:
+            ds = run_test_split(r)
+            source = "test split"
+        else:
+            ds, skipped = labelled_rows(r, data, label_col=label_col, text_col=text_col, id_col=id_col)
+            source = str(data)
+        y_true, proba = score(r, ds)
+        result = metrics(y_true, proba, r.classes)
+        result["skipped_unlabelled"] = skipped
+        result["source"] = source
+        target = out_dir or (r.path / f"eval-{'test' if data is None else Path(data).stem}")
+        with atomic_folder(target) as tmp:
+            write_artifacts(tmp, result, r.classes, ds.ids, ds.texts, y_true, proba, prefix=f"{r.config.model}: ")
+            (tmp / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+        if json_:
+            print(json.dumps(result))
+            return
+        _print_report(r, result, source, skipped, target)
+
+
+def _print_report(r, result, source, skipped, target) -> None:
+    table = Table(title=f"{r.name} on {source}")
+    for col in ("class", "precision", "recall", "F1", "support"):
+        table.add_column(col, justify="left" if col == "class" else "right")
+    for c, v in result["per_class"].items():
+        table.add_row(c, f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['f1']:.3f}", f"{v['support']:,}")
+    out.print(table)
+    out.print(f"accuracy {result['accuracy']:.4f}   macro-F1 {result['macro_f1']:.4f}   "
+              f"weighted-F1 {result['weighted_f1']:.4f}   n {result['n']:,}")
+    if skipped:
+        out.print(f"skipped {skipped:,} rows with no label")
+    out.print(f"plots and CSVs: {target}")
+
+
+@app.command()
+def predict(
+    run: Annotated[Path, typer.Argument(help="Run folder.")],
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="CSV or Parquet file to predict.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="CSV or Parquet (by suffix) to write.")],
+    text_col: TextCol = None, id_col: IdCol = None,
+    chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Rows per chunk; memory stays flat.")] = 10_000,
+):
+    """Predict a file in chunks: id, predicted label and one probability column per class."""
+    _setup_logging()
+    with _errors():
+        from textladder.predict import predict_file
+        from textladder.runs import Run
+
+        r = Run.open(run)
+        with _file_progress(input_path, f"predicting {input_path.name}") as progress:
+            rows = predict_file(r, input_path, output, chunk_size=chunk_size, text_col=text_col, id_col=id_col,
+                                on_progress=progress)
+        err.print(f"wrote {rows:,} predictions to {output}")
+
+
+@app.command()
+def runs(
+    runs_dir: Annotated[Path, typer.Argument(help="Folder of run folders.")] = Path("runs"),
+    json_: Annotated[bool, typer.Option("--json", help="Print the leaderboard as JSON.")] = False,
+):
+    """Leaderboard of the runs in a folder, best test macro-F1 first."""
+    with _errors():
+        from textladder.runs import leaderboard, list_runs
+
+        rows = leaderboard(list_runs(runs_dir))
+        if json_:
+            print(json.dumps(rows, indent=2))
+            return
+        if not rows:
+            out.print(f"no finished runs in {runs_dir}")
+            return
+        table = Table(title=f"leaderboard: {runs_dir}")
+        for col in ("#", "run", "model", "options", "accuracy", "macro-F1", "val macro-F1", "train s"):
+            table.add_column(col, justify="right" if col in ("#", "accuracy", "macro-F1", "val macro-F1", "train s") else "left")
+        fmt = lambda v, d=4: "-" if v is None else f"{v:.{d}f}"  # noqa: E731
+        for i, row in enumerate(rows, 1):
+            table.add_row(str(i), row["run"], row["model"], row["options"], fmt(row["accuracy"]),
+                          fmt(row["macro_f1"]), fmt(row["val_macro_f1"]), fmt(row["train_seconds"], 1))
+        out.print(table)
+
+
+@app.command()
+def explore(
+    data: DataArg = None,
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for summary.json and the plots.")] = Path("explore"),
+    text_col: TextCol = None, label_col: LabelCol = None, id_col: IdCol = None, period_col: PeriodCol = None,
+    max_drop: MaxDrop = 0.05,
+    split: SplitOpt = "auto", test_size: TestSize = None, val_size: ValSize = None, seed: Seed = 42,
+):
+    """Summarise a dataset: class balance (pie and bar), token lengths, split sizes, a suggested sequence length."""
+    _setup_logging()
+    with _errors():
+        from textladder.data import load_dataset
+        from textladder.explore import explore as run_explore
+
+        path = _data_path(data)
+        with _file_progress(path, f"reading {path.name}") as progress:
+            ds = load_dataset(path, text_col=text_col, label_col=label_col, id_col=id_col,
+                              period_col=period_col, max_drop=max_drop, on_progress=progress)
+        log.info("%s: detected format '%s'", path, ds.format)
+        s = run_explore(ds, out_dir, _split_config(split, test_size, val_size, seed))
+        table = Table(title=f"{path.name}: {s['rows']:,} rows, format {s['format']}")
+        table.add_column("class")
+        table.add_column("rows", justify="right")
+        table.add_column("share", justify="right")
+        for c, n in s["classes"].items():
+            table.add_row(c, f"{n:,}", f"{n / s['rows']:.1%}")
+        out.print(table)
+        t = s["tokens"]
+        out.print(f"tokens per text: mean {t['mean']:.1f}, median {t['median']:.0f}, p95 {t['p95']:.0f}, "
+                  f"max {t['max']:,}; suggested sequence length {t['suggested_seq_len']} ({t['suggested_covers']})")
+        if s["split"]:
+            sp = s["split"]
+            out.print(f"split ({sp['method']}): train {sp['train']:,}, val {sp['val']:,}, test {sp['test']:,}")
+        out.print(f"wrote {out_dir}/summary.json and plots")
+
+
+@app.command()
+def models():
+    """List the registered models and their parameters."""
+    from textladder.models import get, names
+
+    for n in names():
+        cls = get(n)
+        table = Table(title=n, title_justify="left")
+        for col in ("parameter", "default", "description"):
+            table.add_column(col)
+        for key, f in cls.Params.model_fields.items():
+            table.add_row(key, repr(f.default), f.description or "")
+        out.print(table)
+
+
+@data_app.command("fetch")
+def data_fetch(
+    name: Annotated[str, typer.Argument(help="Dataset: happydb.")] = "happydb",
+    url: Annotated[Optional[str], typer.Option("--url", help="Download from here instead of the public home.")] = None,
+    sha256: Annotated[Optional[str], typer.Option("--sha256", help="Expected sha256 of the file.")] = None,
+    dest: Annotated[Optional[Path], typer.Option("--dest", help="Where to save (default: the user cache).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Download even if a verified copy is there.")] = False,
+):
+    """Download a public dataset into the user cache, verify its sha256, and save it atomically.
+
+    Prints the saved file's path as the last line of stdout.
+    """
+    _setup_logging()
+    with _errors():
+        from textladder.data.fetch import fetch
+
+        with Progress(TextColumn("downloading {task.fields[name]}"), BarColumn(), DownloadColumn(),
+                      TimeRemainingColumn(), console=err, transient=True) as progress:
+            task = progress.add_task("download", total=None, name=name)
+            path = fetch(name, url=url, sha256=sha256, dest=dest, force=force,
+                         on_start=lambda total: progress.update(task, total=total),
+                         on_progress=lambda n: progress.advance(task, n))
+        record = path.parent / f"{path.name}.sha256"
+        digest = record.read_text().strip() if record.exists() else "?"
+        err.print(f"sha256 {digest}")
+        print(path)
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""One pydantic object describes a run completely; it is saved as ``config.json``.
+
+Example:
+    >>> cfg = RunConfig(model="tfidf-linear", data=DataConfig(path="d.csv"))
+    >>> RunConfig.model_validate_json(cfg.model_dump_json()) == cfg
+    True
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from textladder import __version__
+from textladder.data.dataset import DEFAULT_MAX_DROP
+from textladder.data.split import SplitConfig
+
+
+class DataConfig(BaseModel):
+    """Where the data is and which column plays which role."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str
+    format: str | None = None
+    text_col: str | None = None
+    label_col: str | None = None
+    id_col: str | None = None
+    period_col: str | None = None
+    max_drop: float = Field(DEFAULT_MAX_DROP, ge=0, le=1)
+    sha256: str | None = None
+    rows: int | None = None
+
+
+class RunConfig(BaseModel):
+    """Everything needed to repeat a run: data, split, model name and its parameters."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    model: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    data: DataConfig
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    seed: int = 42
+    textladder_version: str = __version__

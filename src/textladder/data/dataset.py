@@ -1,0 +1,242 @@
+"""Load a labelled text dataset from any supported file, validated once, at the boundary.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "d.csv"
+    >>> _ = p.write_text("id,text,label\\n1,good day,joy\\n2,bad day,sad\\n3,fine,joy\\n")
+    >>> ds = load_dataset(p)
+    >>> ds.format, len(ds), ds.classes
+    ('generic', 3, ['joy', 'sad'])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from textladder.data.formats import Format, detect
+from textladder.data.reader import LINE, columns_of, file_kind, read_table
+from textladder.errors import DataError
+
+log = logging.getLogger("textladder")
+
+DEFAULT_MAX_DROP = 0.05
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Which column plays which role."""
+
+    text: str
+    label: str | None = None
+    id: str | None = None
+    period: str | None = None
+
+
+@dataclass
+class Dataset:
+    """Validated rows: parallel arrays of ids, texts, labels (or None) and periods (or None)."""
+
+    path: str
+    format: str
+    columns: Columns
+    ids: np.ndarray
+    texts: np.ndarray
+    labels: np.ndarray | None
+    period: np.ndarray | None
+    lines: np.ndarray
+    line_kind: str  # "line" (CSV) or "row" (Parquet)
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @property
+    def classes(self) -> list[str]:
+        """Sorted class names."""
+        if self.labels is None:
+            return []
+        return sorted(set(self.labels.tolist()))
+
+    def class_counts(self) -> dict[str, int]:
+        """Class name -> rows, largest first."""
+        if self.labels is None:
+            return {}
+        counts = pd.Series(self.labels).value_counts()
+        return {str(k): int(v) for k, v in counts.items()}
+
+    def subset(self, index: np.ndarray) -> Dataset:
+        """The rows at ``index``, as a new Dataset."""
+        return Dataset(
+            self.path, self.format, self.columns, self.ids[index], self.texts[index],
+            None if self.labels is None else self.labels[index],
+            None if self.period is None else self.period[index],
+            self.lines[index], self.line_kind, dict(self.dropped),
+        )
+
+    def frame(self) -> pd.DataFrame:
+        """Model input: a DataFrame with ``text`` (and ``period`` when the data has one)."""
+        data = {"text": self.texts}
+        if self.period is not None:
+            data["period"] = self.period
+        return pd.DataFrame(data)
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def resolve_columns(
+    path: str | Path,
+    columns: list[str],
+    text_col: str | None = None,
+    label_col: str | None = None,
+    id_col: str | None = None,
+    period_col: str | None = None,
+    require_label: bool = True,
+) -> tuple[str, Columns]:
+    """Detect the format and decide each column's role; options override the format's defaults.
+
+    Returns ``(format_name, Columns)``; raises :class:`DataError` naming what is missing.
+    """
+    fmt: Format | None = detect(columns)
+    if fmt is None and text_col is None:
+        raise DataError(
+            path,
+            f"unknown format (columns: {', '.join(columns)}); pass --text-col and --label-col",
+            line=1 if file_kind(path) == "csv" else None,
+        )
+    name = fmt.name if fmt and not text_col else ("generic" if fmt is None else fmt.name)
+    text = text_col or fmt.text
+    label = label_col or (fmt.label if fmt else None)
+    ident = id_col or (fmt.id if fmt else None)
+    period = period_col or (fmt.period if fmt else None)
+    where = {"line": 1} if file_kind(path) == "csv" else {}
+    for role, col, needed in (("text", text, True), ("label", label, require_label), ("id", ident, bool(id_col)),
+                              ("period", period, bool(period_col))):
+        if needed and (col is None or col not in columns):
+            shown = f"'{col}'" if col else "(none given)"
+            hint = f"; pass --{role}-col" if role in ("text", "label", "id") else ""
+            raise DataError(path, f"missing {role} column {shown}; columns are: {', '.join(columns)}{hint}", **where)
+    if label is not None and label not in columns:
+        label = None
+    if ident is not None and ident not in columns:
+        ident = None
+    if period is not None and period not in columns:
+        period = None
+    return name, Columns(text=text, label=label, id=ident, period=period)
+
+
+def _blank(values: pd.Series) -> np.ndarray:
+    return values.isna().to_numpy() | values.astype(str).str.strip().eq("").to_numpy()
+
+
+def load_dataset(
+    path: str | Path,
+    text_col: str | None = None,
+    label_col: str | None = None,
+    id_col: str | None = None,
+    period_col: str | None = None,
+    require_label: bool = True,
+    max_drop: float = DEFAULT_MAX_DROP,
+    on_progress=None,
+) -> Dataset:
+    """Read, detect, validate and clean a dataset file.
+
+    Rows with an empty text or (when labels are required) a missing label are
+    dropped, with a warning, when they are at most ``max_drop`` of the file;
+    more than that is an error at the first such line. Duplicate ids with the
+    same label keep their first row; with different labels they are an error.
+    Fewer than two classes is an error.
+    """
+    p = Path(path)
+    columns = columns_of(p)
+    fmt, cols = resolve_columns(p, columns, text_col, label_col, id_col, period_col, require_label)
+    table = read_table(p, on_progress=on_progress)
+    line_kind = "line" if file_kind(p) == "csv" else "row"
+    n = len(table)
+    where = lambda i: {line_kind: int(table[LINE].iat[i])}  # noqa: E731
+
+    bad_masks = {"empty text": _blank(table[cols.text])}
+    if cols.label is not None and require_label:
+        bad_masks["missing label"] = _blank(table[cols.label])
+    keep = np.ones(n, dtype=bool)
+    dropped: dict[str, int] = {}
+    for reason, mask in bad_masks.items():
+        mask = mask & keep
+        count = int(mask.sum())
+        if not count:
+            continue
+        first = int(np.flatnonzero(mask)[0])
+        if count == n or count > max_drop * n:
+            raise DataError(
+                p,
+                f"{reason} ({count} of {n} rows, {count / n:.0%}; textladder drops at most "
+                f"{max_drop:.0%} of a file, set by --max-drop)",
+                **where(first),
+            )
+        lines = ", ".join(str(int(x)) for x in table[LINE].to_numpy()[mask][:5])
+        more = "" if count <= 5 else ", ..."
+        log.warning("%s: dropped %d of %d rows with %s (%ss %s%s)", p, count, n, reason, line_kind, lines, more)
+        dropped[reason] = count
+        keep &= ~mask
+    table = table[keep].reset_index(drop=True)
+
+    if cols.id is not None:
+        ids = table[cols.id].astype(str).str.strip()
+    else:
+        ids = table[LINE].astype(str)
+    if cols.id is not None and ids.duplicated().any():
+        table, ids, dup_count = _dedupe(p, table, ids, cols, line_kind)
+        if dup_count:
+            log.warning("%s: dropped %d rows whose id repeats an earlier row with the same label", p, dup_count)
+            dropped["duplicate id"] = dup_count
+
+    labels = None
+    if cols.label is not None and cols.label in table:
+        raw = table[cols.label]
+        labels = raw.where(raw.notna(), "").astype(str).str.strip().to_numpy(dtype=object)
+        classes = sorted(set(labels.tolist()))
+        if require_label and len(classes) < 2:
+            only = f"'{classes[0]}'" if classes else "none"
+            raise DataError(p, f"only one class ({only}) in column '{cols.label}'; a classifier needs at least two")
+    period = None
+    if cols.period is not None:
+        period = table[cols.period].astype(object).where(table[cols.period].notna(), "")
+        period = period.astype(str).str.strip().to_numpy(dtype=object)
+    return Dataset(
+        path=str(p), format=fmt, columns=cols,
+        ids=ids.to_numpy(dtype=object), texts=table[cols.text].astype(str).to_numpy(dtype=object),
+        labels=labels, period=period, lines=table[LINE].to_numpy(dtype=np.int64), line_kind=line_kind,
+        dropped=dropped,
+    )
+
+
+def _dedupe(path: Path, table: pd.DataFrame, ids: pd.Series, cols: Columns, line_kind: str):
+    dup = ids.duplicated(keep=False)
+    if cols.label is not None:
+        labels = table[cols.label].astype(str).str.strip()
+        first_label: dict[str, tuple[str, int]] = {}
+        for i in np.flatnonzero(dup.to_numpy()):
+            key, lab, line = ids.iat[i], labels.iat[i], int(table[LINE].iat[i])
+            if key not in first_label:
+                first_label[key] = (lab, line)
+            elif first_label[key][0] != lab:
+                lab0, line0 = first_label[key]
+                raise DataError(
+                    path,
+                    f"id '{key}' appears again with a different label ('{lab}'; {line_kind} {line0} has '{lab0}')",
+                    **{line_kind: line},
+                )
+    later = ids.duplicated(keep="first").to_numpy()
+    return table[~later].reset_index(drop=True), ids[~later].reset_index(drop=True), int(later.sum())

@@ -1,0 +1,97 @@
+"""Seeded, stratified train / validation / test splits.
+
+The reference protocol of HappyDB (see ``../shared/data/happydb/README.md``) is
+two calls of scikit-learn's ``train_test_split``: hold out 6,000 rows for test,
+then 15% of the rest for validation, both stratified, seed 42. On
+``hm_train.csv`` that gives 46,172 / 8,149 / 6,000 rows.
+
+Example:
+    >>> import numpy as np
+    >>> labels = np.array(["a"] * 60 + ["b"] * 40)
+    >>> s = stratified_split(labels, test_size=0.2, val_size=0.25, seed=0)
+    >>> len(s.train), len(s.val), len(s.test)
+    (60, 20, 20)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+from sklearn.model_selection import train_test_split
+
+from textladder.errors import TextladderError
+
+REFERENCE = {"test_size": 6000, "val_size": 0.15, "seed": 42}
+REFERENCE_FORMATS = ("hackerearth", "blog")
+
+
+class SplitConfig(BaseModel):
+    """How to split. ``auto`` means the reference protocol for the HackerEarth /
+    blog files and a stratified 10% test, 15% validation split otherwise."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["auto", "reference", "stratified"] = "auto"
+    test_size: float | int | None = None
+    val_size: float | int | None = None
+    seed: int = 42
+
+    def resolve(self, data_format: str) -> SplitConfig:
+        """Fill in method and sizes for a dataset of ``data_format``."""
+        method = self.method
+        if method == "auto":
+            method = "reference" if data_format in REFERENCE_FORMATS and self.test_size is None else "stratified"
+        if method == "reference":
+            return SplitConfig(method="reference", **REFERENCE)
+        return SplitConfig(
+            method="stratified",
+            test_size=0.1 if self.test_size is None else self.test_size,
+            val_size=0.15 if self.val_size is None else self.val_size,
+            seed=self.seed,
+        )
+
+
+@dataclass
+class Split:
+    """Row positions of each part."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+
+def _as_size(x: float | int) -> float | int:
+    return int(x) if float(x).is_integer() and x >= 1 else float(x)
+
+
+def stratified_split(labels: np.ndarray, test_size: float | int, val_size: float | int, seed: int) -> Split:
+    """Hold out ``test_size`` rows (a fraction or a count), then ``val_size`` of the rest.
+
+    Both cuts are stratified on ``labels`` and seeded, exactly as two
+    ``train_test_split`` calls.
+    """
+    index = np.arange(len(labels))
+    try:
+        rest, test = train_test_split(
+            index, test_size=_as_size(test_size), random_state=seed, stratify=labels
+        )
+        train, val = train_test_split(
+            rest, test_size=_as_size(val_size), random_state=seed, stratify=labels[rest]
+        )
+    except ValueError as exc:
+        counts = dict(zip(*np.unique(labels, return_counts=True)))
+        smallest = min(counts, key=counts.get)
+        raise TextladderError(
+            f"cannot split {len(labels)} rows stratified (test {test_size}, validation {val_size}): {exc}. "
+            f"The smallest class, '{smallest}', has {counts[smallest]} rows; each class needs a few rows "
+            "in every part. Add rows, drop the class, or change --test-size / --val-size."
+        ) from None
+    return Split(train=np.sort(train), val=np.sort(val), test=np.sort(test))
+
+
+def make_split(labels: np.ndarray, config: SplitConfig) -> Split:
+    """Split by a resolved :class:`SplitConfig`."""
+    return stratified_split(labels, config.test_size, config.val_size, config.seed)

@@ -1,0 +1,112 @@
+"""``tfidf-linear``: TF-IDF n-grams + logistic regression or a calibrated linear SVM.
+
+The roadmap's "traditional methods work surprisingly well" baseline. Word
+1..``ngram_max``-grams (sub-linear tf, ``min_df`` 2), optionally joined by
+character n-grams; logistic regression (C 20) or ``LinearSVC`` wrapped in
+``CalibratedClassifierCV`` so it gives probabilities. Saved with skops, and
+loaded back only if the file holds the scikit-learn types this rung uses.
+
+Example:
+    >>> import numpy as np, pandas as pd
+    >>> X = pd.DataFrame({"text": ["i love my dog", "ran five miles", "my dog is cute", "gym run today"] * 5})
+    >>> y = np.array([0, 1, 0, 1] * 5)
+    >>> m = TfidfLinear(min_df=1).fit(X, y)
+    >>> m.predict(pd.DataFrame({"text": ["cute dog"]})).tolist()
+    [0]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import ColumnTransformer
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.svm import LinearSVC
+
+from textladder.errors import RunError
+from textladder.models.base import Params, TextClassifier
+from textladder.models.registry import register
+
+MODEL_FILE = "model.skops"
+
+
+class TfidfLinearParams(Params):
+    classifier: Literal["logreg", "svm"] = "logreg"
+    ngram_max: int = Field(2, ge=1, le=5, description="word n-grams from 1 to this")
+    min_df: int = Field(2, ge=1, description="ignore n-grams in fewer documents")
+    max_features: int | None = Field(None, ge=1)
+    sublinear_tf: bool = True
+    char_ngrams: bool = Field(False, description="add character 2..5-grams (within word boundaries)")
+    C: float | None = Field(None, gt=0, description="inverse regularisation; default 20 (logreg) or 1 (svm)")
+    class_weight: Literal["balanced"] | None = None
+    max_iter: int = Field(2000, ge=1)
+    seed: int = 42
+
+
+def _text_column(X):
+    return X["text"] if isinstance(X, pd.DataFrame) else X
+
+
+@register("tfidf-linear")
+class TfidfLinear(TextClassifier):
+    """TF-IDF features and a linear classifier, in one scikit-learn Pipeline."""
+
+    Params = TfidfLinearParams
+
+    def _pipeline(self) -> Pipeline:
+        p = self.params
+        words = TfidfVectorizer(
+            ngram_range=(1, p.ngram_max), min_df=p.min_df, max_features=p.max_features,
+            sublinear_tf=p.sublinear_tf, dtype=np.float32,
+        )
+        features = words
+        if p.char_ngrams:
+            chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=p.min_df,
+                                    sublinear_tf=True, dtype=np.float32, max_features=p.max_features)
+            features = FeatureUnion([("words", words), ("chars", chars)])
+        if p.classifier == "logreg":
+            clf = LogisticRegression(C=p.C or 20.0, max_iter=p.max_iter, class_weight=p.class_weight,
+                                     random_state=p.seed)
+        else:
+            svm = LinearSVC(C=p.C or 1.0, class_weight=p.class_weight, max_iter=p.max_iter, random_state=p.seed)
+            clf = CalibratedClassifierCV(svm, cv=3, method="sigmoid")
+        columns = ColumnTransformer([("text", features, "text")])
+        return Pipeline([("features", columns), ("clf", clf)])
+
+    def fit(self, X, y, X_val=None, y_val=None):
+        self.pipeline_ = self._pipeline().fit(X[["text"]], y)
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        return self.pipeline_.predict_proba(X[["text"]])
+
+    def save(self, folder: Path) -> None:
+        import skops.io as sio
+
+        sio.dump(self.pipeline_, Path(folder) / MODEL_FILE)
+
+    @classmethod
+    def load(cls, folder: Path, params):
+        import skops.io as sio
+
+        path = Path(folder) / MODEL_FILE
+        if not path.is_file():
+            raise RunError(f"{path}: model file missing")
+        untrusted = sio.get_untrusted_types(file=path)
+        unexpected = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES) and t not in _TRUSTED]
+        if unexpected:
+            raise RunError(f"{path}: refusing to load types textladder does not expect: {', '.join(unexpected)}")
+        model = cls(params)
+        model.pipeline_ = sio.load(path, trusted=untrusted)
+        return model
+
+
+_TRUSTED_PREFIXES = ("sklearn.", "scipy.sparse.", "numpy.")
+_TRUSTED = {"builtins.slice"}

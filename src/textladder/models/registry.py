@@ -1,0 +1,65 @@
+"""Rungs registered by name, spaCy style: a new rung is one decorated class.
+
+Example:
+    >>> from textladder.models import registry
+    >>> "tfidf-linear" in registry.names()
+    True
+    >>> registry.get("tfidf-linear").name
+    'tfidf-linear'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from textladder.errors import TextladderError
+from textladder.models.base import Params, TextClassifier
+
+_REGISTRY: dict[str, type[TextClassifier]] = {}
+
+
+def register(name: str):
+    """Class decorator: make a :class:`TextClassifier` subclass available as ``name``."""
+
+    def wrap(cls: type[TextClassifier]) -> type[TextClassifier]:
+        old = _REGISTRY.get(name)
+        if old is not None and (old.__module__, old.__qualname__) != (cls.__module__, cls.__qualname__):
+            raise ValueError(f"model '{name}' is registered twice")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return wrap
+
+
+def names() -> list[str]:
+    """Registered model names."""
+    return sorted(_REGISTRY)
+
+
+def get(name: str) -> type[TextClassifier]:
+    """The class registered as ``name``; a clear error lists the known names."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise TextladderError(f"unknown model '{name}'; choose one of: {', '.join(names())}") from None
+
+
+def make_params(name: str, values: dict[str, Any]) -> Params:
+    """Validate ``values`` against model ``name``'s parameters, with a one-line error."""
+    cls = get(name)
+    try:
+        return cls.Params(**values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'params'}: {e['msg']}" for e in exc.errors()
+        )
+        known = ", ".join(cls.Params.model_fields)
+        raise TextladderError(f"bad parameters for model '{name}': {problems} (parameters: {known})") from None
+
+
+def build(name: str, values: dict[str, Any] | None = None) -> TextClassifier:
+    """A new, unfitted model ``name`` with parameters ``values``."""
+    return get(name)(make_params(name, values or {}))

@@ -1,0 +1,149 @@
+"""Score a run on a file, and stream predictions for files of any size.
+
+Example:
+    >>> from textladder.runs import Run  # doctest: +SKIP
+    >>> predict_file(Run.open("runs/tfidf-linear-..."), "hm_test.csv", "out.parquet")  # doctest: +SKIP
+    60321
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from textladder.data.dataset import Dataset, file_sha256, load_dataset, resolve_columns
+from textladder.data.reader import LINE, columns_of, iter_chunks
+from textladder.errors import DataError, TextladderError
+from textladder.runs import Run
+from textladder.train import encode, load_for, predictions_frame
+
+log = logging.getLogger("textladder")
+
+
+def run_test_split(run: Run, on_progress=None) -> Dataset:
+    """The run's own test rows, re-read from its data file (warns if the file changed)."""
+    cfg = run.config
+    if not Path(cfg.data.path).exists():
+        raise TextladderError(
+            f"{cfg.data.path}: the data file of run {run.name} is gone; pass DATA to evaluate on another file")
+    if cfg.data.sha256 and file_sha256(cfg.data.path) != cfg.data.sha256:
+        log.warning("%s has changed since run %s was trained; scoring the ids of its test split",
+                    cfg.data.path, run.name)
+    ds = load_for(cfg, on_progress)
+    wanted = run.split_ids["test"]
+    position = {k: i for i, k in enumerate(ds.ids.tolist())}
+    missing = [k for k in wanted if k not in position]
+    if missing:
+        raise TextladderError(
+            f"{cfg.data.path}: {len(missing)} test ids of run {run.name} are no longer there (first: {missing[0]})")
+    return ds.subset(np.array([position[k] for k in wanted]))
+
+
+def labelled_rows(run: Run, path: str | Path, label_col: str | None = None, text_col: str | None = None,
+                  id_col: str | None = None, on_progress=None) -> tuple[Dataset, int]:
+    """Rows of ``path`` that have a label the run knows; returns (dataset, skipped count)."""
+    cfg = run.config
+    cols = columns_of(path)
+    text_col = text_col or (cfg.data.text_col if cfg.data.text_col in cols else None)
+    label_col = label_col or (cfg.data.label_col if cfg.data.label_col in cols else None)
+    _, resolved = resolve_columns(path, cols, text_col, label_col, id_col, require_label=True)
+    ds = load_dataset(path, text_col=text_col, label_col=resolved.label, id_col=id_col,
+                      require_label=False, max_drop=1.0, on_progress=on_progress)
+    labels = ds.labels
+    missing = labels == ""
+    unknown = ~missing & ~np.isin(labels, run.classes)
+    if unknown.any():
+        bad = sorted(set(labels[unknown].tolist()))
+        first = int(ds.lines[np.flatnonzero(unknown)[0]])
+        raise DataError(path, f"label '{bad[0]}' is not a class of run {run.name} "
+                              f"({len(bad)} unknown labels; the run knows: {', '.join(run.classes)})",
+                        **{ds.line_kind: first})
+    keep = np.flatnonzero(~missing)
+    if not len(keep):
+        raise DataError(path, f"no row has a label in column '{resolved.label}'")
+    return ds.subset(keep), int(missing.sum())
+
+
+def score(run: Run, ds: Dataset, model=None) -> tuple[np.ndarray, np.ndarray]:
+    """(y_true, probabilities) of ``ds`` under the run's model."""
+    model = model or run.load_model()
+    return encode(ds.labels, run.classes), model.predict_proba(ds.frame())
+
+
+def _writer(output: Path):
+    if output.suffix.lower() in (".parquet", ".pq"):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        state = {}
+
+        def write(frame: pd.DataFrame):
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if "w" not in state:
+                state["w"] = pq.ParquetWriter(tmp, table.schema)
+            state["w"].write_table(table)
+
+        def close():
+            if "w" in state:
+                state["w"].close()
+
+    else:
+        state = {"header": True}
+
+        def write(frame: pd.DataFrame):
+            frame.to_csv(tmp, mode="w" if state["header"] else "a", header=state["header"], index=False)
+            state["header"] = False
+
+        def close():
+            pass
+
+    tmp = output.parent / f".{output.name}.partial"
+    return tmp, write, close
+
+
+def predict_file(run: Run, input_path: str | Path, output: str | Path, chunk_size: int = 10_000,
+                 text_col: str | None = None, id_col: str | None = None, on_progress=None) -> int:
+    """Predict every row of ``input_path`` in chunks and write ``id, predicted, proba_<class>...``
+    to ``output`` (CSV, or Parquet by suffix), atomically. Returns the number of rows."""
+    input_path, output = Path(input_path), Path(output)
+    cfg = run.config
+    cols = columns_of(input_path)
+    text_col = text_col or (cfg.data.text_col if cfg.data.text_col in cols else None)
+    id_col = id_col or (cfg.data.id_col if cfg.data.id_col in cols else None)
+    _, resolved = resolve_columns(input_path, cols, text_col, None, id_col, require_label=False)
+    model = run.load_model()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp, write, close = _writer(output)
+    rows = empty = 0
+    try:
+        for chunk in iter_chunks(input_path, chunk_size=chunk_size, on_progress=on_progress):
+            texts = chunk[resolved.text].astype(object).where(chunk[resolved.text].notna(), "").astype(str)
+            empty += int(texts.str.strip().eq("").sum())
+            ids = chunk[resolved.id].astype(str) if resolved.id else chunk[LINE].astype(str)
+            frame = pd.DataFrame({"text": texts.to_numpy(dtype=object)})
+            if resolved.period:
+                frame["period"] = chunk[resolved.period].astype(str).to_numpy(dtype=object)
+            write(predictions_frame(ids.to_numpy(dtype=object), run.classes, model.predict_proba(frame)))
+            rows += len(chunk)
+        close()
+        if rows == 0:
+            raise DataError(input_path, "has a header but no data rows")
+        os.replace(tmp, output)
+    except BaseException:
+        close_quietly(close)
+        tmp.unlink(missing_ok=True)
+        raise
+    if empty:
+        log.warning("%s: %d rows have an empty text; they were predicted anyway", input_path, empty)
+    return rows
+
+
+def close_quietly(close) -> None:
+    try:
+        close()
+    except Exception:
+        pass

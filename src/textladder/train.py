@@ -1,0 +1,123 @@
+"""Train one rung on one dataset and write its run folder.
+
+Example (see tests/test_cli.py for the same through the CLI):
+    >>> from textladder.config import DataConfig, RunConfig  # doctest: +SKIP
+    >>> run_dir = train(RunConfig(model="tfidf-linear", data=DataConfig(path="hm_train.csv")), "runs")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from textladder.config import RunConfig
+from textladder.data import Dataset, file_sha256, load_dataset, make_split
+from textladder.evaluate import metrics, summary_line, write_artifacts
+from textladder.models import build, make_params
+from textladder.runs import CONFIG, LABELS, METRICS, MODEL_DIR, SPLIT, atomic_folder, new_run_name, write_json
+
+log = logging.getLogger("textladder")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and (when installed) torch."""
+    random.seed(seed)
+    np.random.seed(seed)
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        return
+    torch.manual_seed(seed)
+
+
+def encode(labels: np.ndarray, classes: list[str]) -> np.ndarray:
+    """Class names -> indices into the sorted ``classes``."""
+    index = {c: i for i, c in enumerate(classes)}
+    return np.fromiter((index[label] for label in labels), dtype=np.int64, count=len(labels))
+
+
+def load_for(config: RunConfig, on_progress=None) -> Dataset:
+    """Load the dataset a run config points at."""
+    d = config.data
+    return load_dataset(d.path, text_col=d.text_col, label_col=d.label_col, id_col=d.id_col,
+                        period_col=d.period_col, max_drop=d.max_drop, on_progress=on_progress)
+
+
+def predictions_frame(ids, classes: list[str], proba: np.ndarray, y_true: np.ndarray | None = None) -> pd.DataFrame:
+    """``id, [true,] predicted, proba_<class>...`` for a block of predictions."""
+    names = np.asarray(classes, dtype=object)
+    frame = {"id": np.asarray(ids, dtype=object)}
+    if y_true is not None:
+        frame["true"] = names[y_true]
+    frame["predicted"] = names[proba.argmax(axis=1)]
+    for i, c in enumerate(classes):
+        frame[f"proba_{c}"] = proba[:, i].astype(np.float32)
+    return pd.DataFrame(frame)
+
+
+def train(config: RunConfig, runs_dir: str | Path, name: str | None = None, on_progress=None) -> Path:
+    """Load, split, fit, evaluate on validation and test, and write the run folder atomically.
+
+    Returns the run folder's path.
+    """
+    started = time.time()
+    seed_everything(config.seed)
+    ds = load_for(config, on_progress)
+    split_cfg = config.split.resolve(ds.format)
+    params = make_params(config.model, config.params)
+    data = config.data.model_copy(update={
+        "format": ds.format, "text_col": ds.columns.text, "label_col": ds.columns.label,
+        "id_col": ds.columns.id, "period_col": ds.columns.period,
+        "sha256": file_sha256(ds.path), "rows": len(ds),
+    })
+    config = config.model_copy(update={"data": data, "split": split_cfg, "params": params.model_dump()})
+    split = make_split(ds.labels, split_cfg)
+    classes = ds.classes
+    y = encode(ds.labels, classes)
+    train_ds, val_ds, test_ds = ds.subset(split.train), ds.subset(split.val), ds.subset(split.test)
+    log.info("%s: %s format, %d rows, %d classes; split %s: train %d, val %d, test %d",
+             ds.path, ds.format, len(ds), len(classes), split_cfg.method, len(split.train), len(split.val),
+             len(split.test))
+
+    model = build(config.model, config.params)
+    fit_start = time.time()
+    model.fit(train_ds.frame(), y[split.train], val_ds.frame(), y[split.val])
+    train_seconds = time.time() - fit_start
+
+    proba_val = model.predict_proba(val_ds.frame())
+    infer_start = time.time()
+    proba_test = model.predict_proba(test_ds.frame())
+    infer_seconds = time.time() - infer_start
+    val_metrics = metrics(y[split.val], proba_val, classes)
+    test_metrics = metrics(y[split.test], proba_test, classes)
+    log.info("validation: %s", summary_line(val_metrics))
+    log.info("test:       %s", summary_line(test_metrics))
+
+    runs_dir = Path(runs_dir)
+    name = name or new_run_name(config.model)
+    with atomic_folder(runs_dir / name) as tmp:
+        write_json(tmp / CONFIG, config.model_dump(mode="json"))
+        write_json(tmp / LABELS, {"classes": classes, "counts": ds.class_counts()})
+        write_json(tmp / SPLIT, {
+            "method": split_cfg.method, "seed": split_cfg.seed,
+            "train": train_ds.ids.tolist(), "val": val_ds.ids.tolist(), "test": test_ds.ids.tolist(),
+        })
+        (tmp / MODEL_DIR).mkdir()
+        model.save(tmp / MODEL_DIR)
+        write_artifacts(tmp, test_metrics, classes, test_ds.ids, test_ds.texts, y[split.test], proba_test,
+                        prefix=f"{config.model}: test ")
+        predictions_frame(test_ds.ids, classes, proba_test, y[split.test]).to_csv(
+            tmp / "test_predictions.csv", index=False)
+        write_json(tmp / METRICS, {
+            "val": val_metrics, "test": test_metrics,
+            "train_seconds": round(train_seconds, 3), "test_predict_seconds": round(infer_seconds, 3),
+            "total_seconds": round(time.time() - started, 3), "train_rows": int(len(split.train)),
+            "dropped_rows": ds.dropped, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        })
+    return runs_dir / name

@@ -1,0 +1,1 @@
+"""Static plots (matplotlib, Agg backend: no display needed)."""

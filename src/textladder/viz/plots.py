@@ -1,0 +1,101 @@
+"""Static PNG plots: confusion matrices, class distribution, token lengths.
+
+Every function writes one PNG and returns its path.
+
+Example:
+    >>> import tempfile, pathlib, numpy as np
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "cm.png"
+    >>> confusion_matrix_png(np.array([[5, 1], [0, 4]]), ["a", "b"], out).name
+    'cm.png'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _save(fig, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def confusion_matrix_png(cm: np.ndarray, classes: list[str], path: Path, normalize: bool = False,
+                         title: str | None = None) -> Path:
+    """Heat map of a confusion matrix (rows: true class, columns: predicted)."""
+    values = cm.astype(float)
+    if normalize:
+        sums = values.sum(axis=1, keepdims=True)
+        values = np.divide(values, sums, out=np.zeros_like(values), where=sums > 0)
+    k = len(classes)
+    size = max(4.5, 0.75 * k + 2)
+    fig, ax = plt.subplots(figsize=(size, size * 0.85))
+    im = ax.imshow(values, cmap="Blues", vmin=0, vmax=1 if normalize else None)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_xticks(range(k), classes, rotation=45, ha="right")
+    ax.set_yticks(range(k), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title or ("confusion matrix (row-normalised)" if normalize else "confusion matrix (counts)"))
+    threshold = values.max() / 2 if values.size else 0
+    for i in range(k):
+        for j in range(k):
+            text = f"{values[i, j]:.2f}" if normalize else f"{int(cm[i, j])}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                    color="white" if values[i, j] > threshold else "black")
+    return _save(fig, path)
+
+
+def class_distribution_png(counts: dict[str, int], path: Path, kind: str = "pie") -> Path:
+    """Class distribution as a pie (``kind="pie"``) or a horizontal bar chart (``"bar"``)."""
+    names = list(counts)
+    values = np.array([counts[n] for n in names])
+    if kind == "pie":
+        fig, ax = plt.subplots(figsize=(6.5, 6.5))
+        ax.pie(values, labels=[f"{n} ({v:,})" for n, v in zip(names, values)], autopct="%1.1f%%",
+               startangle=90, counterclock=False, pctdistance=0.8, textprops={"fontsize": 9})
+        ax.set_title(f"class distribution ({values.sum():,} rows)")
+        ax.axis("equal")
+    else:
+        fig, ax = plt.subplots(figsize=(7, 0.45 * len(names) + 1.5))
+        order = np.argsort(values)
+        ax.barh([names[i] for i in order], values[order], color="#4C72B0")
+        for y, i in enumerate(order):
+            ax.text(values[i], y, f" {values[i]:,}", va="center", fontsize=9)
+        ratio = values.max() / max(values.min(), 1)
+        ax.set_title(f"rows per class (largest / smallest = {ratio:.1f})")
+        ax.set_xlabel("rows")
+        ax.margins(x=0.15)
+    return _save(fig, path)
+
+
+def token_length_png(lengths: np.ndarray, path: Path, suggested: int | None = None) -> Path:
+    """Histogram of tokens per text with mean, median, p95 and max marked."""
+    lengths = np.asarray(lengths)
+    stats = {"mean": lengths.mean(), "median": np.median(lengths), "p95": np.percentile(lengths, 95),
+             "max": lengths.max()}
+    clip = max(np.percentile(lengths, 99.5), stats["p95"] * 1.5)
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    ax.hist(np.minimum(lengths, clip), bins=60, color="#4C72B0", alpha=0.85)
+    colours = {"mean": "#DD8452", "median": "#55A868", "p95": "#C44E52", "max": "#8172B3"}
+    for name, value in stats.items():
+        x = min(value, clip)
+        label = f"{name} {value:.1f}" if name == "mean" else f"{name} {value:.0f}"
+        if name == "max" and value > clip:
+            label += " (off scale)"
+        ax.axvline(x, color=colours[name], linestyle="--", linewidth=1.5, label=label)
+    if suggested:
+        ax.axvline(min(suggested, clip), color="black", linewidth=1, label=f"suggested length {suggested}")
+    ax.set_xlabel(f"tokens per text (clipped at {clip:.0f})")
+    ax.set_ylabel("texts")
+    ax.set_title(f"token lengths of {len(lengths):,} texts")
+    ax.legend()
+    return _save(fig, path)
