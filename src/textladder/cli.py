@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -39,14 +39,25 @@ data_app = typer.Typer(help="Get datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
 
+class _ConsoleHandler(logging.Handler):
+    """Log records as single unwrapped lines on stderr: ``warning: ...``, info dimmed."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = self.format(record)
+        if record.levelno >= logging.WARNING:
+            err.print(f"[yellow]warning:[/] {escape(msg)}", highlight=False)
+        else:
+            err.print(f"[dim]{escape(msg)}[/]", highlight=False)
+
+
 def _setup_logging(verbose: bool = False) -> None:
-    if log.handlers:
-        return
-    handler = RichHandler(console=err, show_time=False, show_path=False, markup=False)
+    for h in list(log.handlers):
+        if isinstance(h, _ConsoleHandler):
+            log.removeHandler(h)
+    handler = _ConsoleHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.DEBUG if verbose else logging.INFO)
-    log.propagate = False
 
 
 @contextmanager
@@ -54,7 +65,7 @@ def _errors():
     try:
         yield
     except TextladderError as exc:
-        err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         err.print("interrupted; nothing was written")

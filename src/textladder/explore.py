@@ -37,7 +37,7 @@ def summarize(ds: Dataset, split: SplitConfig | None = None) -> tuple[dict, np.n
     """The summary dict and the token length of each text."""
     lengths = token_lengths(ds.texts)
     counts = ds.class_counts()
-    split_cfg = (split or SplitConfig()).resolve(ds.format)
+    split_cfg = (split or SplitConfig()).resolve(ds.format, len(ds))
     sizes = None
     if ds.labels is not None:
         parts = make_split(ds.labels, split_cfg)

@@ -69,7 +69,7 @@ def train(config: RunConfig, runs_dir: str | Path, name: str | None = None, on_p
     started = time.time()
     seed_everything(config.seed)
     ds = load_for(config, on_progress)
-    split_cfg = config.split.resolve(ds.format)
+    split_cfg = config.split.resolve(ds.format, len(ds))
     params = make_params(config.model, config.params)
     data = config.data.model_copy(update={
         "format": ds.format, "text_col": ds.columns.text, "label_col": ds.columns.label,

@@ -1,0 +1,65 @@
+"""Shared fixtures: small datasets the tests write themselves, and the real HappyDB files."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HAPPYDB = Path(os.environ.get("TEXTLADDER_HAPPYDB_DIR", ROOT.parent / "shared" / "data" / "happydb"))
+HM_TRAIN = HAPPYDB / "hm_train.csv"
+
+WORDS = {
+    "affection": ["my wife", "hugged my son", "my daughter smiled", "kissed my husband", "my family"],
+    "achievement": ["got promoted", "finished my project", "passed the exam", "won the award", "got a raise"],
+    "exercise": ["ran five miles", "went to the gym", "yoga class", "lifted weights", "a long swim"],
+}
+
+
+def make_rows(n: int = 120, seed: int = 0) -> list[dict]:
+    """Synthetic labelled rows whose class is learnable from its words."""
+    rng = random.Random(seed)
+    rows = []
+    classes = list(WORDS)
+    for i in range(n):
+        label = classes[i % len(classes)]
+        text = f"today I {rng.choice(WORDS[label])} and {rng.choice(WORDS[label])}"
+        if i % 7 == 0:
+            text = f'"Quoted", with a comma\r\nand a second line: {text}'
+        rows.append({"hmid": str(1000 + i), "reflection_period": rng.choice(["24h", "3m"]),
+                     "cleaned_hm": text, "num_sentence": "1", "predicted_category": label})
+    return rows
+
+
+def write_csv(path: Path, rows: list[dict], newline: str = "\r\n") -> Path:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator=newline)
+    writer.writeheader()
+    writer.writerows(rows)
+    path.write_bytes(buf.getvalue().encode("utf-8"))
+    return path
+
+
+@pytest.fixture
+def small_csv(tmp_path) -> Path:
+    """120 rows in the HackerEarth layout, CRLF endings, quoted line breaks."""
+    return write_csv(tmp_path / "small.csv", make_rows())
+
+
+@pytest.fixture
+def hm_train() -> Path:
+    if not HM_TRAIN.is_file():
+        pytest.skip(f"HappyDB not found at {HM_TRAIN}")
+    return HM_TRAIN
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "hm_train" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.happydb)
