@@ -1,0 +1,33 @@
+"""Helpers shared by the benchmarks: the data path, a machine line, table printing."""
+
+from __future__ import annotations
+
+import os
+import platform
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HM_TRAIN = Path(os.environ.get("TEXTLADDER_DATA", ROOT.parent / "shared" / "data" / "happydb" / "hm_train.csv"))
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, {date.today().isoformat()}"
+
+
+def print_table(rows: list[dict], title: str) -> None:
+    cols = list(rows[0])
+    width = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
+    print(f"\n{title}\n")
+    print("| " + " | ".join(c.ljust(width[c]) for c in cols) + " |")
+    print("|" + "|".join("-" * (width[c] + 2) for c in cols) + "|")
+    for r in rows:
+        print("| " + " | ".join(str(r[c]).ljust(width[c]) for c in cols) + " |")
