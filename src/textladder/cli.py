@@ -25,6 +25,8 @@ DEFAULT_DATA = Path("../shared/data/happydb/hm_train.csv")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+if not out.is_terminal:  # pipes and files: no 80-column squeeze of tables
+    out.width = 200
 log = logging.getLogger("textladder")
 
 app = typer.Typer(

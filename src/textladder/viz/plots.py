@@ -59,10 +59,14 @@ def class_distribution_png(counts: dict[str, int], path: Path, kind: str = "pie"
     names = list(counts)
     values = np.array([counts[n] for n in names])
     if kind == "pie":
-        fig, ax = plt.subplots(figsize=(6.5, 6.5))
-        ax.pie(values, labels=[f"{n} ({v:,})" for n, v in zip(names, values)], autopct="%1.1f%%",
-               startangle=90, counterclock=False, pctdistance=0.8, textprops={"fontsize": 9})
-        ax.set_title(f"class distribution ({values.sum():,} rows)")
+        total = values.sum()
+        fig, ax = plt.subplots(figsize=(9, 6))
+        wedges, _, _ = ax.pie(values, autopct=lambda pct: f"{pct:.1f}%" if pct >= 4 else "", startangle=90,
+                              counterclock=False, pctdistance=0.75, textprops={"fontsize": 9},
+                              wedgeprops={"linewidth": 1, "edgecolor": "white"})
+        ax.legend(wedges, [f"{n}: {v:,} ({v / total:.1%})" for n, v in zip(names, values)],
+                  loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=10)
+        ax.set_title(f"class distribution ({total:,} rows)", pad=12)
         ax.axis("equal")
     else:
         fig, ax = plt.subplots(figsize=(7, 0.45 * len(names) + 1.5))
