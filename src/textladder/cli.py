@@ -126,17 +126,6 @@ def _parse_sets(values: list[str]) -> dict:
     return params
 
 
-def _model_help() -> str:
-    from textladder.models import get, names
-
-    lines = ["[bold]Models and their parameters[/] (set with --set KEY=VALUE):\n"]
-    for name in names():
-        fields = get(name).Params.model_fields
-        shown = ", ".join(f"{k}={f.default!r}" for k, f in fields.items())
-        lines.append(f"[bold]{name}[/]: {shown}\n")
-    return "\n".join(lines)
-
-
 # Shared options ---------------------------------------------------------------------------------
 DataArg = Annotated[Optional[Path], typer.Argument(
     help="CSV or Parquet file. Default: $TEXTLADDER_DATA, else ../shared/data/happydb/hm_train.csv, "
@@ -173,12 +162,12 @@ def train(
     model: Annotated[str, typer.Option("--model", "-m", help="Registered model name (see 'textladder models').")] = "tfidf-linear",
     runs_dir: Annotated[Path, typer.Option("--out", "-o", help="Runs folder; the run gets its own folder inside.")] = Path("runs"),
     name: Annotated[Optional[str], typer.Option("--name", help="Run folder name (default: MODEL-TIME-RANDOM).")] = None,
-    set_: Annotated[list[str], typer.Option("--set", "-s", help="Model parameter KEY=VALUE (JSON value); repeat.")] = [],
+    set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Model parameter KEY=VALUE (JSON value); repeat.")] = None,
     class_weight: Annotated[Optional[str], typer.Option("--class-weight", help="'balanced': weight classes by inverse frequency.")] = None,
     text_col: TextCol = None, label_col: LabelCol = None, id_col: IdCol = None, period_col: PeriodCol = None,
     max_drop: MaxDrop = 0.05,
     split: SplitOpt = "auto", test_size: TestSize = None, val_size: ValSize = None, seed: Seed = 42,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also log debug messages.")] = False,
 ):
     """Train one model, evaluate it on validation and test, and save a run folder.
 
@@ -189,7 +178,7 @@ def train(
         from textladder.config import DataConfig, RunConfig
         from textladder.train import train as train_run
 
-        params = _parse_sets(set_)
+        params = _parse_sets(set_ or [])
         if class_weight is not None:
             if class_weight not in ("balanced", "none"):
                 raise TextladderError(f"--class-weight must be 'balanced' or 'none', not '{class_weight}'")

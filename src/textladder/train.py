@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,14 +27,12 @@ log = logging.getLogger("textladder")
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and (when installed) torch."""
+    """Seed Python, NumPy and torch (if a rung has imported it: the TF-IDF rung never pays its import)."""
     random.seed(seed)
     np.random.seed(seed)
-    try:
-        import torch
-    except ImportError:  # pragma: no cover
-        return
-    torch.manual_seed(seed)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.manual_seed(seed)
 
 
 def encode(labels: np.ndarray, classes: list[str]) -> np.ndarray:

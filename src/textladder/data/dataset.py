@@ -110,18 +110,15 @@ def resolve_columns(
     Returns ``(format_name, Columns)``; raises :class:`DataError` naming what is missing.
     """
     fmt: Format | None = detect(columns)
+    where = {"line": 1} if file_kind(path) == "csv" else {}
     if fmt is None and text_col is None:
         raise DataError(
-            path,
-            f"unknown format (columns: {', '.join(columns)}); pass --text-col and --label-col",
-            line=1 if file_kind(path) == "csv" else None,
-        )
+            path, f"unknown format (columns: {', '.join(columns)}); pass --text-col and --label-col", **where)
     name = fmt.name if fmt and not text_col else ("generic" if fmt is None else fmt.name)
     text = text_col or fmt.text
     label = label_col or (fmt.label if fmt else None)
     ident = id_col or (fmt.id if fmt else None)
     period = period_col or (fmt.period if fmt else None)
-    where = {"line": 1} if file_kind(path) == "csv" else {}
     for role, col, needed in (("text", text, True), ("label", label, require_label), ("id", ident, bool(id_col)),
                               ("period", period, bool(period_col))):
         if needed and (col is None or col not in columns):

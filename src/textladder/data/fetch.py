@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from textladder.data.dataset import file_sha256
 from textladder.data.formats import HAPPYDB, Format, detect
 from textladder.data.reader import columns_of
 from textladder.errors import DataError, TextladderError
@@ -70,14 +71,6 @@ def _remote(name: str) -> Remote:
         raise TextladderError(f"unknown dataset '{name}'; known: {', '.join(REMOTES)}") from None
 
 
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def fetch(
     name: str,
     url: str | None = None,
@@ -101,7 +94,7 @@ def fetch(
     expected = (sha256 or remote.sha256 or (record.read_text().strip() if record.is_file() else None))
     expected = expected.lower() if expected else None
     if dest.is_file() and not force:
-        have = _sha256_of(dest)
+        have = file_sha256(dest)
         if expected is None or have == expected:
             return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
