@@ -80,7 +80,7 @@ def train(config: RunConfig, runs_dir: str | Path, name: str | None = None, on_p
     classes = ds.classes
     y = encode(ds.labels, classes)
     train_ds, val_ds, test_ds = ds.subset(split.train), ds.subset(split.val), ds.subset(split.test)
-    log.info("%s: %s format, %d rows, %d classes; split %s: train %d, val %d, test %d",
+    log.info("%s: detected format %r, %d rows, %d classes; split %s: train %d, val %d, test %d",
              ds.path, ds.format, len(ds), len(classes), split_cfg.method, len(split.train), len(split.val),
              len(split.test))
 
