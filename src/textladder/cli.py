@@ -382,9 +382,8 @@ def data_fetch(
     with _errors():
         from textladder.data.fetch import fetch
 
-        with Progress(TextColumn("downloading {task.fields[name]}"), BarColumn(), DownloadColumn(),
-                      TimeRemainingColumn(), console=err, transient=True) as progress:
-            task = progress.add_task("download", total=None, name=name)
+        with _progress(f"downloading {name}") as progress:
+            task = progress.add_task(f"downloading {name}", total=None)
             path = fetch(name, url=url, sha256=sha256, dest=dest, force=force,
                          on_start=lambda total: progress.update(task, total=total),
                          on_progress=lambda n: progress.advance(task, n))

@@ -43,13 +43,18 @@ def run_test_split(run: Run, on_progress=None) -> Dataset:
     return ds.subset(np.array([position[k] for k in wanted]))
 
 
+def _run_default(run: Run, given: str | None, role: str, columns: list[str]) -> str | None:
+    """The column the user gave, else the run's own ``role`` column when this file has it."""
+    own = getattr(run.config.data, f"{role}_col")
+    return given or (own if own in columns else None)
+
+
 def labelled_rows(run: Run, path: str | Path, label_col: str | None = None, text_col: str | None = None,
                   id_col: str | None = None, on_progress=None) -> tuple[Dataset, int]:
     """Rows of ``path`` that have a label the run knows; returns (dataset, skipped count)."""
-    cfg = run.config
     cols = columns_of(path)
-    text_col = text_col or (cfg.data.text_col if cfg.data.text_col in cols else None)
-    label_col = label_col or (cfg.data.label_col if cfg.data.label_col in cols else None)
+    text_col = _run_default(run, text_col, "text", cols)
+    label_col = _run_default(run, label_col, "label", cols)
     _, resolved = resolve_columns(path, cols, text_col, label_col, id_col, require_label=True)
     ds = load_dataset(path, text_col=text_col, label_col=resolved.label, id_col=id_col,
                       require_label=False, max_drop=1.0, on_progress=on_progress)
@@ -110,10 +115,9 @@ def predict_file(run: Run, input_path: str | Path, output: str | Path, chunk_siz
     """Predict every row of ``input_path`` in chunks and write ``id, predicted, proba_<class>...``
     to ``output`` (CSV, or Parquet by suffix), atomically. Returns the number of rows."""
     input_path, output = Path(input_path), Path(output)
-    cfg = run.config
     cols = columns_of(input_path)
-    text_col = text_col or (cfg.data.text_col if cfg.data.text_col in cols else None)
-    id_col = id_col or (cfg.data.id_col if cfg.data.id_col in cols else None)
+    text_col = _run_default(run, text_col, "text", cols)
+    id_col = _run_default(run, id_col, "id", cols)
     _, resolved = resolve_columns(input_path, cols, text_col, None, id_col, require_label=False)
     model = run.load_model()
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -134,7 +138,7 @@ def predict_file(run: Run, input_path: str | Path, output: str | Path, chunk_siz
             raise DataError(input_path, "has a header but no data rows")
         os.replace(tmp, output)
     except BaseException:
-        close_quietly(close)
+        _close_quietly(close)
         tmp.unlink(missing_ok=True)
         raise
     if empty:
@@ -142,7 +146,7 @@ def predict_file(run: Run, input_path: str | Path, output: str | Path, chunk_siz
     return rows
 
 
-def close_quietly(close) -> None:
+def _close_quietly(close) -> None:
     try:
         close()
     except Exception:

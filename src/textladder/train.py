@@ -20,7 +20,7 @@ import pandas as pd
 from textladder.config import RunConfig
 from textladder.data import Dataset, file_sha256, load_dataset, make_split
 from textladder.evaluate import metrics, summary_line, write_artifacts
-from textladder.models import build, make_params
+from textladder.models import get, make_params
 from textladder.runs import CONFIG, LABELS, METRICS, MODEL_DIR, SPLIT, atomic_folder, new_run_name, write_json
 
 log = logging.getLogger("textladder")
@@ -84,7 +84,7 @@ def train(config: RunConfig, runs_dir: str | Path, name: str | None = None, on_p
              ds.path, ds.format, len(ds), len(classes), split_cfg.method, len(split.train), len(split.val),
              len(split.test))
 
-    model = build(config.model, config.params)
+    model = get(config.model)(params)
     fit_start = time.time()
     model.fit(train_ds.frame(), y[split.train], val_ds.frame(), y[split.val])
     train_seconds = time.time() - fit_start

@@ -104,13 +104,15 @@ def resolve_columns(
     id_col: str | None = None,
     period_col: str | None = None,
     require_label: bool = True,
+    kind: str | None = None,
 ) -> tuple[str, Columns]:
     """Detect the format and decide each column's role; options override the format's defaults.
 
+    ``kind`` is :func:`file_kind` of ``path`` when the caller already knows it.
     Returns ``(format_name, Columns)``; raises :class:`DataError` naming what is missing.
     """
     fmt: Format | None = detect(columns)
-    where = {"line": 1} if file_kind(path) == "csv" else {}
+    where = {"line": 1} if (kind or file_kind(path)) == "csv" else {}
     if fmt is None and text_col is None:
         raise DataError(
             path, f"unknown format (columns: {', '.join(columns)}); pass --text-col and --label-col", **where)
@@ -157,10 +159,11 @@ def load_dataset(
     Fewer than two classes is an error.
     """
     p = Path(path)
+    kind = file_kind(p)
     columns = columns_of(p)
-    fmt, cols = resolve_columns(p, columns, text_col, label_col, id_col, period_col, require_label)
+    fmt, cols = resolve_columns(p, columns, text_col, label_col, id_col, period_col, require_label, kind=kind)
     table = read_table(p, on_progress=on_progress)
-    line_kind = "line" if file_kind(p) == "csv" else "row"
+    line_kind = "line" if kind == "csv" else "row"
     n = len(table)
     where = lambda i: {line_kind: int(table[LINE].iat[i])}  # noqa: E731
 

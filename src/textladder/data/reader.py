@@ -276,7 +276,6 @@ def read_table(path: str | Path, on_progress: Callable[[int], None] | None = Non
     """
     p = Path(path)
     chunks = list(iter_chunks(p, chunk_size=50_000, on_progress=on_progress))
-    if not chunks:
-        columns_of(p)  # raises for an unreadable header
+    if not chunks:  # header problems were raised while reading
         raise DataError(p, "has a header but no data rows")
     return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 from pydantic import Field
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
@@ -48,10 +47,6 @@ class TfidfLinearParams(Params):
     class_weight: Literal["balanced"] | None = None
     max_iter: int = Field(2000, ge=1)
     seed: int = 42
-
-
-def _text_column(X):
-    return X["text"] if isinstance(X, pd.DataFrame) else X
 
 
 @register("tfidf-linear")
