@@ -69,8 +69,8 @@ def _errors():
     except TextladderError as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        err.print("interrupted; nothing was written")
+    except KeyboardInterrupt as exc:
+        err.print(escape(str(exc)) or "interrupted; nothing was written", highlight=False)
         raise typer.Exit(130) from None
 
 
@@ -93,7 +93,13 @@ def _file_progress(path: str | Path, description: str):
         return
     with _progress(description, unit) as progress:
         task = progress.add_task(description, total=total)
-        yield lambda n: progress.advance(task, n)
+
+        def advance(n: int) -> None:
+            progress.advance(task, n)
+            if progress.tasks[0].finished:  # the file is read: leave the terminal to what comes next
+                progress.stop()
+
+        yield advance
 
 
 def _data_path(data: Optional[Path]) -> Path:
@@ -125,6 +131,8 @@ def _parse_sets(values: list[str]) -> dict:
         params[key.strip().replace("-", "_")] = value
     return params
 
+
+NEURAL = "Neural rungs (shortcuts for --set)"
 
 # Shared options ---------------------------------------------------------------------------------
 DataArg = Annotated[Optional[Path], typer.Argument(
@@ -164,6 +172,20 @@ def train(
     name: Annotated[Optional[str], typer.Option("--name", help="Run folder name (default: MODEL-TIME-RANDOM).")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Model parameter KEY=VALUE (JSON value); repeat.")] = None,
     class_weight: Annotated[Optional[str], typer.Option("--class-weight", help="'balanced': weight classes by inverse frequency.")] = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Neural rungs: most epochs.", rich_help_panel=NEURAL)] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Neural rungs: batch size.", rich_help_panel=NEURAL)] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", min=0.0, help="Neural rungs: learning rate.", rich_help_panel=NEURAL)] = None,
+    lr_decay: Annotated[Optional[float], typer.Option("--lr-decay", min=0.0, max=1.0, help="Neural rungs: learning rate multiplied by this after each epoch.", rich_help_panel=NEURAL)] = None,
+    hidden: Annotated[Optional[int], typer.Option("--hidden", min=1, help="Neural rungs: units per recurrent layer.", rich_help_panel=NEURAL)] = None,
+    layers: Annotated[Optional[int], typer.Option("--layers", min=1, help="Neural rungs: stacked recurrent layers.", rich_help_panel=NEURAL)] = None,
+    dropout: Annotated[Optional[float], typer.Option("--dropout", min=0.0, max=0.99, help="Neural rungs: dropout.", rich_help_panel=NEURAL)] = None,
+    activation: Annotated[Optional[str], typer.Option("--activation", help="Neural rungs: relu or leaky_relu in the dense layers.", rich_help_panel=NEURAL)] = None,
+    leaky_alpha: Annotated[Optional[float], typer.Option("--leaky-alpha", help="Neural rungs: negative slope of leaky_relu.", rich_help_panel=NEURAL)] = None,
+    patience: Annotated[Optional[int], typer.Option("--patience", min=1, help="Neural rungs: early-stopping patience in epochs.", rich_help_panel=NEURAL)] = None,
+    seq_len: Annotated[Optional[int], typer.Option("--seq-len", min=1, help="Sequence rungs: truncate texts to this many tokens (default: 98th percentile).", rich_help_panel=NEURAL)] = None,
+    embeddings: Annotated[Optional[str], typer.Option("--embeddings", help="Sequence rungs: random, w2v, or a vectors file (GloVe, word2vec, fastText .vec).", rich_help_panel=NEURAL)] = None,
+    trainable_embeddings: Annotated[Optional[bool], typer.Option("--trainable-embeddings/--frozen-embeddings", help="Sequence rungs: train the embedding layer (default: yes for random, no for w2v or a file).", show_default=False, rich_help_panel=NEURAL)] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run of this same command from its last finished epoch.")] = False,
     text_col: TextCol = None, label_col: LabelCol = None, id_col: IdCol = None, period_col: PeriodCol = None,
     max_drop: MaxDrop = 0.05,
     split: SplitOpt = "auto", test_size: TestSize = None, val_size: ValSize = None, seed: Seed = 42,
@@ -171,7 +193,8 @@ def train(
 ):
     """Train one model, evaluate it on validation and test, and save a run folder.
 
-    Prints the metrics, then the run folder's path as the last line of stdout.
+    Prints the metrics, then the run folder's path as the last line of stdout. Neural rungs log
+    each epoch; Ctrl-C keeps the last finished epoch, and the same command with --resume goes on.
     """
     _setup_logging(verbose)
     with _errors():
@@ -183,6 +206,11 @@ def train(
             if class_weight not in ("balanced", "none"):
                 raise TextladderError(f"--class-weight must be 'balanced' or 'none', not '{class_weight}'")
             params["class_weight"] = None if class_weight == "none" else class_weight
+        flags = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "lr_decay": lr_decay, "hidden": hidden,
+                 "layers": layers, "dropout": dropout, "activation": activation, "leaky_alpha": leaky_alpha,
+                 "patience": patience, "seq_len": seq_len, "embeddings": embeddings,
+                 "trainable_embeddings": trainable_embeddings}
+        params.update({k: v for k, v in flags.items() if v is not None})
         path = _data_path(data)
         config = RunConfig(
             model=model, params=params, seed=seed,
@@ -193,9 +221,17 @@ def train(
         from textladder.models import make_params
 
         make_params(model, params)  # fail fast on bad parameters, before reading data
-        with _file_progress(path, f"reading {path.name}") as progress:
-            with err.status(f"training {model} on {path.name} ...", spinner="dots"):
-                run_dir = train_run(config, runs_dir, name=name, on_progress=progress)
+        from textladder.models import get
+
+        if hasattr(get(model), "use_work_dir"):  # neural: the training loop shows its own bar and epoch lines
+            with _file_progress(path, f"reading {path.name}") as progress:
+                log.info("training %s on %s ...", model, path.name)
+                run_dir = train_run(config, runs_dir, name=name, on_progress=progress, resume=resume,
+                                    progress=err.is_terminal)
+        else:
+            with _file_progress(path, f"reading {path.name}") as progress:
+                with err.status(f"training {model} on {path.name} ...", spinner="dots"):
+                    run_dir = train_run(config, runs_dir, name=name, on_progress=progress, resume=resume)
         from textladder.runs import Run
 
         _print_metrics(Run.open(run_dir))

@@ -35,6 +35,7 @@ from textladder.errors import RunError
 
 CONFIG, LABELS, SPLIT, METRICS, MODEL_DIR = "config.json", "labels.json", "split.json", "metrics.json", "model"
 TMP_PREFIX = ".tmp-"
+CHECKPOINTS = ".checkpoints"  # RUNS_DIR/.checkpoints/NAME: a neural run's checkpoints while it trains
 
 
 @contextmanager

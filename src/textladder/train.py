@@ -7,8 +7,10 @@ Example (see tests/test_cli.py for the same through the CLI):
 
 from __future__ import annotations
 
+import json
 import logging
 import random
+import shutil
 import sys
 import time
 from datetime import datetime, timezone
@@ -21,7 +23,10 @@ from textladder.config import RunConfig
 from textladder.data import Dataset, file_sha256, load_dataset, make_split
 from textladder.evaluate import metrics, summary_line, write_artifacts
 from textladder.models import get, make_params
-from textladder.runs import CONFIG, LABELS, METRICS, MODEL_DIR, SPLIT, atomic_folder, new_run_name, write_json
+from textladder.viz.plots import learning_curve_png
+from textladder.errors import TextladderError
+from textladder.runs import (CHECKPOINTS, CONFIG, LABELS, METRICS, MODEL_DIR, SPLIT, atomic_folder, new_run_name,
+                             write_json)
 
 log = logging.getLogger("textladder")
 
@@ -60,16 +65,53 @@ def predictions_frame(ids, classes: list[str], proba: np.ndarray, y_true: np.nda
     return pd.DataFrame(frame)
 
 
-def train(config: RunConfig, runs_dir: str | Path, name: str | None = None, on_progress=None) -> Path:
+class Interrupted(KeyboardInterrupt):
+    """Training was interrupted; the message says how to resume."""
+
+
+def _same_run(a: dict, b: dict) -> bool:
+    return {k: v for k, v in a.items() if k != "textladder_version"} == \
+        {k: v for k, v in b.items() if k != "textladder_version"}
+
+
+def find_resumable(runs_dir: Path, config: dict, name: str | None = None) -> str:
+    """Name of the newest interrupted run in ``runs_dir`` with this exact config (or the one called ``name``)."""
+    root = Path(runs_dir) / CHECKPOINTS
+    candidates = sorted((p for p in root.glob("*") if (p / CONFIG).is_file()), key=lambda p: p.stat().st_mtime,
+                        reverse=True) if root.is_dir() else []
+    for folder in candidates:
+        if name is not None and folder.name != name:
+            continue
+        saved = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
+        if _same_run(saved, config):
+            return folder.name
+        if name is not None:
+            raise TextladderError(f"{folder}: interrupted with different options; repeat its command exactly "
+                                  f"({saved['model']} {saved['params']}) to resume it")
+    known = ", ".join(p.name for p in candidates) or "none"
+    raise TextladderError(f"nothing to resume in {root} for this command (interrupted runs: {known}); "
+                          "repeat the interrupted command exactly, with --resume")
+
+
+def train(config: RunConfig, runs_dir: str | Path, name: str | None = None, on_progress=None,
+          resume: bool = False, progress: bool = False) -> Path:
     """Load, split, fit, evaluate on validation and test, and write the run folder atomically.
 
-    Returns the run folder's path.
+    Neural rungs keep their checkpoints in ``RUNS_DIR/.checkpoints/NAME`` while they train; after an
+    interrupt, the same call with ``resume=True`` continues from the last finished epoch. ``progress``
+    shows the training loop's progress bar. Returns the run folder's path.
     """
     started = time.time()
     seed_everything(config.seed)
+    model_cls = get(config.model)
+    if "seed" in model_cls.Params.model_fields and "seed" not in config.params:
+        config = config.model_copy(update={"params": {**config.params, "seed": config.seed}})
+    params = make_params(config.model, config.params)
+    checkpointed = hasattr(model_cls, "use_work_dir")
+    if resume and not checkpointed:
+        raise TextladderError(f"model '{config.model}' trains in one step; --resume applies to the neural rungs")
     ds = load_for(config, on_progress)
     split_cfg = config.split.resolve(ds.format, len(ds))
-    params = make_params(config.model, config.params)
     data = config.data.model_copy(update={
         "format": ds.format, "text_col": ds.columns.text, "label_col": ds.columns.label,
         "id_col": ds.columns.id, "period_col": ds.columns.period,
@@ -84,9 +126,24 @@ def train(config: RunConfig, runs_dir: str | Path, name: str | None = None, on_p
              ds.path, ds.format, len(ds), len(classes), split_cfg.method, len(split.train), len(split.val),
              len(split.test))
 
-    model = get(config.model)(params)
+    runs_dir = Path(runs_dir)
+    model = model_cls(params)
+    work = None
+    if checkpointed:
+        config_json = config.model_dump(mode="json")
+        name = find_resumable(runs_dir, config_json, name) if resume else (name or new_run_name(config.model))
+        work = runs_dir / CHECKPOINTS / name
+        work.mkdir(parents=True, exist_ok=True)
+        write_json(work / CONFIG, config_json)
+        model.use_work_dir(work, resume=resume, progress=progress)
     fit_start = time.time()
-    model.fit(train_ds.frame(), y[split.train], val_ds.frame(), y[split.val])
+    try:
+        model.fit(train_ds.frame(), y[split.train], val_ds.frame(), y[split.val])
+    except KeyboardInterrupt:
+        if work is not None and (work / "last.ckpt").is_file():
+            raise Interrupted(f"interrupted; the last finished epoch is kept in {work}: repeat the same command "
+                              "with --resume to continue") from None
+        raise
     train_seconds = time.time() - fit_start
 
     proba_val = model.predict_proba(val_ds.frame())
@@ -98,8 +155,8 @@ def train(config: RunConfig, runs_dir: str | Path, name: str | None = None, on_p
     log.info("validation: %s", summary_line(val_metrics))
     log.info("test:       %s", summary_line(test_metrics))
 
-    runs_dir = Path(runs_dir)
     name = name or new_run_name(config.model)
+    history = getattr(model, "history_", None)
     with atomic_folder(runs_dir / name) as tmp:
         write_json(tmp / CONFIG, config.model_dump(mode="json"))
         write_json(tmp / LABELS, {"classes": classes, "counts": ds.class_counts()})
@@ -118,5 +175,11 @@ def train(config: RunConfig, runs_dir: str | Path, name: str | None = None, on_p
             "train_seconds": round(train_seconds, 3), "test_predict_seconds": round(infer_seconds, 3),
             "total_seconds": round(time.time() - started, 3), "train_rows": int(len(split.train)),
             "dropped_rows": ds.dropped, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            **({"model_report": model.report_} if getattr(model, "report_", None) else {}),
         })
+        if history:
+            pd.DataFrame(history).to_csv(tmp / "history.csv", index=False)
+            learning_curve_png(history, tmp / "learning_curve.png", title=f"{config.model}: learning curve")
+    if work is not None:
+        shutil.rmtree(work, ignore_errors=True)
     return runs_dir / name

@@ -1,7 +1,15 @@
-"""Model registry; importing this package registers every built-in rung."""
+"""Model registry; importing this package registers every built-in rung.
+
+The neural rungs are registered here too, but torch is imported only when one is built.
+"""
 
 from textladder.models import linear  # noqa: F401  (registers tfidf-linear)
 from textladder.models.base import Params, TextClassifier
-from textladder.models.registry import build, get, make_params, names, register
+from textladder.models.registry import build, get, make_params, names, register, register_lazy
+
+for _name in ("lstm", "bilstm", "bilstm2", "gru", "bigru"):
+    register_lazy(_name, "textladder.models.rnn")
+for _name in ("w2v-dense", "w2v-dense2"):
+    register_lazy(_name, "textladder.models.w2v_dense")
 
 __all__ = ["Params", "TextClassifier", "build", "get", "make_params", "names", "register"]

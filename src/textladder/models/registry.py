@@ -18,6 +18,7 @@ from textladder.errors import TextladderError
 from textladder.models.base import Params, TextClassifier
 
 _REGISTRY: dict[str, type[TextClassifier]] = {}
+_LAZY: dict[str, str] = {}  # name -> module that registers it when imported (keeps torch out of the TF-IDF path)
 
 
 def register(name: str):
@@ -34,13 +35,22 @@ def register(name: str):
     return wrap
 
 
+def register_lazy(name: str, module: str) -> None:
+    """Announce that importing ``module`` registers ``name``; it is imported the first time ``name`` is asked for."""
+    _LAZY[name] = module
+
+
 def names() -> list[str]:
     """Registered model names."""
-    return sorted(_REGISTRY)
+    return sorted(set(_REGISTRY) | set(_LAZY))
 
 
 def get(name: str) -> type[TextClassifier]:
     """The class registered as ``name``; a clear error lists the known names."""
+    if name not in _REGISTRY and name in _LAZY:
+        import importlib
+
+        importlib.import_module(_LAZY[name])
     try:
         return _REGISTRY[name]
     except KeyError:

@@ -103,3 +103,26 @@ def token_length_png(lengths: np.ndarray, path: Path, suggested: int | None = No
     ax.set_title(f"token lengths of {len(lengths):,} texts")
     ax.legend()
     return _save(fig, path)
+
+
+def learning_curve_png(history: list[dict], path: Path, title: str = "learning curve") -> Path:
+    """Loss (train, validation) and validation accuracy / macro-F1 per epoch; the best epoch marked."""
+    epochs = [r["epoch"] for r in history]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    left.plot(epochs, [r["train_loss"] for r in history], "o-", label="train loss")
+    left.plot(epochs, [r["val_loss"] for r in history], "o-", label="validation loss")
+    left.set_xlabel("epoch")
+    left.set_ylabel("cross-entropy")
+    left.legend()
+    right.plot(epochs, [r["val_accuracy"] for r in history], "o-", label="validation accuracy")
+    right.plot(epochs, [r["val_macro_f1"] for r in history], "o-", label="validation macro-F1")
+    best = max(history, key=lambda r: r["val_macro_f1"])
+    right.axvline(best["epoch"], color="grey", linestyle="--", linewidth=1,
+                  label=f"best epoch {best['epoch']} (macro-F1 {best['val_macro_f1']:.4f})")
+    right.set_xlabel("epoch")
+    right.legend(loc="lower right")
+    for ax in (left, right):
+        ax.set_xticks(epochs if len(epochs) <= 20 else epochs[:: max(1, len(epochs) // 10)])
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    return _save(fig, path)

@@ -1,0 +1,1 @@
+"""Word vectors: trained (word2vec) or read from files."""

@@ -1,0 +1,123 @@
+"""Word vectors: word2vec trained on the train split, or read from a file, with gensim.
+
+Files: GloVe text (no header line), word2vec text or binary, fastText ``.vec``
+(word2vec text with a header). The kind is sniffed from the first bytes, so the
+suffix does not matter. :func:`embedding_matrix` lays them out in a
+vocabulary's order and counts what is out of vocabulary.
+
+Example:
+    >>> kv = train_word2vec([["my", "dog", "barks"], ["my", "cat"]] * 20, dim=8, min_count=1, epochs=2)
+    >>> kv.vector_size, "dog" in kv.key_to_index
+    (8, True)
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from textladder.errors import DataError
+
+log = logging.getLogger("textladder")
+
+_HEADER = re.compile(rb"^\s*(\d+)\s+(\d+)\s*$")
+
+
+def train_word2vec(token_lists: Sequence[Sequence[str]], dim: int = 100, window: int = 5, min_count: int = 2,
+                   epochs: int = 5, seed: int = 42, sg: bool = False):
+    """Train word2vec (gensim) on ``token_lists``; one worker, so the same seed gives the same vectors."""
+    from gensim.models import Word2Vec
+
+    model = Word2Vec(sentences=[list(t) for t in token_lists], vector_size=dim, window=window,
+                     min_count=min_count, workers=1, seed=seed, epochs=epochs, sg=int(sg))
+    return model.wv
+
+
+def sniff_vectors(path: Path) -> tuple[bool, bool]:
+    """``(has_header, binary)`` of a vectors file; a clear error for what is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "no such vectors file")
+    with path.open("rb") as f:
+        first = f.readline(1 << 20)
+        rest = f.read(1 << 16)
+    if not first.strip():
+        raise DataError(path, "empty vectors file", line=1)
+    header = _HEADER.match(first)
+    if not header:
+        fields = first.split()
+        try:
+            [float(x) for x in fields[1:]]
+        except ValueError:
+            raise DataError(path, "not a vectors file: expected 'COUNT DIM' or 'WORD v1 v2 ...'", line=1) from None
+        if len(fields) < 2:
+            raise DataError(path, "not a vectors file: a word with no numbers", line=1)
+        return False, False
+    dim = int(header.group(2))
+    try:  # word2vec binary: 'word ' then dim float32s; text: 'word v1 v2 ...\n'
+        line = rest.split(b"\n", 1)[0].decode("utf-8")
+        return True, len(line.split()) != dim + 1
+    except UnicodeDecodeError:
+        return True, True
+
+
+def load_vectors(path: str | Path):
+    """Read a GloVe / word2vec (text or binary) / fastText ``.vec`` file into gensim ``KeyedVectors``."""
+    from gensim.models import KeyedVectors
+
+    path = Path(path)
+    has_header, binary = sniff_vectors(path)
+    try:
+        kv = KeyedVectors.load_word2vec_format(str(path), binary=binary, no_header=not has_header,
+                                               unicode_errors="replace")
+    except (ValueError, EOFError, UnicodeError) as exc:
+        msg = str(exc)
+        m = re.search(r"line (\d+)", msg)
+        raise DataError(path, f"not a readable vectors file ({msg})", line=int(m.group(1)) if m else None) from None
+    log.info("%s: %d vectors of dimension %d (%s)", path, len(kv), kv.vector_size,
+             "word2vec binary" if binary else "word2vec/fastText text" if has_header else "GloVe text")
+    return kv
+
+
+@dataclass
+class Coverage:
+    """How much of a vocabulary a set of vectors covers."""
+
+    vocab: int
+    found: int
+    oov: int
+    token_coverage: float
+    oov_examples: list[str]
+
+    def as_dict(self) -> dict:
+        return {"vocab": self.vocab, "found": self.found, "oov": self.oov,
+                "token_coverage": round(self.token_coverage, 4), "oov_examples": self.oov_examples}
+
+
+def embedding_matrix(itos: Sequence[str], counts: Sequence[int], kv, seed: int = 42) -> tuple[np.ndarray, Coverage]:
+    """Rows in vocabulary order: the word's vector (exact, else lower-cased), else small random
+    values for out-of-vocabulary words, zeros for ``<pad>``. Returns the matrix and the coverage."""
+    rng = np.random.default_rng(seed)
+    dim = kv.vector_size
+    scale = float(np.std(kv.vectors)) if len(kv) else 0.1
+    matrix = rng.normal(0, scale, size=(len(itos), dim)).astype(np.float32)
+    matrix[0] = 0
+    found, covered, total, oov = 0, 0, 0, []
+    for i, word in enumerate(itos[2:], start=2):
+        key = word if word in kv.key_to_index else word.lower() if word.lower() in kv.key_to_index else None
+        total += counts[i]
+        if key is not None:
+            matrix[i] = kv[key]
+            found += 1
+            covered += counts[i]
+        else:
+            oov.append(word)
+    n = len(itos) - 2
+    cov = Coverage(vocab=n, found=found, oov=n - found, token_coverage=covered / total if total else 0.0,
+                   oov_examples=oov[:20])
+    return matrix, cov

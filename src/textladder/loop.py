@@ -1,0 +1,216 @@
+"""The one Lightning loop every neural rung trains in.
+
+The :class:`LitClassifier` holds the maths (loss, metrics, optimiser, decay);
+the :class:`~lightning.pytorch.Trainer` built by :func:`fit` holds the
+engineering: validation after each epoch, the best epoch by validation
+macro-F1 checkpointed, early stopping, a progress bar, and a resumable
+``last.ckpt``. The network (any ``nn.Module`` whose ``forward(batch)`` returns
+logits) and the data loaders come from the rung.
+
+Determinism: the batch order of epoch ``e`` depends only on ``(seed, e)`` (the
+samplers implement ``set_epoch``) and torch's generator is re-seeded with
+``seed + e`` at the start of each epoch, so a resumed run follows the same
+path as one that was never interrupted.
+
+Checkpoints hold only tensors and plain Python values and are read back with
+``torch.load(weights_only=True)``: nothing else is unpickled.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+import lightning.pytorch as pl
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, TQDMProgressBar
+
+log = logging.getLogger("textladder")
+
+MONITOR = "val_macro_f1"
+BEST, LAST = "best", "last"
+
+
+@dataclass
+class LoopConfig:
+    """Engineering settings of one training run (the rung's ``Params`` supply them)."""
+
+    lr: float = 1e-3
+    lr_decay: float = 1.0
+    weight_decay: float = 0.0
+    epochs: int = 10
+    patience: int = 3
+    grad_clip: float = 1.0
+    seed: int = 42
+    progress: bool = False
+
+
+def macro_f1(y_true: torch.Tensor, y_pred: torch.Tensor, n_classes: int) -> float:
+    """Macro-averaged F1 over the classes present in ``y_true`` or ``y_pred`` (scikit-learn's definition)."""
+    cm = torch.bincount(y_true * n_classes + y_pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+    tp = cm.diag().double()
+    support, predicted = cm.sum(1).double(), cm.sum(0).double()
+    present = (support + predicted) > 0
+    f1 = torch.where(support + predicted > 0, 2 * tp / (support + predicted).clamp(min=1), torch.zeros_like(tp))
+    return float(f1[present].mean()) if present.any() else 0.0
+
+
+class LitClassifier(pl.LightningModule):
+    """Cross-entropy training of ``net`` with Adam, per-epoch exponential decay, accuracy and macro-F1."""
+
+    def __init__(self, net: nn.Module, n_classes: int, config: LoopConfig, class_weights: np.ndarray | None = None):
+        super().__init__()
+        self.net = net
+        self.n_classes = n_classes
+        self.config = config
+        weight = None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32)
+        self.register_buffer("class_weights", weight, persistent=False)
+        self._val_true: list[torch.Tensor] = []
+        self._val_pred: list[torch.Tensor] = []
+        self._train_loss = [0.0, 0]
+
+    def forward(self, batch):
+        return self.net(batch)
+
+    def on_train_epoch_start(self) -> None:
+        torch.manual_seed(self.config.seed + self.current_epoch)
+        self._train_loss = [0.0, 0]
+
+    def training_step(self, batch, batch_idx):
+        logits = self.net(batch)
+        loss = nn.functional.cross_entropy(logits, batch["y"], weight=self.class_weights)
+        n = len(batch["y"])
+        self._train_loss[0] += float(loss.detach()) * n
+        self._train_loss[1] += n
+        return loss
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_true, self._val_pred = [], []
+        self._val_loss = [0.0, 0]
+
+    def validation_step(self, batch, batch_idx):
+        logits = self.net(batch)
+        loss = nn.functional.cross_entropy(logits, batch["y"], reduction="sum")
+        self._val_loss[0] += float(loss)
+        self._val_loss[1] += len(batch["y"])
+        self._val_true.append(batch["y"])
+        self._val_pred.append(logits.argmax(1))
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._val_true:
+            return
+        y, p = torch.cat(self._val_true), torch.cat(self._val_pred)
+        self.log("val_accuracy", float((y == p).double().mean()))
+        self.log(MONITOR, macro_f1(y, p, self.n_classes))
+        self.log("val_loss", self._val_loss[0] / max(1, self._val_loss[1]))
+        if self._train_loss[1]:
+            self.log("train_loss", self._train_loss[0] / self._train_loss[1])
+
+    def configure_optimizers(self):
+        params = [p for p in self.parameters() if p.requires_grad]
+        opt = torch.optim.Adam(params, lr=self.config.lr, weight_decay=self.config.weight_decay)
+        sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=self.config.lr_decay)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+
+
+class History(Callback):
+    """One row per epoch (loss, validation accuracy and macro-F1, learning rate, seconds), logged as it
+    happens and kept in the checkpoint so a resumed run has its whole history."""
+
+    def __init__(self):
+        self.rows: list[dict] = []
+        self._start = 0.0
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self._start = time.time()
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        m = trainer.callback_metrics
+        if MONITOR not in m or trainer.sanity_checking:
+            return
+        row = {
+            "epoch": trainer.current_epoch + 1,
+            "train_loss": round(float(m.get("train_loss", math.nan)), 6),
+            "val_loss": round(float(m["val_loss"]), 6),
+            "val_accuracy": round(float(m["val_accuracy"]), 6),
+            "val_macro_f1": round(float(m[MONITOR]), 6),
+            "lr": trainer.optimizers[0].param_groups[0]["lr"],
+            "seconds": round(time.time() - self._start, 3),
+        }
+        self.rows.append(row)
+        best = max(r["val_macro_f1"] for r in self.rows) == row["val_macro_f1"]
+        log.info("epoch %d/%d: train loss %.4f, val loss %.4f, val accuracy %.4f, macro-F1 %.4f%s, %.1f s",
+                 row["epoch"], trainer.max_epochs, row["train_loss"], row["val_loss"], row["val_accuracy"],
+                 row["val_macro_f1"], " (best)" if best else "", row["seconds"])
+
+    def state_dict(self):
+        return {"rows": self.rows}
+
+    def load_state_dict(self, state_dict):
+        self.rows = list(state_dict["rows"])
+
+
+def _quiet_lightning() -> None:
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*number of training batches.*")
+    warnings.filterwarnings("ignore", message=".*predict_dataloader.*")
+    warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
+
+
+def last_checkpoint(work_dir: Path) -> Path | None:
+    path = Path(work_dir) / f"{LAST}.ckpt"
+    return path if path.is_file() else None
+
+
+def fit(module: LitClassifier, train_loader, val_loader, work_dir: Path, resume: bool = False) -> list[dict]:
+    """Train ``module`` in ``work_dir`` (checkpoints live there), load the best epoch's weights into it,
+    and return the per-epoch history. ``resume`` continues from ``work_dir/last.ckpt``.
+
+    Raises ``KeyboardInterrupt`` if interrupted; the last finished epoch stays in ``work_dir``.
+    """
+    _quiet_lightning()
+    cfg = module.config
+    work_dir = Path(work_dir)
+    history = History()
+    checkpoint = ModelCheckpoint(dirpath=work_dir, filename=BEST, monitor=MONITOR, mode="max", save_top_k=1,
+                                 save_last=True, enable_version_counter=False)
+    checkpoint.CHECKPOINT_NAME_LAST = LAST
+    callbacks: list[Callback] = [history, checkpoint,
+                                 EarlyStopping(monitor=MONITOR, mode="max", patience=cfg.patience)]
+    if cfg.progress:
+        callbacks.append(TQDMProgressBar(leave=False))
+    trainer = pl.Trainer(
+        accelerator="cpu", devices=1, max_epochs=cfg.epochs, callbacks=callbacks, logger=False,
+        enable_progress_bar=cfg.progress, enable_model_summary=False, gradient_clip_val=cfg.grad_clip or None,
+        num_sanity_val_steps=0, deterministic=True, default_root_dir=work_dir, use_distributed_sampler=False,
+    )
+    ckpt = last_checkpoint(work_dir) if resume else None
+    if ckpt is not None:
+        log.info("resuming from %s", ckpt)
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt, weights_only=True)
+    except SystemExit:
+        if trainer.interrupted:  # Lightning turns Ctrl-C into sys.exit(1); give the caller its interrupt back
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        signal.signal(signal.SIGINT, handler)
+    if trainer.interrupted:
+        raise KeyboardInterrupt
+    best = work_dir / f"{BEST}.ckpt"
+    if best.is_file():
+        state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+        module.load_state_dict(state)
+    return history.rows

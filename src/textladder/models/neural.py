@@ -1,0 +1,187 @@
+"""What every neural rung shares: common options, the dense head, fit through the one
+Lightning loop, and saving as safetensors + JSON.
+
+A rung subclasses :class:`NeuralClassifier` and writes four small methods:
+``_prepare`` (learn its representation from the train split), ``_dataset``
+(rows -> a dataset whose loader yields dict batches), ``_build_net`` (the
+``nn.Module``), and ``_save_extra`` / ``_load_extra`` for its representation.
+Everything else (seeding, class weights, checkpoints, early stopping,
+history, prediction in length order, the files) lives here, once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import Field
+from torch import nn
+
+from textladder.errors import RunError
+from textladder.models.base import Params, TextClassifier
+
+log = logging.getLogger("textladder")
+
+WEIGHTS, META = "weights.safetensors", "model.json"
+
+
+class NeuralParams(Params):
+    """Options common to every neural rung."""
+
+    hidden: int = Field(64, ge=1, description="units per recurrent layer / dense layer")
+    layers: int = Field(1, ge=1, le=8, description="stacked recurrent layers")
+    head: list[int] = Field([64], description="sizes of the dense layers before the output ([] for none)")
+    dropout: float = Field(0.3, ge=0, lt=1, description="dropout on embeddings, between layers and in the head")
+    activation: Literal["relu", "leaky_relu"] = Field("relu", description="activation of the dense layers")
+    leaky_alpha: float = Field(0.1, ge=0, lt=1, description="negative slope of leaky_relu")
+    lr: float = Field(2e-3, gt=0, description="Adam learning rate")
+    lr_decay: float = Field(0.9, gt=0, le=1, description="learning rate multiplied by this after each epoch")
+    weight_decay: float = Field(0.0, ge=0, description="Adam L2 penalty")
+    batch_size: int = Field(64, ge=1)
+    epochs: int = Field(10, ge=1, description="most epochs; the best by validation macro-F1 is kept")
+    patience: int = Field(3, ge=1, description="stop after this many epochs without a better validation macro-F1")
+    class_weight: Literal["balanced"] | None = Field(None, description="'balanced': weight the loss by inverse class frequency")
+    seed: int = 42
+
+
+def activation(name: str, alpha: float) -> nn.Module:
+    return nn.LeakyReLU(alpha) if name == "leaky_relu" else nn.ReLU()
+
+
+def dense_head(in_dim: int, n_classes: int, p: NeuralParams) -> nn.Sequential:
+    """``[dropout, Linear, activation] * len(p.head)``, dropout, then the output layer (logits)."""
+    layers: list[nn.Module] = []
+    for size in p.head:
+        layers += [nn.Dropout(p.dropout), nn.Linear(in_dim, size), activation(p.activation, p.leaky_alpha)]
+        in_dim = size
+    layers += [nn.Dropout(p.dropout), nn.Linear(in_dim, n_classes)]
+    return nn.Sequential(*layers)
+
+
+def balanced_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """scikit-learn's "balanced" class weights, ``n / (k * count)``; absent classes get 1."""
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    return np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1)), 1.0)
+
+
+class NeuralClassifier(TextClassifier):
+    """Base of the neural rungs. Learned state: ``net_``, ``meta_`` (JSON), ``history_``, ``report_``."""
+
+    Params: ClassVar[type[Params]] = NeuralParams
+
+    def __init__(self, params: Params | None = None, **overrides):
+        super().__init__(params, **overrides)
+        self.work_dir: Path | None = None
+        self.resume = False
+        self.progress = False
+        self.meta_: dict[str, Any] = {}
+        self.report_: dict[str, Any] = {}
+        self.history_: list[dict] | None = None
+
+    # -- what a rung writes ---------------------------------------------------------------------
+    def _prepare(self, X: pd.DataFrame, y: np.ndarray) -> None:
+        """Learn the representation from the train rows; put its sizes in ``self.meta_``."""
+        raise NotImplementedError
+
+    def _dataset(self, X: pd.DataFrame, y: np.ndarray | None):
+        raise NotImplementedError
+
+    def _loader(self, ds, shuffle: bool):
+        raise NotImplementedError
+
+    def _build_net(self, n_classes: int) -> nn.Module:
+        raise NotImplementedError
+
+    def _init_net(self, net: nn.Module) -> None:
+        """Put learned-before-training values (pretrained vectors) into a new net."""
+
+    def _save_extra(self, folder: Path) -> None:
+        pass
+
+    def _load_extra(self, folder: Path) -> None:
+        pass
+
+    def word_vectors(self) -> tuple[list[str], np.ndarray]:
+        """The rung's words (most frequent first) and their vectors, for ``textladder vectors``."""
+        raise RunError(f"model '{self.name}' has no word vectors")
+
+    # -- shared ---------------------------------------------------------------------------------
+    def use_work_dir(self, folder: Path, resume: bool = False, progress: bool = False) -> None:
+        """Keep checkpoints in ``folder`` (so ``resume`` can continue from them); show a progress bar."""
+        self.work_dir, self.resume, self.progress = Path(folder), resume, progress
+
+    def fit(self, X, y, X_val=None, y_val=None):
+        from textladder.loop import LitClassifier, LoopConfig, fit
+
+        p = self.params
+        torch.manual_seed(p.seed)
+        np.random.seed(p.seed)
+        n_classes = int(max(y.max(), -1 if y_val is None else y_val.max())) + 1
+        self.meta_ = {"n_classes": n_classes}
+        self._prepare(X, y)
+        train_loader = self._loader(self._dataset(X, y), shuffle=True)
+        if X_val is None:
+            raise ValueError(f"{self.name} needs validation rows to pick its best epoch")
+        val_loader = self._loader(self._dataset(X_val, y_val), shuffle=False)
+        torch.manual_seed(p.seed)
+        net = self._build_net(n_classes)
+        self._init_net(net)
+        weights = balanced_weights(y, n_classes) if p.class_weight == "balanced" else None
+        if weights is not None:
+            self.report_["class_weights"] = [round(float(w), 6) for w in weights]
+        config = LoopConfig(lr=p.lr, lr_decay=p.lr_decay, weight_decay=p.weight_decay, epochs=p.epochs,
+                            patience=p.patience, seed=p.seed, progress=self.progress)
+        module = LitClassifier(net, n_classes, config, weights)
+        with tempfile.TemporaryDirectory(prefix="textladder-") as tmp:
+            self.history_ = fit(module, train_loader, val_loader, self.work_dir or Path(tmp), resume=self.resume)
+        self.net_ = module.net.eval()
+        if self.history_:
+            best = max(self.history_, key=lambda r: r["val_macro_f1"])
+            self.report_.update(best_epoch=best["epoch"], epochs_run=len(self.history_))
+        return self
+
+    @torch.no_grad()
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        ds = self._dataset(X, None)
+        loader = self._loader(ds, shuffle=False)
+        out = np.zeros((len(X), self.meta_["n_classes"]), dtype=np.float32)
+        self.net_.eval()
+        for idx, batch in zip(loader.batch_sampler, loader):
+            out[idx] = torch.softmax(self.net_(batch), dim=1).numpy()
+        return out
+
+    def save(self, folder: Path) -> None:
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        state = {k: v.detach().contiguous() for k, v in self.net_.state_dict().items()}
+        save_file(state, str(folder / WEIGHTS))
+        (folder / META).write_text(json.dumps({"model": self.name, **self.meta_}, indent=2) + "\n", encoding="utf-8")
+        self._save_extra(folder)
+
+    @classmethod
+    def load(cls, folder: Path, params):
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        folder = Path(folder)
+        model = cls(params)
+        try:
+            model.meta_ = json.loads((folder / META).read_text(encoding="utf-8"))
+            model.meta_.pop("model", None)
+        except (OSError, ValueError) as exc:
+            raise RunError(f"{folder / META}: cannot read the model description ({exc})") from None
+        model._load_extra(folder)
+        net = model._build_net(model.meta_["n_classes"])
+        try:
+            net.load_state_dict(load_file(str(folder / WEIGHTS)))
+        except (OSError, SafetensorError, RuntimeError) as exc:
+            raise RunError(f"{folder / WEIGHTS}: cannot load the weights ({str(exc).splitlines()[0]})") from None
+        model.net_ = net.eval()
+        return model

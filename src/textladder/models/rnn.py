@@ -1,0 +1,197 @@
+"""Recurrent rungs: ``lstm``, ``bilstm``, ``bilstm2`` (the blog's brnn_2), ``gru``, ``bigru``.
+
+Text -> Treebank tokens -> ids in a vocabulary of the train split -> an
+Embedding (random, word2vec trained on the train split, or a pretrained
+vectors file; frozen or trainable) -> packed recurrent layers over
+length-bucketed batches -> the last hidden state of each direction (or a max
+over time) -> the dense head.
+
+Example:
+    >>> import numpy as np, pandas as pd
+    >>> X = pd.DataFrame({"text": ["i love my dog", "ran five miles", "my dog is cute", "gym run today"] * 10})
+    >>> y = np.array([0, 1, 0, 1] * 10)
+    >>> m = BiLSTM(epochs=8, min_count=1, hidden=16, head=[], lr=0.02).fit(X, y, X, y)
+    >>> m.predict(pd.DataFrame({"text": ["cute dog", "run miles"]})).tolist()
+    [0, 1]
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import ClassVar, Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from textladder.models.neural import NeuralClassifier, NeuralParams, dense_head
+from textladder.models.registry import register
+from textladder.text.sequences import SequenceDataset, sequence_loader
+from textladder.text.tokenize import tokenize
+from textladder.text.vocab import Vocab
+
+log = logging.getLogger("textladder")
+
+VOCAB = "vocab.json"
+
+
+class SequenceParams(NeuralParams):
+    """Options of the rungs that read token sequences."""
+
+    seq_len: int | None = Field(None, ge=1, description="truncate texts to this many tokens; default: the train "
+                                                         "split's 98th percentile, rounded up to 8 (HappyDB: 80)")
+    min_count: int = Field(2, ge=1, description="words seen fewer times in the train split are <unk>")
+    max_vocab: int | None = Field(50_000, ge=3, description="keep at most this many words")
+    embeddings: str = Field("random", description="'random', 'w2v' (word2vec on the train split) or a vectors "
+                                                  "file (GloVe, word2vec text/binary, fastText .vec)")
+    embedding_dim: int = Field(100, ge=1, description="size of random / word2vec embeddings (a file sets its own)")
+    trainable_embeddings: bool | None = Field(None, description="train the embeddings; default: yes for "
+                                                                "random, no for w2v or a file")
+    w2v_epochs: int = Field(10, ge=1, description="word2vec training epochs (embeddings=w2v)")
+    pool: Literal["last", "max"] = Field("last", description="last hidden state per direction, or max over time")
+
+
+def percentile_len(lengths: np.ndarray, q: float = 98, multiple: int = 8) -> int:
+    """The ``q``-th percentile of ``lengths`` rounded up to a multiple of ``multiple``.
+
+    Example:
+        >>> percentile_len(np.array([5] * 98 + [70, 1000]))
+        8
+    """
+    value = int(np.ceil(np.percentile(lengths, q))) if len(lengths) else multiple
+    return max(multiple, -(-value // multiple) * multiple)
+
+
+class RNNNet(nn.Module):
+    """Embedding -> (Bi)LSTM/GRU layers over packed sequences -> pooled features -> dense head."""
+
+    def __init__(self, vocab_size: int, embedding_dim: int, n_classes: int, p: SequenceParams,
+                 cell: str, bidirectional: bool, trainable: bool = True):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+        self.embedding.weight.requires_grad = trainable
+        self.drop = nn.Dropout(p.dropout)
+        rnn = nn.LSTM if cell == "lstm" else nn.GRU
+        self.rnn = rnn(embedding_dim, p.hidden, num_layers=p.layers, batch_first=True,
+                       bidirectional=bidirectional, dropout=p.dropout if p.layers > 1 else 0.0)
+        self.directions = 2 if bidirectional else 1
+        self.pool = p.pool
+        self.head = dense_head(p.hidden * self.directions, n_classes, p)
+
+    def features(self, batch) -> torch.Tensor:
+        x = self.drop(self.embedding(batch["ids"]))
+        packed = pack_padded_sequence(x, batch["lengths"], batch_first=True, enforce_sorted=False)
+        out, h = self.rnn(packed)
+        if self.pool == "max":
+            padded, _ = pad_packed_sequence(out, batch_first=True, padding_value=float("-inf"))
+            return padded.max(dim=1).values
+        h = h[0] if isinstance(h, tuple) else h  # LSTM: (h_n, c_n)
+        return torch.cat(list(h[-self.directions:]), dim=1)  # the last layer, every direction
+
+    def forward(self, batch) -> torch.Tensor:
+        return self.head(self.features(batch))
+
+
+class RNNClassifier(NeuralClassifier):
+    """A recurrent rung; subclasses fix the cell, the direction and the default depth."""
+
+    Params: ClassVar = SequenceParams
+    cell: ClassVar[str] = "lstm"
+    bidirectional: ClassVar[bool] = False
+
+    def _tokens(self, X) -> list[list[str]]:
+        return [tokenize(t) for t in X["text"]]
+
+    def _prepare(self, X, y) -> None:
+        p = self.params
+        tokens = self._tokens(X)
+        self.vocab_ = Vocab.build(tokens, min_count=p.min_count, max_size=p.max_vocab)
+        seq_len = p.seq_len or percentile_len(np.fromiter(map(len, tokens), dtype=np.int64))
+        self._init_matrix = None
+        dim, source = p.embedding_dim, p.embeddings
+        if source != "random":
+            from textladder.embeddings.vectors import embedding_matrix, load_vectors, train_word2vec
+
+            if source == "w2v":
+                kv = train_word2vec(tokens, dim=p.embedding_dim, min_count=p.min_count, epochs=p.w2v_epochs,
+                                    seed=p.seed)
+            else:
+                kv = load_vectors(source)
+            self._init_matrix, coverage = embedding_matrix(self.vocab_.itos, self.vocab_.counts, kv, seed=p.seed)
+            dim = kv.vector_size
+            self.report_["embeddings"] = {"source": source, **coverage.as_dict()}
+            log.info("embeddings %s: %d of %d words found, %d out of vocabulary (%.1f%% of train tokens covered)",
+                     source, coverage.found, coverage.vocab, coverage.oov, 100 * coverage.token_coverage)
+        trainable = p.trainable_embeddings if p.trainable_embeddings is not None else source == "random"
+        self.meta_.update(vocab_size=len(self.vocab_), embedding_dim=dim, seq_len=seq_len, trainable=trainable)
+        log.info("vocabulary %d words (min count %d), sequences truncated to %d tokens",
+                 len(self.vocab_), p.min_count, seq_len)
+
+    def _dataset(self, X, y):
+        seq_len = self.meta_["seq_len"]
+        seqs = [self.vocab_.encode(t, seq_len) for t in self._tokens(X)]
+        return SequenceDataset(seqs, y)
+
+    def _loader(self, ds, shuffle):
+        return sequence_loader(ds, self.params.batch_size if shuffle else 512, shuffle=shuffle, seed=self.params.seed)
+
+    def _build_net(self, n_classes):
+        m = self.meta_
+        return RNNNet(m["vocab_size"], m["embedding_dim"], n_classes, self.params, self.cell, self.bidirectional,
+                      trainable=m.get("trainable", True))
+
+    def _init_net(self, net):
+        if self._init_matrix is not None:
+            with torch.no_grad():
+                net.embedding.weight.copy_(torch.from_numpy(self._init_matrix))
+
+    def _save_extra(self, folder: Path) -> None:
+        self.vocab_.save(folder / VOCAB)
+
+    def _load_extra(self, folder: Path) -> None:
+        self.vocab_ = Vocab.load(folder / VOCAB)
+
+    def word_vectors(self):
+        return self.vocab_.itos[2:], self.net_.embedding.weight.detach().numpy()[2:]
+
+
+class _TwoLayers(SequenceParams):
+    layers: int = Field(2, ge=1, le=8, description="stacked recurrent layers")
+
+
+@register("lstm")
+class LSTM(RNNClassifier):
+    """One LSTM layer (the blog's first recurrent rung)."""
+
+
+@register("bilstm")
+class BiLSTM(RNNClassifier):
+    """A bidirectional LSTM."""
+
+    bidirectional = True
+
+
+@register("bilstm2")
+class BiLSTM2(RNNClassifier):
+    """Trainable Embedding + two stacked bidirectional LSTMs: the blog's brnn_2."""
+
+    Params = _TwoLayers
+    bidirectional = True
+
+
+@register("gru")
+class GRU(RNNClassifier):
+    """One GRU layer."""
+
+    cell = "gru"
+
+
+@register("bigru")
+class BiGRU(RNNClassifier):
+    """A bidirectional GRU."""
+
+    cell = "gru"
+    bidirectional = True
