@@ -39,6 +39,8 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Get datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+vectors_app = typer.Typer(help="Look at a run's word vectors.", no_args_is_help=True)
+app.add_typer(vectors_app, name="vectors")
 
 
 class _ConsoleHandler(logging.Handler):
@@ -426,6 +428,61 @@ def data_fetch(
         record = path.parent / f"{path.name}.sha256"
         digest = record.read_text().strip() if record.exists() else "?"
         err.print(f"sha256 {digest}")
+        print(path)
+
+
+def _run_vectors(run: Path):
+    from textladder.runs import Run
+
+    r = Run.open(run)
+    model = r.load_model()
+    if not hasattr(model, "word_vectors"):
+        raise TextladderError(f"{run}: model '{r.config.model}' has no word vectors (the neural rungs have)")
+    words, matrix = model.word_vectors()
+    return r, words, matrix
+
+
+@vectors_app.command("similar")
+def vectors_similar(
+    run: Annotated[Path, typer.Argument(help="Run folder of a neural rung.")],
+    word: Annotated[str, typer.Argument(help="Word to look up.")],
+    top: Annotated[int, typer.Option("--top", "-n", min=1, help="How many neighbours.")] = 10,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON: [[word, score], ...].")] = False,
+):
+    """The words nearest to WORD in the run's vectors, by cosine similarity (gensim's most_similar)."""
+    with _errors():
+        from textladder.embeddings.vectors import most_similar
+
+        r, words, matrix = _run_vectors(run)
+        result = most_similar(words, matrix, word, topn=top)
+        if json_:
+            print(json.dumps(result))
+            return
+        table = Table(title=f"nearest to '{word}' in {r.name}")
+        table.add_column("word")
+        table.add_column("cosine", justify="right")
+        for w, score in result:
+            table.add_row(w, f"{score:.3f}")
+        out.print(table)
+
+
+@vectors_app.command("map")
+def vectors_map(
+    run: Annotated[Path, typer.Argument(help="Run folder of a neural rung.")],
+    output: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path("word_map.html"),
+    method: Annotated[str, typer.Option("--method", help="pca or tsne.")] = "pca",
+    top: Annotated[int, typer.Option("--top", min=3, help="Map the most common words, this many.")] = 2000,
+):
+    """An interactive Bokeh map of the most common words (PCA or t-SNE); hover shows the word. Opens offline."""
+    with _errors():
+        from textladder.viz.wordmap import METHODS, word_map
+
+        if method not in METHODS:
+            raise TextladderError(f"--method must be one of {', '.join(METHODS)}, not '{method}'")
+        r, words, matrix = _run_vectors(run)
+        with err.status(f"projecting {min(top, len(words)):,} words with {method} ...", spinner="dots"):
+            path = word_map(words, matrix, output, method=method, top=top,
+                            title=f"{r.name}: {method.upper()} map of the {min(top, len(words)):,} most common words")
         print(path)
 
 

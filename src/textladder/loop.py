@@ -64,7 +64,8 @@ def macro_f1(y_true: torch.Tensor, y_pred: torch.Tensor, n_classes: int) -> floa
 
 
 class LitClassifier(pl.LightningModule):
-    """Cross-entropy training of ``net`` with Adam, per-epoch exponential decay, accuracy and macro-F1."""
+    """Cross-entropy training of ``net`` with Adam, the learning rate decayed each epoch
+    (``lr * lr_decay ** epoch``), validation accuracy and macro-F1."""
 
     def __init__(self, net: nn.Module, n_classes: int, config: LoopConfig, class_weights: np.ndarray | None = None):
         super().__init__()
@@ -81,7 +82,10 @@ class LitClassifier(pl.LightningModule):
         return self.net(batch)
 
     def on_train_epoch_start(self) -> None:
+        # Seed and learning rate are functions of the epoch alone, so a resumed run repeats exactly.
         torch.manual_seed(self.config.seed + self.current_epoch)
+        for group in self.optimizers().param_groups:
+            group["lr"] = self.config.lr * self.config.lr_decay ** self.current_epoch
         self._train_loss = [0.0, 0]
 
     def training_step(self, batch, batch_idx):
@@ -116,9 +120,7 @@ class LitClassifier(pl.LightningModule):
 
     def configure_optimizers(self):
         params = [p for p in self.parameters() if p.requires_grad]
-        opt = torch.optim.Adam(params, lr=self.config.lr, weight_decay=self.config.weight_decay)
-        sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=self.config.lr_decay)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+        return torch.optim.Adam(params, lr=self.config.lr, weight_decay=self.config.weight_decay)
 
 
 class History(Callback):
@@ -158,6 +160,18 @@ class History(Callback):
         self.rows = list(state_dict["rows"])
 
 
+class LastCheckpoint(Callback):
+    """``last.ckpt`` at the end of every epoch, after the history row and the best-epoch and
+    early-stopping bookkeeping of that epoch (Lightning writes it atomically)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        if MONITOR in trainer.callback_metrics:  # not when Lightning replays the end of a restored epoch
+            trainer.save_checkpoint(self.path)
+
+
 def _quiet_lightning() -> None:
     for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
         logging.getLogger(name).setLevel(logging.ERROR)
@@ -183,10 +197,9 @@ def fit(module: LitClassifier, train_loader, val_loader, work_dir: Path, resume:
     cfg = module.config
     work_dir = Path(work_dir)
     history = History()
-    checkpoint = ModelCheckpoint(dirpath=work_dir, filename=BEST, monitor=MONITOR, mode="max", save_top_k=1,
-                                 save_last=True, enable_version_counter=False)
-    checkpoint.CHECKPOINT_NAME_LAST = LAST
-    callbacks: list[Callback] = [history, checkpoint,
+    best = ModelCheckpoint(dirpath=work_dir, filename=BEST, monitor=MONITOR, mode="max", save_top_k=1,
+                           enable_version_counter=False)
+    callbacks: list[Callback] = [history, best, LastCheckpoint(work_dir / f"{LAST}.ckpt"),
                                  EarlyStopping(monitor=MONITOR, mode="max", patience=cfg.patience)]
     if cfg.progress:
         callbacks.append(TQDMProgressBar(leave=False))
@@ -196,8 +209,14 @@ def fit(module: LitClassifier, train_loader, val_loader, work_dir: Path, resume:
         num_sanity_val_steps=0, deterministic=True, default_root_dir=work_dir, use_distributed_sampler=False,
     )
     ckpt = last_checkpoint(work_dir) if resume else None
+    first_epoch = 0
     if ckpt is not None:
-        log.info("resuming from %s", ckpt)
+        first_epoch = int(torch.load(ckpt, map_location="cpu", weights_only=True)["epoch"]) + 1
+        log.info("resuming from %s at epoch %d", ckpt, first_epoch + 1)
+    sampler = getattr(train_loader, "batch_sampler", None)
+    if sampler is not None and hasattr(sampler, "epoch_of"):
+        # Lightning's own sampler-epoch counter runs ahead after a restore; use the epoch being trained.
+        sampler.epoch_of = lambda: max(first_epoch, trainer.current_epoch)
     handler = signal.getsignal(signal.SIGINT)
     try:
         trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt, weights_only=True)

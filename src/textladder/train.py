@@ -139,8 +139,11 @@ def train(config: RunConfig, runs_dir: str | Path, name: str | None = None, on_p
     fit_start = time.time()
     try:
         model.fit(train_ds.frame(), y[split.train], val_ds.frame(), y[split.val])
-    except KeyboardInterrupt:
-        if work is not None and (work / "last.ckpt").is_file():
+    except BaseException as exc:
+        kept = work is not None and (work / "last.ckpt").is_file()
+        if work is not None and not kept:
+            shutil.rmtree(work, ignore_errors=True)  # nothing worth resuming
+        if kept and isinstance(exc, KeyboardInterrupt):
             raise Interrupted(f"interrupted; the last finished epoch is kept in {work}: repeat the same command "
                               "with --resume to continue") from None
         raise

@@ -121,3 +121,25 @@ def embedding_matrix(itos: Sequence[str], counts: Sequence[int], kv, seed: int =
     cov = Coverage(vocab=n, found=found, oov=n - found, token_coverage=covered / total if total else 0.0,
                    oov_examples=oov[:20])
     return matrix, cov
+
+
+def most_similar(words: Sequence[str], matrix: np.ndarray, word: str, topn: int = 10) -> list[tuple[str, float]]:
+    """The ``topn`` words nearest to ``word`` by cosine similarity (gensim's ``most_similar``).
+
+    Example:
+        >>> m = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
+        >>> [w for w, _ in most_similar(["run", "jog", "cake"], m, "run", topn=2)]
+        ['jog', 'cake']
+    """
+    from textladder.errors import TextladderError
+
+    index = {w: i for i, w in enumerate(words)}
+    key = word if word in index else word.lower()
+    if key not in index:
+        raise TextladderError(f"'{word}' is not among the run's {len(words):,} words")
+    norms = np.linalg.norm(matrix, axis=1)
+    unit = matrix / np.maximum(norms, 1e-12)[:, None]
+    scores = unit @ unit[index[key]]
+    scores[index[key]] = -np.inf
+    top = np.argsort(-scores, kind="stable")[:topn]
+    return [(words[i], float(scores[i])) for i in top]

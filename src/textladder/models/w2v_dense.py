@@ -66,6 +66,7 @@ class _Batches:
 
     def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int):
         self.n, self.batch_size, self.shuffle, self.seed, self.epoch = n, batch_size, shuffle, seed, 0
+        self.epoch_of = None  # the training loop sets a callable giving the epoch being trained
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -73,10 +74,11 @@ class _Batches:
     def __len__(self) -> int:
         return -(-self.n // self.batch_size)
 
-    def __iter__(self):
-        rng = np.random.default_rng([self.seed, self.epoch])
-        order = rng.permutation(self.n) if self.shuffle else np.arange(self.n)
-        return (order[i:i + self.batch_size] for i in range(0, self.n, self.batch_size))
+    def __iter__(self):  # a generator: the epoch is read when the first batch is drawn
+        epoch = self.epoch_of() if self.epoch_of is not None else self.epoch
+        order = np.random.default_rng([self.seed, epoch]).permutation(self.n) if self.shuffle else np.arange(self.n)
+        for i in range(0, self.n, self.batch_size):
+            yield order[i:i + self.batch_size]
 
 
 class _Loader:

@@ -27,7 +27,8 @@ class BucketBatchSampler(Sampler[list[int]]):
     Training (``shuffle``): each epoch, the indices are shuffled, cut into pools of
     ``pool`` batches, sorted by length inside each pool, batched, and the batches
     shuffled, all from ``seed`` and the epoch number only (``set_epoch``), so
-    epochs differ but a run repeats exactly. Otherwise: sorted by length.
+    epochs differ but a run repeats exactly (the epoch is read when the first batch is drawn, from
+    ``epoch_of`` when the training loop sets it). Otherwise: sorted by length.
     """
 
     def __init__(self, lengths: Sequence[int], batch_size: int, shuffle: bool = True, seed: int = 42, pool: int = 50):
@@ -37,9 +38,13 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.seed = seed
         self.pool = pool
         self.epoch = 0
+        self.epoch_of = None  # the training loop sets a callable giving the epoch being trained
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def current_epoch(self) -> int:
+        return self.epoch_of() if self.epoch_of is not None else self.epoch
 
     def __len__(self) -> int:
         return -(-len(self.lengths) // self.batch_size)
@@ -50,7 +55,7 @@ class BucketBatchSampler(Sampler[list[int]]):
             order = np.argsort(self.lengths, kind="stable")
             yield from (order[i:i + bs].tolist() for i in range(0, n, bs))
             return
-        rng = np.random.default_rng([self.seed, self.epoch])
+        rng = np.random.default_rng([self.seed, self.current_epoch()])  # read at the first batch
         perm = rng.permutation(n)
         size = bs * self.pool
         batches = []
@@ -99,4 +104,6 @@ def sequence_loader(ds: SequenceDataset, batch_size: int, shuffle: bool, seed: i
     from torch.utils.data import DataLoader
 
     sampler = BucketBatchSampler(ds.lengths(), batch_size, shuffle=shuffle, seed=seed)
-    return DataLoader(ds, batch_sampler=sampler, collate_fn=ds.collate, num_workers=0)
+    # Its own generator: creating the iterator must not draw from torch's global one (dropout's).
+    return DataLoader(ds, batch_sampler=sampler, collate_fn=ds.collate, num_workers=0,
+                      generator=torch.Generator().manual_seed(seed))

@@ -1,0 +1,68 @@
+"""Interactive 2-D maps of word vectors (PCA or t-SNE), as one self-contained Bokeh HTML file.
+
+The page carries Bokeh's JavaScript inline, so it opens offline. Hovering a point
+shows its word and frequency rank; the most frequent words are also labelled.
+
+Example:
+    >>> import tempfile, pathlib, numpy as np
+    >>> words = [f"w{i}" for i in range(30)]
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "map.html"
+    >>> word_map(words, np.random.default_rng(0).normal(size=(30, 5)), out, method="pca").name
+    'map.html'
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from textladder.errors import TextladderError
+
+METHODS = ("pca", "tsne")
+
+
+def project(matrix: np.ndarray, method: str = "pca", seed: int = 42) -> np.ndarray:
+    """2-D coordinates of each row: PCA, or t-SNE (scikit-learn; PCA initialisation, fixed seed)."""
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        return PCA(n_components=2, random_state=seed).fit_transform(matrix)
+    if method == "tsne":
+        from sklearn.manifold import TSNE
+
+        perplexity = float(min(30, max(2, (len(matrix) - 1) // 3)))
+        return TSNE(n_components=2, init="pca", random_state=seed, perplexity=perplexity).fit_transform(matrix)
+    raise TextladderError(f"--method must be one of {', '.join(METHODS)}, not '{method}'")
+
+
+def word_map(words: Sequence[str], matrix: np.ndarray, out: str | Path, method: str = "pca", top: int = 2000,
+             labels: int = 60, title: str | None = None) -> Path:
+    """Write an HTML map of the first ``top`` words (the caller orders them most frequent first)."""
+    from bokeh.embed import file_html
+    from bokeh.models import ColumnDataSource, HoverTool, LabelSet
+    from bokeh.plotting import figure
+    from bokeh.resources import INLINE
+
+    if method not in METHODS:
+        raise TextladderError(f"--method must be one of {', '.join(METHODS)}, not '{method}'")
+    n = min(top, len(words))
+    if n < 3:
+        raise TextladderError(f"a word map needs at least 3 words, the run has {len(words)}")
+    xy = project(np.asarray(matrix[:n], dtype=np.float64), method)
+    source = ColumnDataSource({"x": xy[:, 0], "y": xy[:, 1], "word": list(words[:n]), "rank": np.arange(1, n + 1)})
+    title = title or f"{method.upper()} map of the {n:,} most common words"
+    fig = figure(title=title, width=900, height=700, tools="pan,wheel_zoom,box_zoom,reset,save",
+                 active_scroll="wheel_zoom")
+    fig.scatter("x", "y", source=source, size=6, alpha=0.6, color="#4C72B0")
+    fig.add_tools(HoverTool(tooltips=[("word", "@word"), ("rank", "@rank")]))
+    shown = ColumnDataSource({k: v[:labels] for k, v in source.data.items()})
+    fig.add_layout(LabelSet(x="x", y="y", text="word", source=shown, text_font_size="8pt", x_offset=3, y_offset=3))
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    part = out.with_name(out.name + ".part")
+    part.write_text(file_html(fig, INLINE, title), encoding="utf-8")
+    os.replace(part, out)
+    return out

@@ -1,0 +1,161 @@
+"""The neural ladder on small data the tests write: every rung trains, saves as safetensors + JSON,
+reloads and predicts the same; the loop is deterministic, checkpoints the best epoch, decays the
+learning rate, stops early and resumes after an interrupt."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import make_rows, write_csv
+from typer.testing import CliRunner
+
+from textladder.cli import app
+from textladder.config import DataConfig, RunConfig
+from textladder.runs import CHECKPOINTS, Run, list_runs
+from textladder.train import Interrupted, train
+
+runner = CliRunner()
+TINY = {"hidden": 16, "embedding_dim": 16, "head": [16], "epochs": 3, "batch_size": 32, "lr": 0.01}
+RUNGS = ["lstm", "bilstm", "bilstm2", "gru", "bigru", "w2v-dense", "w2v-dense2"]
+
+
+def tiny(model: str, **extra) -> dict:
+    params = dict(TINY)
+    if model.startswith("w2v"):
+        params = {"embedding_dim": 16, "head": [16], "epochs": 10, "batch_size": 16, "lr": 0.01, "min_df": 1,
+                  "w2v_min_count": 1, "w2v_epochs": 30}
+    return {**params, **extra}
+
+
+@pytest.fixture
+def data(tmp_path):
+    return write_csv(tmp_path / "small.csv", make_rows(300))
+
+
+def run_config(data, model="lstm", **params) -> RunConfig:
+    return RunConfig(model=model, params=tiny(model, **params), data=DataConfig(path=str(data)))
+
+
+@pytest.mark.parametrize("model", RUNGS)
+def test_every_rung_trains_saves_and_reloads(data, tmp_path, model):
+    run = Run.open(train(run_config(data, model), tmp_path / "runs"))
+    files = {p.name for p in (run.path / "model").iterdir()}
+    assert "weights.safetensors" in files and "model.json" in files
+    assert not [p for p in run.path.rglob("*") if p.suffix in (".ckpt", ".pt", ".pkl", ".pickle")]
+    assert run.metrics["test"]["accuracy"] > 0.6, run.metrics["test"]  # three learnable classes
+    saved = pd.read_csv(run.path / "test_predictions.csv")
+    texts = pd.read_csv(data, dtype=str).set_index("hmid").loc[saved["id"].astype(str), "cleaned_hm"]
+    proba = run.load_model().predict_proba(pd.DataFrame({"text": texts.to_numpy()}))
+    cols = [c for c in saved.columns if c.startswith("proba_")]
+    np.testing.assert_allclose(proba, saved[cols].to_numpy(), atol=1e-5)
+
+
+def test_same_seed_same_metrics_and_history(data, tmp_path):
+    a = Run.open(train(run_config(data, "bilstm"), tmp_path / "a"))
+    b = Run.open(train(run_config(data, "bilstm"), tmp_path / "b"))
+    assert a.metrics["test"] == b.metrics["test"] and a.metrics["val"] == b.metrics["val"]
+    ha, hb = (pd.read_csv(r.path / "history.csv").drop(columns="seconds") for r in (a, b))
+    pd.testing.assert_frame_equal(ha, hb)
+    c = Run.open(train(run_config(data, "bilstm", seed=7), tmp_path / "c"))
+    assert not pd.read_csv(c.path / "history.csv")["train_loss"].equals(ha["train_loss"])
+
+
+def test_history_learning_curve_best_epoch_and_decay(data, tmp_path):
+    run = Run.open(train(run_config(data, "lstm", epochs=4, patience=4, lr_decay=0.5), tmp_path / "runs"))
+    history = pd.read_csv(run.path / "history.csv")
+    assert list(history["epoch"]) == [1, 2, 3, 4]
+    assert {"train_loss", "val_loss", "val_accuracy", "val_macro_f1", "lr"} <= set(history.columns)
+    np.testing.assert_allclose(history["lr"], 0.01 * 0.5 ** np.arange(4))  # the rate each epoch used
+    assert (run.path / "learning_curve.png").stat().st_size > 10_000
+    report = run.metrics["model_report"]
+    best = history.loc[history["val_macro_f1"].idxmax()]
+    assert report["best_epoch"] == best["epoch"]
+    # the saved model is the best epoch's: its validation macro-F1 is the history's best
+    assert run.metrics["val"]["macro_f1"] == pytest.approx(best["val_macro_f1"], abs=1e-6)
+
+
+def test_early_stopping_when_validation_stops_improving(data, tmp_path):
+    run = Run.open(train(run_config(data, "lstm", epochs=20, patience=2, lr=1e-9), tmp_path / "runs"))
+    history = pd.read_csv(run.path / "history.csv")
+    assert len(history) == 3  # epoch 1 is the best a frozen model gets; two more without progress
+
+
+def test_vocabulary_and_sequence_length_come_from_the_train_split(data, tmp_path):
+    run = Run.open(train(run_config(data, "lstm"), tmp_path / "runs"))
+    vocab = json.loads((run.path / "model" / "vocab.json").read_text())["itos"]
+    assert vocab[:2] == ["<pad>", "<unk>"]
+    meta = json.loads((run.path / "model" / "model.json").read_text())
+    assert meta["vocab_size"] == len(vocab) and meta["seq_len"] % 8 == 0
+    rows = pd.read_csv(data, dtype=str).set_index("hmid")
+    train_ids = run.split_ids["train"]
+    from textladder.text.tokenize import tokenize
+
+    train_words = {w for t in rows.loc[train_ids, "cleaned_hm"] for w in tokenize(t)}
+    assert set(vocab[2:]) <= train_words
+
+
+def test_interrupt_then_resume_matches_an_uninterrupted_run(data, tmp_path, monkeypatch):
+    from textladder import loop
+
+    config = run_config(data, "lstm", epochs=4, patience=4)
+    reference = Run.open(train(config, tmp_path / "ref"))
+    runs = tmp_path / "runs"
+    original = loop.History.on_train_epoch_end
+
+    def stop_after_two(self, trainer, module):
+        original(self, trainer, module)
+        if trainer.current_epoch == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop.History, "on_train_epoch_end", stop_after_two)
+    with pytest.raises(Interrupted, match="--resume"):
+        train(config, runs)
+    monkeypatch.undo()
+    assert list_runs(runs) == []
+    kept = list((runs / CHECKPOINTS).iterdir())
+    assert len(kept) == 1 and (kept[0] / "last.ckpt").is_file()
+    resumed = Run.open(train(config, runs, resume=True))
+    assert resumed.name == kept[0].name
+    assert not (runs / CHECKPOINTS / kept[0].name).exists()
+    assert resumed.metrics["test"] == reference.metrics["test"]
+    pd.testing.assert_frame_equal(pd.read_csv(resumed.path / "history.csv").drop(columns="seconds"),
+                                  pd.read_csv(reference.path / "history.csv").drop(columns="seconds"))
+
+
+def test_resume_with_nothing_to_resume_is_a_clear_error(data, tmp_path):
+    result = runner.invoke(app, ["train", str(data), "-m", "lstm", "--out", str(tmp_path), "--resume"])
+    assert result.exit_code == 1 and "nothing to resume" in result.output
+    result = runner.invoke(app, ["train", str(data), "--out", str(tmp_path), "--resume"])
+    assert result.exit_code == 1 and "trains in one step" in result.output
+
+
+def test_cli_flags_reach_the_model_and_the_run_predicts(data, tmp_path):
+    runs = tmp_path / "runs"
+    result = runner.invoke(app, ["train", str(data), "-m", "gru", "--out", str(runs), "--epochs", "2",
+                                 "--hidden", "12", "--dropout", "0.1", "--activation", "leaky_relu",
+                                 "--leaky-alpha", "0.2", "--batch-size", "16", "--seq-len", "12",
+                                 "--lr", "0.01", "--set", "embedding_dim=8"])
+    assert result.exit_code == 0, result.output
+    run = Run.open(result.stdout.strip().splitlines()[-1])
+    p = run.config.params
+    assert (p["epochs"], p["hidden"], p["dropout"], p["activation"], p["leaky_alpha"], p["batch_size"],
+            p["seq_len"]) == (2, 12, 0.1, "leaky_relu", 0.2, 16, 12)
+    assert "epoch 2/2" in result.output
+    out = tmp_path / "pred.csv"
+    result = runner.invoke(app, ["predict", str(run.path), str(data), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(out)) == 300
+    result = runner.invoke(app, ["evaluate", str(run.path), "--json"])
+    assert json.loads(result.stdout)["accuracy"] == pytest.approx(run.metrics["test"]["accuracy"])
+
+
+def test_bad_neural_parameters_are_one_line_errors(data, tmp_path):
+    result = runner.invoke(app, ["train", str(data), "-m", "lstm", "--out", str(tmp_path), "--activation", "tanh"])
+    assert result.exit_code == 1 and "activation" in result.output
+    result = runner.invoke(app, ["train", str(data), "-m", "bilstm2", "--out", str(tmp_path),
+                                 "--embeddings", str(tmp_path / "nope.txt")])
+    assert result.exit_code == 1 and "nope.txt: no such vectors file" in result.output
+    assert not (tmp_path / CHECKPOINTS).exists() or not any((tmp_path / CHECKPOINTS).iterdir())
