@@ -159,3 +159,124 @@ def test_bad_neural_parameters_are_one_line_errors(data, tmp_path):
                                  "--embeddings", str(tmp_path / "nope.txt")])
     assert result.exit_code == 1 and "nope.txt: no such vectors file" in result.output
     assert not (tmp_path / CHECKPOINTS).exists() or not any((tmp_path / CHECKPOINTS).iterdir())
+
+
+# Word vectors ------------------------------------------------------------------------------------
+VECTORS = {"gym": [1.0, 0.0, 0.0, 0.5], "yoga": [0.9, 0.1, 0.0, 0.4], "wife": [0.0, 1.0, 0.2, 0.0],
+           "son": [0.1, 0.9, 0.3, 0.0], "promoted": [0.0, 0.0, 1.0, 0.1], "Exam": [0.0, 0.1, 0.9, 0.2]}
+
+
+def write_vectors(path, kind: str):
+    """The same six vectors as GloVe text, word2vec text, fastText .vec or word2vec binary."""
+    from gensim.models import KeyedVectors
+
+    if kind == "glove":
+        path.write_text("".join(f"{w} {' '.join(map(str, v))}\n" for w, v in VECTORS.items()))
+        return path
+    kv = KeyedVectors(vector_size=4)
+    kv.add_vectors(list(VECTORS), np.array(list(VECTORS.values()), dtype=np.float32))
+    kv.save_word2vec_format(str(path), binary=kind == "binary")
+    return path
+
+
+@pytest.mark.parametrize("kind,name", [("glove", "glove.txt"), ("w2v", "vectors.txt"), ("vec", "wiki.vec"),
+                                       ("binary", "vectors.bin")])
+def test_vectors_files_of_every_kind_read_the_same(tmp_path, kind, name):
+    from textladder.embeddings.vectors import load_vectors
+
+    kv = load_vectors(write_vectors(tmp_path / name, kind))
+    assert list(kv.index_to_key) == list(VECTORS)
+    np.testing.assert_allclose(kv["yoga"], VECTORS["yoga"], atol=1e-6)
+
+
+@pytest.mark.parametrize("content,problem,line", [
+    ("", "empty vectors file", 1),
+    ("hello world\n", "not a vectors file", 1),
+    ("2 3\ngym 1 2 3\nyoga 1 2\n", "not a readable vectors file", None),
+])
+def test_bad_vectors_files_are_clear_errors(tmp_path, content, problem, line):
+    from textladder.embeddings.vectors import load_vectors
+    from textladder.errors import DataError
+
+    path = tmp_path / "v.txt"
+    path.write_text(content)
+    with pytest.raises(DataError, match=problem) as info:
+        load_vectors(path)
+    assert str(path) in str(info.value)
+    if line:
+        assert f"line {line}" in str(info.value)
+
+
+@pytest.mark.parametrize("trainable", [False, True])
+def test_pretrained_vectors_frozen_or_trainable_with_oov_report(data, tmp_path, trainable):
+    vectors = write_vectors(tmp_path / "glove.txt", "glove")
+    run = Run.open(train(run_config(data, "bilstm", embeddings=str(vectors), trainable_embeddings=trainable,
+                                    epochs=2), tmp_path / "runs"))
+    report = run.metrics["model_report"]["embeddings"]
+    vocab = json.loads((run.path / "model" / "vocab.json").read_text())["itos"]
+    found = [w for w in vocab[2:] if w in VECTORS or w.capitalize() in VECTORS]
+    assert report["found"] == len(found) == 6  # 'exam' is found as the file's "Exam"
+    assert report["oov"] == len(vocab) - 2 - len(found) and report["vocab"] == len(vocab) - 2
+    words, matrix = run.load_model().word_vectors()
+    row = matrix[words.index("gym")]
+    assert np.allclose(row, VECTORS["gym"], atol=1e-6) != trainable  # frozen keeps the file's vector
+
+
+def test_vectors_similar_and_map_through_the_cli(data, tmp_path):
+    run = Run.open(train(run_config(data, "w2v-dense"), tmp_path / "runs"))
+    result = runner.invoke(app, ["vectors", "similar", str(run.path), "gym", "--top", "3", "--json"])
+    assert result.exit_code == 0, result.output
+    pairs = json.loads(result.stdout)
+    assert len(pairs) == 3 and all(-1 <= s <= 1 for _, s in pairs) and "gym" not in [w for w, _ in pairs]
+    assert [s for _, s in pairs] == sorted((s for _, s in pairs), reverse=True)
+    result = runner.invoke(app, ["vectors", "similar", str(run.path), "zebra"])
+    assert result.exit_code == 1 and "'zebra' is not among" in result.output
+    for method in ("pca", "tsne"):
+        out = tmp_path / f"{method}.html"
+        result = runner.invoke(app, ["vectors", "map", str(run.path), "--method", method, "--top", "20",
+                                     "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        html = out.read_text()
+        assert '"word"' in html and "@word" in html and '"today"' in html  # in every row: top word
+        assert "cdn.bokeh.org" not in html  # self-contained: opens offline
+    result = runner.invoke(app, ["vectors", "map", str(run.path), "--method", "umap"])
+    assert result.exit_code == 1 and "pca, tsne" in result.output
+
+
+def test_vectors_of_a_run_without_word_vectors_is_a_clear_error(small_csv, tmp_path):
+    result = runner.invoke(app, ["train", str(small_csv), "--out", str(tmp_path), "--set", "min_df=1"])
+    run = result.stdout.strip().splitlines()[-1]
+    result = runner.invoke(app, ["vectors", "similar", run, "gym"])
+    assert result.exit_code == 1 and "has no word vectors" in result.output
+
+
+# Batching ----------------------------------------------------------------------------------------
+def test_bucket_sampler_covers_every_row_once_and_repeats_per_epoch():
+    from textladder.text.sequences import BucketBatchSampler
+
+    lengths = np.random.default_rng(0).integers(1, 200, size=1000)
+    s = BucketBatchSampler(lengths, batch_size=32, seed=3)
+    s.set_epoch(0)
+    first = list(s)
+    assert sorted(i for b in first for i in b) == list(range(1000)) and len(first) == len(s)
+    assert list(s) == first
+    s.set_epoch(1)
+    assert list(s) != first
+    # buckets: padding to each batch's longest costs far less than random batches would
+    padded = sum(len(b) * lengths[b].max() for b in first)
+    rng = np.random.default_rng(1).permutation(1000)
+    random_padded = sum(len(rng[i:i + 32]) * lengths[rng[i:i + 32]].max() for i in range(0, 1000, 32))
+    assert padded < 0.7 * random_padded
+
+
+def test_packed_rnn_ignores_padding():
+    """A text gives the same output alone or padded in a batch beside a longer one."""
+    import torch
+
+    from textladder.models.rnn import RNNNet, SequenceParams
+
+    torch.manual_seed(0)
+    net = RNNNet(20, 8, 3, SequenceParams(hidden=8, head=[], dropout=0.0), "lstm", bidirectional=True).eval()
+    alone = net({"ids": torch.tensor([[3, 4, 5]]), "lengths": torch.tensor([3])})
+    batch = net({"ids": torch.tensor([[3, 4, 5, 0, 0, 0], [6, 7, 8, 9, 10, 11]]), "lengths": torch.tensor([3, 6])})
+    torch.testing.assert_close(alone[0], batch[0])

@@ -100,7 +100,7 @@ class Coverage:
 
 
 def embedding_matrix(itos: Sequence[str], counts: Sequence[int], kv, seed: int = 42) -> tuple[np.ndarray, Coverage]:
-    """Rows in vocabulary order: the word's vector (exact, else lower-cased), else small random
+    """Rows in vocabulary order: the word's vector (exact, else lower-, else title-cased), else small random
     values for out-of-vocabulary words, zeros for ``<pad>``. Returns the matrix and the coverage."""
     rng = np.random.default_rng(seed)
     dim = kv.vector_size
@@ -109,7 +109,7 @@ def embedding_matrix(itos: Sequence[str], counts: Sequence[int], kv, seed: int =
     matrix[0] = 0
     found, covered, total, oov = 0, 0, 0, []
     for i, word in enumerate(itos[2:], start=2):
-        key = word if word in kv.key_to_index else word.lower() if word.lower() in kv.key_to_index else None
+        key = next((k for k in (word, word.lower(), word.title()) if k in kv.key_to_index), None)
         total += counts[i]
         if key is not None:
             matrix[i] = kv[key]
