@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 import time
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
@@ -78,7 +79,7 @@ def main() -> None:
     kmodel = keras_model(len(vocab), len(classes))
     params = {"epochs": 1, "batch_size": BATCH, "hidden": HIDDEN, "embedding_dim": EMB, "head": [64]}
     keras_s, ours_s, ours_acc, keras_acc = [], [], [], []
-    ours = None
+    work = tempfile.mkdtemp(prefix="speed-rnn-")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; train {len(tr):,} rows", flush=True)
     for r in range(args.rounds):
         start = time.perf_counter()
@@ -87,13 +88,8 @@ def main() -> None:
         keras_acc.append(hist.history["val_accuracy"][-1])
         start = time.perf_counter()
         ours = build("bilstm2", {**params, "epochs": r + 1, "seed": 42})
-        if r:  # continue the same model: train epoch r+1 from the previous round's weights
-            ours.use_work_dir(work, resume=True)
-        else:
-            import tempfile
-
-            work = tempfile.mkdtemp(prefix="speed-rnn-")
-            ours.use_work_dir(work)
+        # round r+1 continues the same model from the previous round's checkpoint
+        ours.use_work_dir(work, resume=r > 0)
         ours.fit(tr.frame(), ytr, va.frame(), yva)
         ours_s.append(time.perf_counter() - start)
         ours_acc.append(ours.history_[-1]["val_accuracy"])

@@ -280,3 +280,36 @@ def test_packed_rnn_ignores_padding():
     alone = net({"ids": torch.tensor([[3, 4, 5]]), "lengths": torch.tensor([3])})
     batch = net({"ids": torch.tensor([[3, 4, 5, 0, 0, 0], [6, 7, 8, 9, 10, 11]]), "lengths": torch.tensor([3, 6])})
     torch.testing.assert_close(alone[0], batch[0])
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGKILL"])
+def test_ctrl_c_or_kill_in_a_real_process_then_resume(tmp_path, sig):
+    """A real ``textladder train`` process, interrupted once its first epoch is saved: no run folder
+    appears, the checkpoint survives, and ``--resume`` finishes the run."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    data = write_csv(tmp_path / "d.csv", make_rows(1500))
+    runs = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "textladder.cli", "train", str(data), "-m", "lstm", "--out", str(runs),
+           "--epochs", "40", "--patience", "40", "--hidden", "16", "--batch-size", "8"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not list(runs.glob(f"{CHECKPOINTS}/*/last.ckpt")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "training ended before it could be interrupted"
+    proc.send_signal(getattr(signal, sig))
+    _, stderr = proc.communicate(timeout=60)
+    if sig == "SIGINT":
+        assert proc.returncode == 130 and "--resume" in stderr, stderr
+    else:
+        assert proc.returncode == -signal.SIGKILL
+    assert list_runs(runs) == [] and not list(runs.glob(".tmp-*"))
+    done = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "resuming from" in done.stderr
+    run = Run.open(done.stdout.strip().splitlines()[-1])
+    assert len(pd.read_csv(run.path / "history.csv")) == 40
+    assert not list((runs / CHECKPOINTS).iterdir())
