@@ -31,3 +31,37 @@ def print_table(rows: list[dict], title: str) -> None:
     print("|" + "|".join("-" * (width[c] + 2) for c in cols) + "|")
     for r in rows:
         print("| " + " | ".join(str(r[c]).ljust(width[c]) for c in cols) + " |")
+
+
+def parse_sets(values: list[str]) -> dict:
+    """``KEY=VALUE`` strings (JSON values) -> a dict."""
+    import json
+
+    out = {}
+    for item in values:
+        key, raw = item.split("=", 1)
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
+def finished(out: Path, config):
+    """A finished run in ``out`` with the same model, parameters, balance and features, else None:
+    the benchmarks read such runs back instead of training them again."""
+    from textladder.models import make_params
+    from textladder.runs import list_runs
+
+    if not out.is_dir():
+        return None
+    params = dict(config.params)
+    params.setdefault("seed", config.seed)
+    if config.balance == "class-weight":
+        params["class_weight"] = "balanced"
+    wanted = make_params(config.model, params).model_dump()
+    for run in list_runs(out):
+        c = run.config
+        if (c.model, c.params, c.balance, c.features) == (config.model, wanted, config.balance, config.features):
+            return run
+    return None

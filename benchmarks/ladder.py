@@ -13,14 +13,12 @@ exercise), training time, time per epoch, and the blog's figure beside ours.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from _common import HM_TRAIN, machine, print_table
+from _common import HM_TRAIN, finished, machine, parse_sets, print_table
 
 from textladder.config import DataConfig, RunConfig
 from textladder.models import make_params
-from textladder.runs import list_runs
 from textladder.train import train
 
 # The blog's validation accuracy per rung, and our target on test accuracy.
@@ -28,27 +26,6 @@ BLOG = {"tfidf-linear": None, "w2v-dense": 0.463, "w2v-dense2": 0.467, "lstm": 0
         "bilstm2": 0.899, "gru": None, "bigru": None}
 TARGET = {"lstm": 0.855, "bilstm": 0.864, "bilstm2": 0.899, "w2v-dense": 0.70, "w2v-dense2": 0.70}
 DEFAULT_RUNGS = ["w2v-dense", "w2v-dense2", "lstm", "bilstm", "bilstm2", "gru", "bigru"]
-
-
-def parse_sets(values: list[str]) -> dict:
-    out = {}
-    for item in values:
-        key, raw = item.split("=", 1)
-        try:
-            out[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key] = raw
-    return out
-
-
-def finished(out: Path, config: RunConfig):
-    if not out.is_dir():
-        return None
-    wanted = make_params(config.model, {**config.params, "seed": config.seed}).model_dump()
-    for run in list_runs(out):
-        if run.config.model == config.model and run.config.params == wanted:
-            return run
-    return None
 
 
 def main() -> None:

@@ -173,7 +173,9 @@ def train(
     runs_dir: Annotated[Path, typer.Option("--out", "-o", help="Runs folder; the run gets its own folder inside.")] = Path("runs"),
     name: Annotated[Optional[str], typer.Option("--name", help="Run folder name (default: MODEL-TIME-RANDOM).")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Model parameter KEY=VALUE (JSON value); repeat.")] = None,
-    class_weight: Annotated[Optional[str], typer.Option("--class-weight", help="'balanced': weight classes by inverse frequency.")] = None,
+    class_weight: Annotated[Optional[str], typer.Option("--class-weight", help="'balanced': weight classes by inverse frequency (the same as --balance class-weight).")] = None,
+    features: Annotated[Optional[str], typer.Option("--features", help="Extra inputs joined before the classifier head: period (the reflection period, one-hot).")] = None,
+    balance: Annotated[str, typer.Option("--balance", help="Class-imbalance remedy on the train split: none, oversample, undersample, smote (fixed-length-vector rungs), class-weight.")] = "none",
     epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Neural rungs: most epochs.", rich_help_panel=NEURAL)] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Neural rungs: batch size.", rich_help_panel=NEURAL)] = None,
     lr: Annotated[Optional[float], typer.Option("--lr", min=0.0, help="Neural rungs: learning rate.", rich_help_panel=NEURAL)] = None,
@@ -213,9 +215,19 @@ def train(
                  "patience": patience, "seq_len": seq_len, "embeddings": embeddings,
                  "trainable_embeddings": trainable_embeddings}
         params.update({k: v for k, v in flags.items() if v is not None})
+        from textladder.balance import METHODS
+
+        if balance not in METHODS:
+            raise TextladderError(f"--balance must be one of {', '.join(METHODS)}, not '{balance}'")
+        from textladder.features import FEATURES
+
+        extra = [f.strip() for f in (features or "").split(",") if f.strip()]
+        for f in extra:
+            if f not in FEATURES:
+                raise TextladderError(f"--features takes {', '.join(FEATURES)}, not '{f}'")
         path = _data_path(data)
         config = RunConfig(
-            model=model, params=params, seed=seed,
+            model=model, params=params, seed=seed, balance=balance, features=extra,
             data=DataConfig(path=str(path), text_col=text_col, label_col=label_col, id_col=id_col,
                             period_col=period_col, max_drop=max_drop),
             split=_split_config(split, test_size, val_size, seed),

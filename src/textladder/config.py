@@ -8,7 +8,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -40,6 +40,8 @@ class RunConfig(BaseModel):
 
     model: str
     params: dict[str, Any] = Field(default_factory=dict)
+    balance: Literal["none", "oversample", "undersample", "smote", "class-weight"] = "none"
+    features: list[Literal["period"]] = Field(default_factory=list)
     data: DataConfig
     split: SplitConfig = Field(default_factory=SplitConfig)
     seed: int = 42

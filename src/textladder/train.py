@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from textladder.balance import balanced_weights, counts, resample_indices, smote_refusal
 from textladder.config import RunConfig
 from textladder.data import Dataset, file_sha256, load_dataset, make_split
 from textladder.evaluate import metrics, summary_line, write_artifacts
@@ -106,6 +107,12 @@ def train(config: RunConfig, runs_dir: str | Path, name: str | None = None, on_p
     model_cls = get(config.model)
     if "seed" in model_cls.Params.model_fields and "seed" not in config.params:
         config = config.model_copy(update={"params": {**config.params, "seed": config.seed}})
+    if config.balance == "class-weight":
+        if "class_weight" not in model_cls.Params.model_fields:
+            raise TextladderError(f"--balance class-weight: model '{config.model}' has no class weights")
+        config = config.model_copy(update={"params": {**config.params, "class_weight": "balanced"}})
+    if config.balance == "smote" and not getattr(model_cls, "supports_smote", False):
+        raise TextladderError(smote_refusal(config.model))
     params = make_params(config.model, config.params)
     checkpointed = hasattr(model_cls, "use_work_dir")
     if resume and not checkpointed:
@@ -136,9 +143,23 @@ def train(config: RunConfig, runs_dir: str | Path, name: str | None = None, on_p
         work.mkdir(parents=True, exist_ok=True)
         write_json(work / CONFIG, config_json)
         model.use_work_dir(work, resume=resume, progress=progress)
+    X_train, y_train = train_ds.frame(), y[split.train]
+    balance = {"method": config.balance, "train_before": counts(y_train, classes)}
+    if config.balance in ("oversample", "undersample"):
+        idx = resample_indices(y_train, config.balance, seed=config.seed)
+        X_train, y_train = X_train.iloc[idx].reset_index(drop=True), y_train[idx]
+    model.smote = config.balance == "smote"
+    if "period" in config.features:
+        if ds.period is None:
+            raise TextladderError(f"{ds.path}: --features period needs a reflection-period column and this file "
+                                  "has none (name it with --period-col)")
+        if not hasattr(model, "features"):
+            raise TextladderError(f"model '{config.model}' takes no extra inputs")
+    if hasattr(model, "features"):
+        model.features = list(config.features)
     fit_start = time.time()
     try:
-        model.fit(train_ds.frame(), y[split.train], val_ds.frame(), y[split.val])
+        model.fit(X_train, y_train, val_ds.frame(), y[split.val])
     except BaseException as exc:
         kept = work is not None and (work / "last.ckpt").is_file()
         if work is not None and not kept:
@@ -148,6 +169,16 @@ def train(config: RunConfig, runs_dir: str | Path, name: str | None = None, on_p
                               "with --resume to continue") from None
         raise
     train_seconds = time.time() - fit_start
+    report = getattr(model, "report_", None) or {}
+    after = report.get("smote_counts")
+    balance["train_after"] = ({c: int(n) for c, n in zip(classes, after)} if after is not None
+                              else counts(y_train, classes))
+    if config.balance == "class-weight":
+        balance["class_weights"] = {c: round(float(w), 6) for c, w in
+                                    zip(classes, balanced_weights(y_train, len(classes)))}
+    if config.balance != "none":
+        log.info("balance %s: train rows per class %s -> %s", config.balance, balance["train_before"],
+                 balance["train_after"])
 
     proba_val = model.predict_proba(val_ds.frame())
     infer_start = time.time()
@@ -177,6 +208,7 @@ def train(config: RunConfig, runs_dir: str | Path, name: str | None = None, on_p
             "val": val_metrics, "test": test_metrics,
             "train_seconds": round(train_seconds, 3), "test_predict_seconds": round(infer_seconds, 3),
             "total_seconds": round(time.time() - started, 3), "train_rows": int(len(split.train)),
+            "balance": balance,
             "dropped_rows": ds.dropped, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             **({"model_report": model.report_} if getattr(model, "report_", None) else {}),
         })

@@ -21,15 +21,18 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 from pydantic import Field
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import OneHotEncoder
 from sklearn.svm import LinearSVC
 
 from textladder.errors import RunError
+from textladder.features import PeriodEncoder, require_period
 from textladder.models.base import Params, TextClassifier
 from textladder.models.registry import register
 
@@ -55,7 +58,7 @@ class TfidfLinear(TextClassifier):
 
     Params = TfidfLinearParams
 
-    def _pipeline(self) -> Pipeline:
+    def _pipeline(self, period: list[str] | None = None) -> Pipeline:
         p = self.params
         words = TfidfVectorizer(
             ngram_range=(1, p.ngram_max), min_df=p.min_df, max_features=p.max_features,
@@ -72,15 +75,47 @@ class TfidfLinear(TextClassifier):
         else:
             svm = LinearSVC(C=p.C or 1.0, class_weight=p.class_weight, max_iter=p.max_iter, random_state=p.seed)
             clf = CalibratedClassifierCV(svm, cv=3, method="sigmoid")
-        columns = ColumnTransformer([("text", features, "text")])
+        parts = [("text", features, "text")]
+        if period is not None:  # the period one-hot beside the n-grams
+            parts.append(("period", OneHotEncoder(categories=[period], dtype=np.float32), ["period"]))
+        columns = ColumnTransformer(parts)
         return Pipeline([("features", columns), ("clf", clf)])
 
+    supports_smote = True
+
+    def __init__(self, params=None, **overrides):
+        super().__init__(params, **overrides)
+        self.smote = False
+        self.features: list[str] = []
+
+    def _inputs(self, X, encoder: PeriodEncoder | None):
+        if encoder is None:
+            return X[["text"]]
+        return pd.DataFrame({"text": X["text"].to_numpy(),
+                             "period": encoder.clean(require_period(X, "this tfidf-linear run"))})
+
+    def _period_encoder(self) -> PeriodEncoder | None:
+        transformers = self.pipeline_.named_steps["features"].named_transformers_
+        return PeriodEncoder(list(transformers["period"].categories_[0])) if "period" in transformers else None
+
     def fit(self, X, y, X_val=None, y_val=None):
-        self.pipeline_ = self._pipeline().fit(X[["text"]], y)
+        encoder = PeriodEncoder.fit(require_period(X, "tfidf-linear")) if "period" in self.features else None
+        pipeline = self._pipeline(encoder.categories if encoder else None)
+        inputs = self._inputs(X, encoder)
+        if not self.smote:
+            self.pipeline_ = pipeline.fit(inputs, y)
+            return self
+        from textladder.balance import smote
+
+        features = pipeline.named_steps["features"]
+        Xs, ys = smote(features.fit_transform(inputs), y, seed=self.params.seed)
+        pipeline.named_steps["clf"].fit(Xs, ys)
+        self.report_ = {"smote_counts": np.bincount(ys).tolist()}
+        self.pipeline_ = pipeline  # both steps fitted: the sampler is not part of prediction
         return self
 
     def predict_proba(self, X) -> np.ndarray:
-        return self.pipeline_.predict_proba(X[["text"]])
+        return self.pipeline_.predict_proba(self._inputs(X, self._period_encoder()))
 
     def save(self, folder: Path) -> None:
         import skops.io as sio

@@ -23,7 +23,9 @@ import torch
 from pydantic import Field
 from torch import nn
 
+from textladder.balance import balanced_weights, smote
 from textladder.errors import RunError
+from textladder.features import PeriodEncoder, require_period
 from textladder.models.base import Params, TextClassifier
 
 log = logging.getLogger("textladder")
@@ -64,19 +66,16 @@ def dense_head(in_dim: int, n_classes: int, p: NeuralParams) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def balanced_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
-    """scikit-learn's "balanced" class weights, ``n / (k * count)``; absent classes get 1."""
-    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
-    return np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1)), 1.0)
-
-
 class NeuralClassifier(TextClassifier):
     """Base of the neural rungs. Learned state: ``net_``, ``meta_`` (JSON), ``history_``, ``report_``."""
 
     Params: ClassVar[type[Params]] = NeuralParams
+    supports_smote: ClassVar[bool] = False  # True where ``_dataset`` gives fixed-length vectors ``(x, y)``
 
     def __init__(self, params: Params | None = None, **overrides):
         super().__init__(params, **overrides)
+        self.smote = False
+        self.features: list[str] = []  # extra inputs joined before the head: "period"
         self.work_dir: Path | None = None
         self.resume = False
         self.progress = False
@@ -107,6 +106,18 @@ class NeuralClassifier(TextClassifier):
     def _load_extra(self, folder: Path) -> None:
         pass
 
+    @property
+    def extra_dim(self) -> int:
+        """Width of the extra inputs (the period one-hot) joined to the features before the head."""
+        return len(self.meta_.get("period", []))
+
+    def _extra(self, X: pd.DataFrame) -> np.ndarray | None:
+        if "period" not in self.meta_:
+            return None
+        if not hasattr(self, "period_"):
+            self.period_ = PeriodEncoder(self.meta_["period"])
+        return self.period_.transform(require_period(X, f"this '{self.name}' run"))
+
     def word_vectors(self) -> tuple[list[str], np.ndarray]:
         """The rung's words (most frequent first) and their vectors, for ``textladder vectors``."""
         raise RunError(f"model '{self.name}' has no word vectors")
@@ -124,8 +135,16 @@ class NeuralClassifier(TextClassifier):
         np.random.seed(p.seed)
         n_classes = int(max(y.max(), -1 if y_val is None else y_val.max())) + 1
         self.meta_ = {"n_classes": n_classes}
+        if "period" in self.features:
+            self.period_ = PeriodEncoder.fit(require_period(X, f"model '{self.name}'"))
+            self.meta_["period"] = self.period_.categories
         self._prepare(X, y)
-        train_loader = self._loader(self._dataset(X, y), shuffle=True)
+        train = self._dataset(X, y)
+        if self.smote:
+            x, y = smote(*train, seed=p.seed)
+            train = (x.astype(np.float32), y)
+            self.report_["smote_counts"] = np.bincount(y, minlength=n_classes).tolist()
+        train_loader = self._loader(train, shuffle=True)
         if X_val is None:
             raise ValueError(f"{self.name} needs validation rows to pick its best epoch")
         val_loader = self._loader(self._dataset(X_val, y_val), shuffle=False)

@@ -104,6 +104,7 @@ class W2VDense(NeuralClassifier):
     """TF-IDF-weighted mean of word2vec vectors, standardised, into a one-hidden-layer dense net."""
 
     Params: ClassVar = W2VDenseParams
+    supports_smote = True
 
     def _prepare(self, X, y) -> None:
         from textladder.embeddings.vectors import train_word2vec
@@ -146,14 +147,15 @@ class W2VDense(NeuralClassifier):
         return self._embed_tokens([tokenize(t) for t in texts]).astype(np.float32)
 
     def _dataset(self, X, y):
-        return self.sentence_vectors(X["text"]), y
+        x, extra = self.sentence_vectors(X["text"]), self._extra(X)
+        return (x if extra is None else np.hstack([x, extra])), y
 
     def _loader(self, ds, shuffle):
         x, y = ds
         return _Loader(x, y, self.params.batch_size if shuffle else 4096, shuffle, self.params.seed)
 
     def _build_net(self, n_classes):
-        return _Net(self.meta_["in_dim"], n_classes, self.params)
+        return _Net(self.meta_["in_dim"] + self.extra_dim, n_classes, self.params)
 
     def _save_extra(self, folder: Path) -> None:
         from safetensors.numpy import save_file
