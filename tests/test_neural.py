@@ -294,7 +294,7 @@ def test_ctrl_c_or_kill_in_a_real_process_then_resume(tmp_path, sig):
     data = write_csv(tmp_path / "d.csv", make_rows(1500))
     runs = tmp_path / "runs"
     cmd = [sys.executable, "-m", "textladder.cli", "train", str(data), "-m", "lstm", "--out", str(runs),
-           "--epochs", "40", "--patience", "40", "--hidden", "16", "--batch-size", "8"]
+           "--epochs", "5", "--patience", "5", "--hidden", "16", "--batch-size", "8"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while not list(runs.glob(f"{CHECKPOINTS}/*/last.ckpt")) and time.time() < deadline and proc.poll() is None:
@@ -311,5 +311,5 @@ def test_ctrl_c_or_kill_in_a_real_process_then_resume(tmp_path, sig):
     assert done.returncode == 0, done.stderr
     assert "resuming from" in done.stderr
     run = Run.open(done.stdout.strip().splitlines()[-1])
-    assert len(pd.read_csv(run.path / "history.csv")) == 40
+    assert len(pd.read_csv(run.path / "history.csv")) == 5
     assert not list((runs / CHECKPOINTS).iterdir())
