@@ -295,7 +295,9 @@ def test_ctrl_c_or_kill_in_a_real_process_then_resume(tmp_path, sig):
     runs = tmp_path / "runs"
     cmd = [sys.executable, "-m", "textladder.cli", "train", str(data), "-m", "lstm", "--out", str(runs),
            "--epochs", "5", "--patience", "5", "--hidden", "16", "--batch-size", "8"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A shell's background jobs inherit SIGINT as ignored; give the child the default, as a terminal would.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while not list(runs.glob(f"{CHECKPOINTS}/*/last.ckpt")) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
