@@ -135,6 +135,12 @@ def train(config: RunConfig, runs_dir: str | Path, name: str | None = None, on_p
 
     runs_dir = Path(runs_dir)
     model = model_cls(params)
+    if "period" in config.features:
+        if ds.period is None:
+            raise TextladderError(f"{ds.path}: --features period needs a reflection-period column and this file "
+                                  "has none (name it with --period-col)")
+        if not hasattr(model, "features"):
+            raise TextladderError(f"model '{config.model}' takes no extra inputs")
     work = None
     if checkpointed:
         config_json = config.model_dump(mode="json")
@@ -149,12 +155,6 @@ def train(config: RunConfig, runs_dir: str | Path, name: str | None = None, on_p
         idx = resample_indices(y_train, config.balance, seed=config.seed)
         X_train, y_train = X_train.iloc[idx].reset_index(drop=True), y_train[idx]
     model.smote = config.balance == "smote"
-    if "period" in config.features:
-        if ds.period is None:
-            raise TextladderError(f"{ds.path}: --features period needs a reflection-period column and this file "
-                                  "has none (name it with --period-col)")
-        if not hasattr(model, "features"):
-            raise TextladderError(f"model '{config.model}' takes no extra inputs")
     if hasattr(model, "features"):
         model.features = list(config.features)
     fit_start = time.time()
