@@ -46,7 +46,7 @@ def main() -> None:
                 config = RunConfig(model=model, params=sets.get(model, {}), balance=balance, features=feats,
                                    data=DataConfig(path=str(HM_TRAIN)))
                 label = f"{model} --balance {balance}" + (" --features period" if feats else "")
-                if balance == "smote" and not getattr(get(model), "supports_smote", False):
+                if balance == "smote" and not get(model).supports_smote:
                     rows.append({"run": label, "test acc": "refused", "macro-F1": "", "recall nature": "",
                                  "recall exercise": "", "Δ macro-F1": "", "Δ recall exercise": "", "train s": ""})
                     continue

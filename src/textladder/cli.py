@@ -9,7 +9,7 @@ import json
 import logging
 import os
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -237,15 +237,13 @@ def train(
         make_params(model, params)  # fail fast on bad parameters, before reading data
         from textladder.models import get
 
-        if hasattr(get(model), "use_work_dir"):  # neural: the training loop shows its own bar and epoch lines
-            with _file_progress(path, f"reading {path.name}") as progress:
-                log.info("training %s on %s ...", model, path.name)
-                run_dir = train_run(config, runs_dir, name=name, on_progress=progress, resume=resume,
-                                    progress=err.is_terminal)
-        else:
-            with _file_progress(path, f"reading {path.name}") as progress:
-                with err.status(f"training {model} on {path.name} ...", spinner="dots"):
-                    run_dir = train_run(config, runs_dir, name=name, on_progress=progress, resume=resume)
+        neural = hasattr(get(model), "use_work_dir")  # its loop shows its own bar and a line per epoch
+        if neural:
+            log.info("training %s on %s ...", model, path.name)
+        spinner = nullcontext() if neural else err.status(f"training {model} on {path.name} ...", spinner="dots")
+        with _file_progress(path, f"reading {path.name}") as progress, spinner:
+            run_dir = train_run(config, runs_dir, name=name, on_progress=progress, resume=resume,
+                                progress=neural and err.is_terminal)
         from textladder.runs import Run
 
         _print_metrics(Run.open(run_dir))

@@ -111,7 +111,7 @@ def train(config: RunConfig, runs_dir: str | Path, name: str | None = None, on_p
         if "class_weight" not in model_cls.Params.model_fields:
             raise TextladderError(f"--balance class-weight: model '{config.model}' has no class weights")
         config = config.model_copy(update={"params": {**config.params, "class_weight": "balanced"}})
-    if config.balance == "smote" and not getattr(model_cls, "supports_smote", False):
+    if config.balance == "smote" and not model_cls.supports_smote:
         raise TextladderError(smote_refusal(config.model))
     params = make_params(config.model, config.params)
     checkpointed = hasattr(model_cls, "use_work_dir")
@@ -135,12 +135,9 @@ def train(config: RunConfig, runs_dir: str | Path, name: str | None = None, on_p
 
     runs_dir = Path(runs_dir)
     model = model_cls(params)
-    if "period" in config.features:
-        if ds.period is None:
-            raise TextladderError(f"{ds.path}: --features period needs a reflection-period column and this file "
-                                  "has none (name it with --period-col)")
-        if not hasattr(model, "features"):
-            raise TextladderError(f"model '{config.model}' takes no extra inputs")
+    if "period" in config.features and ds.period is None:
+        raise TextladderError(f"{ds.path}: --features period needs a reflection-period column and this file "
+                              "has none (name it with --period-col)")
     work = None
     if checkpointed:
         config_json = config.model_dump(mode="json")
@@ -155,8 +152,7 @@ def train(config: RunConfig, runs_dir: str | Path, name: str | None = None, on_p
         idx = resample_indices(y_train, config.balance, seed=config.seed)
         X_train, y_train = X_train.iloc[idx].reset_index(drop=True), y_train[idx]
     model.smote = config.balance == "smote"
-    if hasattr(model, "features"):
-        model.features = list(config.features)
+    model.features = list(config.features)
     fit_start = time.time()
     try:
         model.fit(X_train, y_train, val_ds.frame(), y[split.val])

@@ -29,9 +29,12 @@ class TextClassifier:
 
     name: ClassVar[str] = ""
     Params: ClassVar[type[Params]] = Params
+    supports_smote: ClassVar[bool] = False  # True where the rung resamples its fixed-length features
 
     def __init__(self, params: Params | None = None, **overrides):
         self.params = params if params is not None else self.Params(**overrides)
+        self.smote = False  # --balance smote: resample the train features inside fit
+        self.features: list[str] = []  # --features: extra inputs joined before the head ("period")
 
     def fit(self, X: pd.DataFrame, y: np.ndarray, X_val: pd.DataFrame | None = None,
             y_val: np.ndarray | None = None) -> TextClassifier:

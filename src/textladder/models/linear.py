@@ -83,11 +83,6 @@ class TfidfLinear(TextClassifier):
 
     supports_smote = True
 
-    def __init__(self, params=None, **overrides):
-        super().__init__(params, **overrides)
-        self.smote = False
-        self.features: list[str] = []
-
     def _inputs(self, X, encoder: PeriodEncoder | None):
         if encoder is None:
             return X[["text"]]

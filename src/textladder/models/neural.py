@@ -70,12 +70,9 @@ class NeuralClassifier(TextClassifier):
     """Base of the neural rungs. Learned state: ``net_``, ``meta_`` (JSON), ``history_``, ``report_``."""
 
     Params: ClassVar[type[Params]] = NeuralParams
-    supports_smote: ClassVar[bool] = False  # True where ``_dataset`` gives fixed-length vectors ``(x, y)``
 
     def __init__(self, params: Params | None = None, **overrides):
         super().__init__(params, **overrides)
-        self.smote = False
-        self.features: list[str] = []  # extra inputs joined before the head: "period"
         self.work_dir: Path | None = None
         self.resume = False
         self.progress = False
