@@ -19,7 +19,7 @@ from textladder.train import Interrupted, train
 
 runner = CliRunner()
 TINY = {"hidden": 16, "embedding_dim": 16, "head": [16], "epochs": 3, "batch_size": 32, "lr": 0.01}
-RUNGS = ["lstm", "bilstm", "bilstm2", "gru", "bigru", "w2v-dense", "w2v-dense2"]
+RUNGS = ["lstm", "bilstm", "bilstm2", "gru", "bigru", "w2v-dense", "w2v-dense2", "cnn", "attention", "capsule"]
 
 
 def tiny(model: str, **extra) -> dict:
@@ -269,17 +269,59 @@ def test_bucket_sampler_covers_every_row_once_and_repeats_per_epoch():
     assert padded < 0.7 * random_padded
 
 
-def test_packed_rnn_ignores_padding():
+def _sequence_net(kind: str):
+    from textladder.models.attention import AttentionNet, AttentionParams
+    from textladder.models.capsule import CapsuleNet, CapsuleParams
+    from textladder.models.cnn import CNNNet, CNNParams
+    from textladder.models.rnn import RNNNet, SequenceParams
+
+    small = {"hidden": 8, "head": [], "dropout": 0.0}
+    if kind == "cnn":
+        return CNNNet(20, 8, 3, CNNParams(filters=4, widths=[2, 4], **small))
+    if kind == "attention":
+        return AttentionNet(20, 8, 3, AttentionParams(**small))
+    if kind == "capsule":
+        return CapsuleNet(20, 8, 3, CapsuleParams(capsules=3, capsule_dim=4, **small))
+    return RNNNet(20, 8, 3, SequenceParams(pool=kind, **small), "lstm", bidirectional=True)
+
+
+@pytest.mark.parametrize("kind", ["last", "max", "cnn", "attention", "capsule"])
+def test_sequence_nets_ignore_padding(kind):
     """A text gives the same output alone or padded in a batch beside a longer one."""
     import torch
 
-    from textladder.models.rnn import RNNNet, SequenceParams
-
     torch.manual_seed(0)
-    net = RNNNet(20, 8, 3, SequenceParams(hidden=8, head=[], dropout=0.0), "lstm", bidirectional=True).eval()
+    net = _sequence_net(kind).eval()
     alone = net({"ids": torch.tensor([[3, 4, 5]]), "lengths": torch.tensor([3])})
     batch = net({"ids": torch.tensor([[3, 4, 5, 0, 0, 0], [6, 7, 8, 9, 10, 11]]), "lengths": torch.tensor([3, 6])})
     torch.testing.assert_close(alone[0], batch[0])
+    other = net({"ids": torch.tensor([[3, 4, 9]]), "lengths": torch.tensor([3])})
+    assert not torch.allclose(alone[0], other[0])  # and it does read the tokens
+
+
+def test_attention_weights_and_explain_through_the_cli(data, tmp_path):
+    run = Run.open(train(run_config(data, "attention", epochs=4), tmp_path / "runs"))
+    model = run.load_model()
+    text = "we ran a long run in the park and then went to the gym"
+    (tokens,) = model.explain([text])
+    assert [t for t, _ in tokens] == text.split()
+    weights = np.array([w for _, w in tokens])
+    assert abs(weights.sum() - 1) < 1e-5 and (weights > 0).all()
+    assert weights.max() > 2 / len(weights)  # trained attention is not uniform
+    r = runner.invoke(app, ["explain", str(run.path), text, "--json"])
+    assert r.exit_code == 0, r.output
+    got = json.loads(r.output)
+    assert got["label"] in run.classes and [t for t, _ in got["tokens"]] == text.split()
+    np.testing.assert_allclose([w for _, w in got["tokens"]], weights, atol=1e-5)
+    assert abs(sum(got["proba"].values()) - 1) < 1e-4
+    r = runner.invoke(app, ["explain", str(run.path), text])
+    assert r.exit_code == 0 and "attention" in r.output and "gym" in r.output
+
+
+def test_explain_a_run_without_attention_is_a_clear_error(data, tmp_path):
+    run = train(run_config(data, "gru", epochs=1), tmp_path / "runs")
+    r = runner.invoke(app, ["explain", str(run), "a text"])
+    assert r.exit_code == 1 and "has no attention" in r.output
 
 
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGKILL"])

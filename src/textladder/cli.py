@@ -496,6 +496,46 @@ def vectors_map(
         print(path)
 
 
+@app.command()
+def explain(
+    run: Annotated[Path, typer.Argument(help="Run folder of an attention rung.")],
+    text: Annotated[str, typer.Argument(help="The text to explain.")],
+    period: Annotated[Optional[str], typer.Option("--period", help="Its reflection period, for runs trained "
+                                                                  "with --features period.")] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON: {label, proba, tokens: [[token, weight], ...]}.")] = False,
+):
+    """Which words the model read to decide: each token's attention weight, and the prediction."""
+    with _errors():
+        import pandas as pd
+
+        from textladder.runs import Run
+
+        r = Run.open(run)
+        model = r.load_model()
+        if not hasattr(model, "explain"):
+            raise TextladderError(f"{run}: model '{r.config.model}' has no attention to show; "
+                                  "train an 'attention' rung to explain its predictions")
+        labels = r.classes
+        X = pd.DataFrame({"text": [text]})
+        if period is not None:
+            X["period"] = [period]
+        proba = model.predict_proba(X)[0]
+        tokens = model.explain([text], None if period is None else [period])[0]
+        label = labels[int(proba.argmax())]
+        if json_:
+            print(json.dumps({"label": label, "proba": {c: round(float(p), 6) for c, p in zip(labels, proba)},
+                              "tokens": [[t, round(w, 6)] for t, w in tokens]}))
+            return
+        top = max((w for _, w in tokens), default=1.0) or 1.0
+        table = Table(title=f"{r.name}: '{label}' ({proba.max():.2f})")
+        table.add_column("token")
+        table.add_column("attention", justify="right")
+        table.add_column("")
+        for t, w in tokens:
+            table.add_row(t, f"{w:.3f}", "█" * max(1, round(20 * w / top)))
+        out.print(table)
+
+
 def main() -> None:  # pragma: no cover
     app()
 

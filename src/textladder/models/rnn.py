@@ -66,53 +66,33 @@ def percentile_len(lengths: np.ndarray, q: float = 98, multiple: int = 8) -> int
     return max(multiple, -(-value // multiple) * multiple)
 
 
-class RNNNet(nn.Module):
-    """Embedding -> (Bi)LSTM/GRU layers over packed sequences -> pooled features -> dense head."""
+class SequenceNet(nn.Module):
+    """What every sequence net shares: the Embedding (Keras-style small uniform init, frozen or
+    trainable), dropout on it, and ``forward`` = ``features`` (+ the extra inputs) -> the head.
+    A net writes ``features(batch) -> (B, F)``, builds ``self.head`` over ``F + extra_dim`` and
+    calls ``self.reset_parameters()`` last."""
 
-    def __init__(self, vocab_size: int, embedding_dim: int, n_classes: int, p: SequenceParams,
-                 cell: str, bidirectional: bool, trainable: bool = True, extra_dim: int = 0):
+    def __init__(self, vocab_size: int, embedding_dim: int, p: SequenceParams, trainable: bool = True):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
         self.embedding.weight.requires_grad = trainable
         self.drop = nn.Dropout(p.dropout)
-        rnn = nn.LSTM if cell == "lstm" else nn.GRU
-        self.rnn = rnn(embedding_dim, p.hidden, num_layers=p.layers, batch_first=True,
-                       bidirectional=bidirectional, dropout=p.dropout if p.layers > 1 else 0.0)
-        self.directions = 2 if bidirectional else 1
-        self.pool = p.pool
-        self.head = dense_head(p.hidden * self.directions + extra_dim, n_classes, p)
-        self.reset_parameters(cell)
 
     @torch.no_grad()
-    def reset_parameters(self, cell: str) -> None:
+    def reset_parameters(self) -> None:
         """Keras' initialisation, which trains faster than torch's defaults here: small uniform
-        embeddings, Glorot input weights, orthogonal recurrent weights, zero biases except an LSTM
-        forget gate of 1."""
+        embeddings, and :func:`keras_init` for every recurrent layer."""
         nn.init.uniform_(self.embedding.weight, -0.05, 0.05)
         self.embedding.weight[0] = 0
-        gates = 4 if cell == "lstm" else 3
-        for name, w in self.rnn.named_parameters():
-            h = w.shape[0] // gates
-            for g in range(gates):
-                block = w[g * h:(g + 1) * h]
-                if name.startswith("weight_ih"):
-                    nn.init.xavier_uniform_(block)
-                elif name.startswith("weight_hh"):
-                    nn.init.orthogonal_(block)
-                else:
-                    block.zero_()
-                    if cell == "lstm" and g == 1 and name.startswith("bias_ih"):
-                        block.fill_(1.0)  # torch's gate order: input, forget, cell, output
+        for module in self.modules():
+            if isinstance(module, (nn.LSTM, nn.GRU)):
+                keras_init(module)
+
+    def embed(self, batch) -> torch.Tensor:
+        return self.drop(self.embedding(batch["ids"]))
 
     def features(self, batch) -> torch.Tensor:
-        x = self.drop(self.embedding(batch["ids"]))
-        packed = pack_padded_sequence(x, batch["lengths"], batch_first=True, enforce_sorted=False)
-        out, h = self.rnn(packed)
-        if self.pool == "max":
-            padded, _ = pad_packed_sequence(out, batch_first=True, padding_value=float("-inf"))
-            return padded.max(dim=1).values
-        h = h[0] if isinstance(h, tuple) else h  # LSTM: (h_n, c_n)
-        return torch.cat(list(h[-self.directions:]), dim=1)  # the last layer, every direction
+        raise NotImplementedError
 
     def forward(self, batch) -> torch.Tensor:
         features = self.features(batch)
@@ -121,8 +101,70 @@ class RNNNet(nn.Module):
         return self.head(features)
 
 
-class RNNClassifier(NeuralClassifier):
-    """A recurrent rung; subclasses fix the cell, the direction and the default depth."""
+@torch.no_grad()
+def keras_init(rnn: nn.LSTM | nn.GRU) -> None:
+    """Keras' initialisation of a recurrent layer, which trains faster than torch's defaults here:
+    Glorot input weights, orthogonal recurrent weights, zero biases except an LSTM forget gate of 1."""
+    lstm = isinstance(rnn, nn.LSTM)
+    gates = 4 if lstm else 3
+    for name, w in rnn.named_parameters():
+        h = w.shape[0] // gates
+        for g in range(gates):
+            block = w[g * h:(g + 1) * h]
+            if name.startswith("weight_ih"):
+                nn.init.xavier_uniform_(block)
+            elif name.startswith("weight_hh"):
+                nn.init.orthogonal_(block)
+            else:
+                block.zero_()
+                if lstm and g == 1 and name.startswith("bias_ih"):
+                    block.fill_(1.0)  # torch's gate order: input, forget, cell, output
+
+
+def recurrent(cell: str, in_dim: int, p: SequenceParams, bidirectional: bool) -> nn.LSTM | nn.GRU:
+    """A (Bi)LSTM or (Bi)GRU of ``p.layers`` layers of ``p.hidden`` units."""
+    return (nn.LSTM if cell == "lstm" else nn.GRU)(in_dim, p.hidden, num_layers=p.layers, batch_first=True,
+                                                   bidirectional=bidirectional,
+                                                   dropout=p.dropout if p.layers > 1 else 0.0)
+
+
+def run_packed(rnn: nn.Module, x: torch.Tensor, lengths: torch.Tensor, padding_value: float = 0.0,
+               outputs: bool = True):
+    """Run ``rnn`` over the real tokens only: (outputs (B, T, D) padded with ``padding_value``, or
+    None when ``outputs`` is false, and the final hidden state)."""
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    out, h = rnn(packed)
+    if not outputs:
+        return None, h
+    padded, _ = pad_packed_sequence(out, batch_first=True, padding_value=padding_value, total_length=x.shape[1])
+    return padded, h
+
+
+class RNNNet(SequenceNet):
+    """Embedding -> (Bi)LSTM/GRU layers over packed sequences -> pooled features -> dense head."""
+
+    def __init__(self, vocab_size: int, embedding_dim: int, n_classes: int, p: SequenceParams,
+                 cell: str, bidirectional: bool, trainable: bool = True, extra_dim: int = 0):
+        super().__init__(vocab_size, embedding_dim, p, trainable)
+        self.rnn = recurrent(cell, embedding_dim, p, bidirectional)
+        self.directions = 2 if bidirectional else 1
+        self.pool = p.pool
+        self.head = dense_head(p.hidden * self.directions + extra_dim, n_classes, p)
+        self.reset_parameters()
+
+    def features(self, batch) -> torch.Tensor:
+        out, h = run_packed(self.rnn, self.embed(batch), batch["lengths"], padding_value=float("-inf"),
+                            outputs=self.pool == "max")
+        if self.pool == "max":
+            return out.max(dim=1).values
+        h = h[0] if isinstance(h, tuple) else h  # LSTM: (h_n, c_n)
+        return torch.cat(list(h[-self.directions:]), dim=1)  # the last layer, every direction
+
+
+class SequenceClassifier(NeuralClassifier):
+    """A rung that reads token sequences: vocabulary, embeddings (random, word2vec, a file) and
+    length-bucketed batches. The recurrent rungs fix the cell, the direction and the default
+    depth; other sequence nets (``cnn``, ``attention``, ``capsule``) override ``_build_net``."""
 
     Params: ClassVar = SequenceParams
     cell: ClassVar[str] = "lstm"
@@ -189,19 +231,19 @@ class _TwoLayers(SequenceParams):
 
 
 @register("lstm")
-class LSTM(RNNClassifier):
+class LSTM(SequenceClassifier):
     """One LSTM layer (the blog's first recurrent rung)."""
 
 
 @register("bilstm")
-class BiLSTM(RNNClassifier):
+class BiLSTM(SequenceClassifier):
     """A bidirectional LSTM."""
 
     bidirectional = True
 
 
 @register("bilstm2")
-class BiLSTM2(RNNClassifier):
+class BiLSTM2(SequenceClassifier):
     """Trainable Embedding + two stacked bidirectional LSTMs: the blog's brnn_2."""
 
     Params = _TwoLayers
@@ -209,14 +251,14 @@ class BiLSTM2(RNNClassifier):
 
 
 @register("gru")
-class GRU(RNNClassifier):
+class GRU(SequenceClassifier):
     """One GRU layer."""
 
     cell = "gru"
 
 
 @register("bigru")
-class BiGRU(RNNClassifier):
+class BiGRU(SequenceClassifier):
     """A bidirectional GRU."""
 
     cell = "gru"
