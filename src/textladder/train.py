@@ -109,7 +109,8 @@ def train(config: RunConfig, runs_dir: str | Path, name: str | None = None, on_p
         config = config.model_copy(update={"params": {**config.params, "seed": config.seed}})
     if config.balance == "class-weight":
         if "class_weight" not in model_cls.Params.model_fields:
-            raise TextladderError(f"--balance class-weight: model '{config.model}' has no class weights")
+            raise TextladderError(f"--balance class-weight: model '{config.model}' has no class weights; "
+                                  "use --balance oversample (or undersample) with it")
         config = config.model_copy(update={"params": {**config.params, "class_weight": "balanced"}})
     if config.balance == "smote" and not model_cls.supports_smote:
         raise TextladderError(smote_refusal(config.model))

@@ -1,0 +1,156 @@
+"""``fasttext``: the fastText library's supervised classifier (Joulin et al., 2016).
+
+Text -> lower-cased Treebank tokens (the same as every other rung) -> fastText: an average of
+word embeddings (and, with ``word_ngrams`` > 1, of word n-grams hashed into ``bucket`` rows)
+into a softmax. On HappyDB words alone do best (validation macro-F1 0.897 against 0.871 with
+bigrams: docs/BENCHMARKS.md). With
+``--features period`` the period joins each text as one more token (``__period__24h``), so it
+enters the same average as the words. Saved in fastText's own binary format (``model.bin``, no
+pickle), read back with ``fasttext.load_model``.
+
+Training is in C++ and takes seconds. fastText's ``DenseMatrix::uniform`` fills only ``thread``
+tenths of the input matrix, and the builds on PyPI leave the rest uninitialised: with one thread
+90% of the word vectors start as leftover heap memory, which gives runs that differ with the same
+seed and, often on small data, ``Encountered NaN``. So textladder initialises every word's vector
+itself (uniform in +-1/dim, from ``seed``) and hands them to fastText as ``pretrainedVectors``:
+word-only models (the default) are then deterministic. Hashed n-gram rows (``word_ngrams`` > 1,
+``minn``/``maxn``) cannot be handed over that way; for them training uses at least 10 threads,
+which initialises every row, and runs differ a little (Hogwild updates). fastText has no class weights: ``--balance class-weight`` is refused; use
+``--balance oversample`` (which resamples the train rows before fastText sees them).
+
+Example:
+    >>> import numpy as np, pandas as pd
+    >>> X = pd.DataFrame({"text": ["i love my dog", "ran five miles", "my dog is cute", "gym run today"] * 10})
+    >>> y = np.array([0, 1, 0, 1] * 10)
+    >>> m = FastText(epoch=20, min_count=1).fit(X, y)
+    >>> m.predict(pd.DataFrame({"text": ["cute dog", "run miles"]})).tolist()
+    [0, 1]
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, model_validator
+
+from textladder.errors import RunError, TextladderError
+from textladder.features import PeriodEncoder, require_period
+from textladder.models.base import Params, TextClassifier
+from textladder.models.registry import register
+from textladder.text.tokenize import tokenize
+
+MODEL_FILE, META = "model.bin", "model.json"
+LABEL = "__label__"
+
+
+class FastTextParams(Params):
+    lr: float = Field(0.5, gt=0, description="learning rate")
+    epoch: int = Field(10, ge=1, description="passes over the train split")
+    dim: int = Field(100, ge=1, description="size of the word and n-gram vectors")
+    word_ngrams: int = Field(1, ge=1, le=5, description="word n-grams from 1 to this (HappyDB: 2 overfits)")
+    min_count: int = Field(1, ge=1, description="words seen fewer times are dropped")
+    minn: int = Field(0, ge=0, description="shortest character n-gram (0: none)")
+    maxn: int = Field(0, ge=0, description="longest character n-gram (0: none)")
+    bucket: int = Field(200_000, ge=1, description="hash buckets for the n-grams (the model file grows with it)")
+    thread: int = Field(1, ge=1, description="training threads; 1 is deterministic (n-gram models use at least 10)")
+    seed: int = 42
+
+    @model_validator(mode="after")
+    def _whole_rows(self):
+        if self.uses_buckets and self.dim % 10:
+            raise ValueError("with word n-grams or character n-grams, dim must be a multiple of 10 (fastText "
+                             "initialises the input matrix in tenths)")
+        return self
+
+    @property
+    def uses_buckets(self) -> bool:
+        return self.word_ngrams > 1 or self.maxn > 0
+
+
+@register("fasttext")
+class FastText(TextClassifier):
+    """fastText's supervised classifier over word n-grams."""
+
+    Params = FastTextParams
+
+    def _lines(self, X: pd.DataFrame) -> list[str]:
+        texts = (" ".join(tokenize(t)) for t in X["text"])
+        if self.period_ is None:
+            return list(texts)
+        periods = self.period_.clean(require_period(X, f"this '{self.name}' run"))
+        return [f"{t} __period__{p}" for t, p in zip(texts, periods)]
+
+    def fit(self, X, y, X_val=None, y_val=None):
+        import fasttext
+
+        p = self.params
+        self.period_ = PeriodEncoder.fit(require_period(X, self.name)) if "period" in self.features else None
+        self.n_classes_ = int(max(y.max(), -1 if y_val is None else y_val.max())) + 1
+        lines = self._lines(X)
+        with tempfile.TemporaryDirectory(prefix="textladder-fasttext-") as tmp:
+            path, vectors = Path(tmp) / "train.txt", Path(tmp) / "init.vec"
+            with path.open("w", encoding="utf-8") as f:
+                for line, label in zip(lines, y):
+                    f.write(f"{LABEL}{int(label)} {line}\n")
+            self._write_initial_vectors(lines, vectors)
+            try:
+                self.model_ = fasttext.train_supervised(
+                    input=str(path), lr=p.lr, epoch=p.epoch, dim=p.dim, wordNgrams=p.word_ngrams,
+                    minCount=p.min_count, minn=p.minn, maxn=p.maxn, bucket=p.bucket,
+                    thread=max(p.thread, 10) if p.uses_buckets else p.thread, seed=p.seed, loss="softmax",
+                    pretrainedVectors=str(vectors), verbose=0)
+            except RuntimeError as exc:
+                if "NaN" not in str(exc):
+                    raise
+                raise TextladderError(f"fastText diverged (NaN) with lr {p.lr}; try a smaller one, "
+                                      f"e.g. --set lr={p.lr / 2:g}") from None
+        return self
+
+    def _write_initial_vectors(self, lines: list[str], path: Path) -> None:
+        """Every word fastText will keep (and its end-of-line token), uniform in +-1/dim from ``seed``."""
+        from collections import Counter
+
+        p = self.params
+        counts = Counter(w for line in lines for w in line.split())
+        words = ["</s>"] + [w for w, c in counts.items() if c >= p.min_count]
+        rng = np.random.default_rng(p.seed)
+        matrix = rng.uniform(-1 / p.dim, 1 / p.dim, size=(len(words), p.dim)).astype(np.float32)
+        with path.open("w", encoding="utf-8") as f:
+            f.write(f"{len(words)} {p.dim}\n")
+            for word, row in zip(words, matrix):
+                f.write(word + " " + " ".join(f"{v:.7g}" for v in row) + "\n")
+
+    def predict_proba(self, X) -> np.ndarray:
+        labels, probs = self.model_.predict(self._lines(X), k=-1, threshold=0.0)
+        out = np.zeros((len(X), self.n_classes_), dtype=np.float32)
+        for row, (names, values) in enumerate(zip(labels, probs)):
+            for name, value in zip(names, values):
+                out[row, int(name[len(LABEL):])] = value
+        return out / np.maximum(out.sum(axis=1, keepdims=True), 1e-12)  # fastText's top-k rounds a little
+
+    def save(self, folder: Path) -> None:
+        folder = Path(folder)
+        self.model_.save_model(str(folder / MODEL_FILE))
+        meta = {"model": self.name, "n_classes": self.n_classes_,
+                "period": None if self.period_ is None else self.period_.categories}
+        (folder / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path, params):
+        import fasttext
+
+        folder = Path(folder)
+        model = cls(params)
+        try:
+            meta = json.loads((folder / META).read_text(encoding="utf-8"))
+            model.model_ = fasttext.load_model(str(folder / MODEL_FILE))
+        except (OSError, ValueError) as exc:
+            raise RunError(f"{folder}: cannot read the fastText model ({exc})") from None
+        model.n_classes_ = int(meta["n_classes"])
+        model.period_ = None if meta.get("period") is None else PeriodEncoder(meta["period"])
+        return model
+
