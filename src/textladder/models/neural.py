@@ -66,6 +66,45 @@ def dense_head(in_dim: int, n_classes: int, p: NeuralParams) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+class VectorBatches:
+    """Row indices of each batch: shuffled from ``(seed, epoch)`` when training, in order otherwise."""
+
+    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int):
+        self.n, self.batch_size, self.shuffle, self.seed, self.epoch = n, batch_size, shuffle, seed, 0
+        self.epoch_of = None  # the training loop sets a callable giving the epoch being trained
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return -(-self.n // self.batch_size)
+
+    def __iter__(self):  # a generator: the epoch is read when the first batch is drawn
+        epoch = self.epoch_of() if self.epoch_of is not None else self.epoch
+        order = np.random.default_rng([self.seed, epoch]).permutation(self.n) if self.shuffle else np.arange(self.n)
+        for i in range(0, self.n, self.batch_size):
+            yield order[i:i + self.batch_size]
+
+
+class VectorLoader:
+    """Dict batches ``{"x", "y"}`` over fixed-length vectors, like a DataLoader with a ``batch_sampler``
+    (the rungs whose inputs are sentence vectors use it)."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray | None, batch_size: int, shuffle: bool, seed: int):
+        self.x, self.y = x, y
+        self.batch_sampler = VectorBatches(len(x), batch_size, shuffle, seed)
+
+    def __len__(self) -> int:
+        return len(self.batch_sampler)
+
+    def __iter__(self):
+        for idx in self.batch_sampler:
+            batch = {"x": torch.from_numpy(self.x[idx])}
+            if self.y is not None:
+                batch["y"] = torch.from_numpy(self.y[idx])
+            yield batch
+
+
 class NeuralClassifier(TextClassifier):
     """Base of the neural rungs. Learned state: ``net_``, ``meta_`` (JSON), ``history_``, ``report_``."""
 

@@ -37,6 +37,7 @@ from textladder.text.vocab import Vocab
 log = logging.getLogger("textladder")
 
 VOCAB = "vocab.json"
+STATIC = "minilm-static"
 
 
 class SequenceParams(NeuralParams):
@@ -46,8 +47,12 @@ class SequenceParams(NeuralParams):
                                                          "split's 98th percentile, rounded up to 8 (HappyDB: 80)")
     min_count: int = Field(2, ge=1, description="words seen fewer times in the train split are <unk>")
     max_vocab: int | None = Field(50_000, ge=3, description="keep at most this many words")
-    embeddings: str = Field("random", description="'random', 'w2v' (word2vec on the train split) or a vectors "
-                                                  "file (GloVe, word2vec text/binary, fastText .vec)")
+    embeddings: str = Field("random", description="'random', 'w2v' (word2vec on the train split), "
+                                                  "'minilm-static' (static vectors distilled from the encoder by "
+                                                  "model2vec) or a vectors file (GloVe, word2vec text/binary, "
+                                                  "fastText .vec)")
+    encoder: str | None = Field(None, description="Hugging Face model folder that 'minilm-static' distils; default "
+                                                  "the packaged all-MiniLM-L6-v2")
     embedding_dim: int = Field(100, ge=1, description="size of random / word2vec embeddings (a file sets its own)")
     trainable_embeddings: bool | None = Field(None, description="train the embeddings; default: yes for "
                                                                 "random, no for w2v or a file")
@@ -186,6 +191,10 @@ class SequenceClassifier(NeuralClassifier):
             if source == "w2v":
                 kv = train_word2vec(tokens, dim=p.embedding_dim, min_count=p.min_count, epochs=p.w2v_epochs,
                                     seed=p.seed)
+            elif source == STATIC:
+                from textladder.embeddings.encoder import resolve_encoder, static_word_vectors
+
+                kv = static_word_vectors(self.vocab_.itos[2:], resolve_encoder(p.encoder))
             else:
                 kv = load_vectors(source)
             self._init_matrix, coverage = embedding_matrix(self.vocab_.itos, self.vocab_.counts, kv, seed=p.seed)

@@ -25,12 +25,11 @@ from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
-import torch
 from pydantic import Field
 from torch import nn
 
 from textladder.errors import RunError
-from textladder.models.neural import NeuralClassifier, NeuralParams, dense_head
+from textladder.models.neural import NeuralClassifier, NeuralParams, VectorLoader, dense_head
 from textladder.models.registry import register
 from textladder.text.tokenize import tokenize
 
@@ -59,44 +58,6 @@ class _Net(nn.Module):
 
     def forward(self, batch):
         return self.head(batch["x"])
-
-
-class _Batches:
-    """Row indices of each batch: shuffled from ``(seed, epoch)`` when training, in order otherwise."""
-
-    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int):
-        self.n, self.batch_size, self.shuffle, self.seed, self.epoch = n, batch_size, shuffle, seed, 0
-        self.epoch_of = None  # the training loop sets a callable giving the epoch being trained
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return -(-self.n // self.batch_size)
-
-    def __iter__(self):  # a generator: the epoch is read when the first batch is drawn
-        epoch = self.epoch_of() if self.epoch_of is not None else self.epoch
-        order = np.random.default_rng([self.seed, epoch]).permutation(self.n) if self.shuffle else np.arange(self.n)
-        for i in range(0, self.n, self.batch_size):
-            yield order[i:i + self.batch_size]
-
-
-class _Loader:
-    """Dict batches over fixed-length vectors, like a DataLoader with a ``batch_sampler``."""
-
-    def __init__(self, x: np.ndarray, y: np.ndarray | None, batch_size: int, shuffle: bool, seed: int):
-        self.x, self.y = x, y
-        self.batch_sampler = _Batches(len(x), batch_size, shuffle, seed)
-
-    def __len__(self) -> int:
-        return len(self.batch_sampler)
-
-    def __iter__(self):
-        for idx in self.batch_sampler:
-            batch = {"x": torch.from_numpy(self.x[idx])}
-            if self.y is not None:
-                batch["y"] = torch.from_numpy(self.y[idx])
-            yield batch
 
 
 @register("w2v-dense")
@@ -152,7 +113,7 @@ class W2VDense(NeuralClassifier):
 
     def _loader(self, ds, shuffle):
         x, y = ds
-        return _Loader(x, y, self.params.batch_size if shuffle else 4096, shuffle, self.params.seed)
+        return VectorLoader(x, y, self.params.batch_size if shuffle else 4096, shuffle, self.params.seed)
 
     def _build_net(self, n_classes):
         return _Net(self.meta_["in_dim"] + self.extra_dim, n_classes, self.params)

@@ -1,0 +1,136 @@
+"""``contextual``: frozen transformer sentence embeddings + a dense head (the blog's ELMo rung).
+
+Each text is embedded once by the encoder (sentence-transformers; default the packaged
+all-MiniLM-L6-v2, ``encoder`` for any local Hugging Face folder), and the embedding is cached on
+disk keyed by encoder and text (:class:`~textladder.embeddings.encoder.SentenceCache`), so a
+second run over the same texts skips the encoder. The embeddings are standardised with the train
+mean and deviation and go into the dense head, trained in the one Lightning loop.
+
+Saved: the head (safetensors), the mean and scale (safetensors), and which encoder (``model.json``:
+``"minilm"`` for the packaged one, else its folder, with the hash of its files: a run refuses to
+load with an encoder whose files differ).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+from pydantic import Field
+from torch import nn
+
+from textladder.errors import RunError
+from textladder.models.neural import NeuralClassifier, NeuralParams, VectorLoader, dense_head
+from textladder.models.registry import register
+
+log = logging.getLogger("textladder")
+
+ARRAYS = "standardise.safetensors"
+
+
+class ContextualParams(NeuralParams):
+    encoder: str | None = Field(None, description="Hugging Face model folder; default the packaged all-MiniLM-L6-v2")
+    head: list[int] = Field([256], description="sizes of the hidden dense layers")
+    epochs: int = Field(30, ge=1, description="most epochs; the best by validation macro-F1 is kept")
+    patience: int = Field(5, ge=1, description="stop after this many epochs without a better validation macro-F1")
+    batch_size: int = Field(128, ge=1)
+    lr: float = Field(1e-3, gt=0, description="Adam learning rate")
+    encode_batch: int = Field(64, ge=1, description="texts per encoder batch")
+    max_length: int = Field(256, ge=8, description="encoder reads at most this many sub-word tokens per text")
+
+
+class _Net(nn.Module):
+    def __init__(self, in_dim: int, n_classes: int, p: NeuralParams):
+        super().__init__()
+        self.head = dense_head(in_dim, n_classes, p)
+
+    def forward(self, batch):
+        return self.head(batch["x"])
+
+
+@register("contextual")
+class Contextual(NeuralClassifier):
+    """Frozen sentence embeddings of a pretrained transformer into a dense head."""
+
+    Params: ClassVar = ContextualParams
+
+    # -- the encoder, once per process ------------------------------------------------------------
+    def _encoder(self):
+        from textladder.embeddings.encoder import encoder_key, offline, resolve_encoder
+
+        if getattr(self, "encoder_", None) is None:
+            offline()
+            from sentence_transformers import SentenceTransformer
+
+            path = resolve_encoder(self.meta_.get("encoder") or self.params.encoder)
+            key = encoder_key(path)
+            if self.meta_.get("encoder_key", key) != key:
+                raise RunError(f"{path}: this encoder's files differ from the one the run was trained with "
+                               f"(hash {key}, expected {self.meta_['encoder_key']})")
+            model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+            model.max_seq_length = self.params.max_length
+            self.encoder_, self.encoder_path_, self.encoder_key_ = model, path, key
+        return self.encoder_
+
+    def embed(self, texts) -> np.ndarray:
+        """Raw sentence embeddings of ``texts``: from the cache, the rest from the encoder (then cached)."""
+        from textladder.embeddings.encoder import SentenceCache
+
+        texts = [str(t) for t in texts]
+        model = self._encoder()
+        dim = (model.get_embedding_dimension if hasattr(model, "get_embedding_dimension")
+               else model.get_sentence_embedding_dimension)()
+        cache = SentenceCache(self.encoder_path_, dim)
+        try:
+            out, found = cache.get(texts)
+            missing = np.flatnonzero(~found)
+            if len(missing):
+                todo = list(dict.fromkeys(texts[i] for i in missing))
+                log.info("encoding %d texts with %s (%d found in the cache)", len(todo), self.encoder_path_.name,
+                         int(found.sum()))
+                vectors = model.encode(todo, batch_size=self.params.encode_batch, convert_to_numpy=True,
+                                       show_progress_bar=self.progress)
+                cache.put(todo, vectors)
+                index = {t: i for i, t in enumerate(todo)}
+                out[missing] = vectors[[index[texts[i]] for i in missing]]
+        finally:
+            cache.close()
+        return out
+
+    # -- the rung -----------------------------------------------------------------------------------
+    def _prepare(self, X, y) -> None:
+        from textladder.embeddings.encoder import DEFAULT
+
+        raw = self.embed(X["text"])
+        self.mean_, self.scale_ = raw.mean(axis=0), raw.std(axis=0) + 1e-6
+        self.meta_.update(in_dim=int(raw.shape[1]), encoder=self.params.encoder or DEFAULT,
+                          encoder_key=self.encoder_key_)
+
+    def _dataset(self, X, y):
+        x = ((self.embed(X["text"]) - self.mean_) / self.scale_).astype(np.float32)
+        extra = self._extra(X)
+        return (x if extra is None else np.hstack([x, extra])), y
+
+    def _loader(self, ds, shuffle):
+        x, y = ds
+        return VectorLoader(x, y, self.params.batch_size if shuffle else 4096, shuffle, self.params.seed)
+
+    def _build_net(self, n_classes):
+        return _Net(self.meta_["in_dim"] + self.extra_dim, n_classes, self.params)
+
+    def _save_extra(self, folder: Path) -> None:
+        from safetensors.numpy import save_file
+
+        save_file({"mean": self.mean_.astype(np.float32), "scale": self.scale_.astype(np.float32)},
+                  str(folder / ARRAYS))
+
+    def _load_extra(self, folder: Path) -> None:
+        from safetensors.numpy import load_file
+
+        try:
+            arrays = load_file(str(folder / ARRAYS))
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is the same problem for the user
+            raise RunError(f"{folder / ARRAYS}: cannot read ({exc})") from None
+        self.mean_, self.scale_ = arrays["mean"], arrays["scale"]
