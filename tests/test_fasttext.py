@@ -44,10 +44,10 @@ def test_fasttext_same_seed_same_model_and_options_reach_it(data, tmp_path):
     b = Run.open(train(config(data, seed=3), tmp_path / "b")).metrics["test"]
     assert a == b
     r = runner.invoke(app, ["train", str(data), "--model", "fasttext", "--out", str(tmp_path / "c"),
-                            "--set", "epoch=1", "--set", "lr=0.05", "--set", "dim=4"])
+                            "--epochs", "1", "--set", "lr=0.05", "--set", "dim=4"])
     assert r.exit_code == 0, r.output
     (run,) = [Run.open(p) for p in (tmp_path / "c").iterdir() if not p.name.startswith(".")]
-    assert run.config.params["epoch"] == 1 and run.metrics["test"]["accuracy"] < a["accuracy"]  # one slow epoch
+    assert run.config.params["epochs"] == 1 and run.metrics["test"]["accuracy"] < a["accuracy"]  # one slow epoch
 
 
 def test_fasttext_class_weight_is_refused_with_what_to_use(data, tmp_path):

@@ -18,7 +18,7 @@ PARAMS = {"tfidf-linear": {"min_df": 1},
           "lstm": {"epochs": 2, "hidden": 8, "embedding_dim": 8},
           "w2v-dense": {"epochs": 2, "min_df": 1, "w2v_min_count": 1, "embedding_dim": 8},
           "cnn": {"epochs": 2, "filters": 8, "embedding_dim": 8},
-          "fasttext": {"epoch": 5, "dim": 16}}
+          "fasttext": {"epochs": 5, "dim": 16}}
 
 
 @pytest.fixture

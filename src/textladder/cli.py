@@ -187,8 +187,9 @@ def train(
     leaky_alpha: Annotated[Optional[float], typer.Option("--leaky-alpha", help="Neural rungs: negative slope of leaky_relu.", rich_help_panel=NEURAL)] = None,
     patience: Annotated[Optional[int], typer.Option("--patience", min=1, help="Neural rungs: early-stopping patience in epochs.", rich_help_panel=NEURAL)] = None,
     seq_len: Annotated[Optional[int], typer.Option("--seq-len", min=1, help="Sequence rungs: truncate texts to this many tokens (default: 98th percentile).", rich_help_panel=NEURAL)] = None,
-    embeddings: Annotated[Optional[str], typer.Option("--embeddings", help="Sequence rungs: random, w2v, or a vectors file (GloVe, word2vec, fastText .vec).", rich_help_panel=NEURAL)] = None,
+    embeddings: Annotated[Optional[str], typer.Option("--embeddings", help="Sequence rungs: random, w2v, minilm-static (distilled from the encoder by model2vec), or a vectors file (GloVe, word2vec, fastText .vec).", rich_help_panel=NEURAL)] = None,
     trainable_embeddings: Annotated[Optional[bool], typer.Option("--trainable-embeddings/--frozen-embeddings", help="Sequence rungs: train the embedding layer (default: yes for random, no for w2v or a file).", show_default=False, rich_help_panel=NEURAL)] = None,
+    encoder: Annotated[Optional[str], typer.Option("--encoder", help="contextual, transformer and minilm-static: a local Hugging Face model folder (default: the packaged all-MiniLM-L6-v2). Nothing is downloaded.", rich_help_panel=NEURAL)] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run of this same command from its last finished epoch.")] = False,
     text_col: TextCol = None, label_col: LabelCol = None, id_col: IdCol = None, period_col: PeriodCol = None,
     max_drop: MaxDrop = 0.05,
@@ -213,7 +214,7 @@ def train(
         flags = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "lr_decay": lr_decay, "hidden": hidden,
                  "layers": layers, "dropout": dropout, "activation": activation, "leaky_alpha": leaky_alpha,
                  "patience": patience, "seq_len": seq_len, "embeddings": embeddings,
-                 "trainable_embeddings": trainable_embeddings}
+                 "trainable_embeddings": trainable_embeddings, "encoder": encoder}
         params.update({k: v for k, v in flags.items() if v is not None})
         from textladder.balance import METHODS
 

@@ -22,7 +22,7 @@ Example:
     >>> import numpy as np, pandas as pd
     >>> X = pd.DataFrame({"text": ["i love my dog", "ran five miles", "my dog is cute", "gym run today"] * 10})
     >>> y = np.array([0, 1, 0, 1] * 10)
-    >>> m = FastText(epoch=20, min_count=1).fit(X, y)
+    >>> m = FastText(epochs=20, min_count=1).fit(X, y)
     >>> m.predict(pd.DataFrame({"text": ["cute dog", "run miles"]})).tolist()
     [0, 1]
 """
@@ -49,7 +49,7 @@ LABEL = "__label__"
 
 class FastTextParams(Params):
     lr: float = Field(0.5, gt=0, description="learning rate")
-    epoch: int = Field(10, ge=1, description="passes over the train split")
+    epochs: int = Field(10, ge=1, description="passes over the train split")
     dim: int = Field(100, ge=1, description="size of the word and n-gram vectors")
     word_ngrams: int = Field(1, ge=1, le=5, description="word n-grams from 1 to this (HappyDB: 2 overfits)")
     min_count: int = Field(1, ge=1, description="words seen fewer times are dropped")
@@ -99,7 +99,7 @@ class FastText(TextClassifier):
             self._write_initial_vectors(lines, vectors)
             try:
                 self.model_ = fasttext.train_supervised(
-                    input=str(path), lr=p.lr, epoch=p.epoch, dim=p.dim, wordNgrams=p.word_ngrams,
+                    input=str(path), lr=p.lr, epoch=p.epochs, dim=p.dim, wordNgrams=p.word_ngrams,
                     minCount=p.min_count, minn=p.minn, maxn=p.maxn, bucket=p.bucket,
                     thread=max(p.thread, 10) if p.uses_buckets else p.thread, seed=p.seed, loss="softmax",
                     pretrainedVectors=str(vectors), verbose=0)
