@@ -245,6 +245,8 @@ def train(
         with _file_progress(path, f"reading {path.name}") as progress, spinner:
             run_dir = train_run(config, runs_dir, name=name, on_progress=progress, resume=resume,
                                 progress=neural and err.is_terminal)
+        if run_dir is None:  # an extra DDP process: the first one reports
+            return
         from textladder.runs import Run
 
         _print_metrics(Run.open(run_dir))

@@ -51,6 +51,20 @@ class LoopConfig:
     grad_clip: float = 1.0
     seed: int = 42
     progress: bool = False
+    optimizer: str = "adam"  # or "adamw"
+    warmup: float | None = None  # fraction of optimiser steps: linear warm-up, then linear decay to 0 (per step)
+    accumulate: int = 1  # batches per optimiser step
+    accelerator: str = "cpu"  # Lightning's: cpu, gpu, auto, ...
+    devices: int | str = 1
+    strategy: str = "auto"  # Lightning's: auto, ddp, ...
+    precision: str | None = None  # None: 32-true on CPU, bf16-mixed (or 16-mixed) on GPU
+
+    def resolved_precision(self) -> str:
+        if self.precision:
+            return self.precision
+        if self.accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available():
+            return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+        return "32-true"
 
 
 def macro_f1(y_true: torch.Tensor, y_pred: torch.Tensor, n_classes: int) -> float:
@@ -84,8 +98,9 @@ class LitClassifier(pl.LightningModule):
     def on_train_epoch_start(self) -> None:
         # Seed and learning rate are functions of the epoch alone, so a resumed run repeats exactly.
         torch.manual_seed(self.config.seed + self.current_epoch)
-        for group in self.optimizers().param_groups:
-            group["lr"] = self.config.lr * self.config.lr_decay ** self.current_epoch
+        if self.config.warmup is None:  # else the per-step schedule owns the learning rate
+            for group in self.optimizers().param_groups:
+                group["lr"] = self.config.lr * self.config.lr_decay ** self.current_epoch
         self._train_loss = [0.0, 0]
 
     def training_step(self, batch, batch_idx):
@@ -119,8 +134,22 @@ class LitClassifier(pl.LightningModule):
             self.log("train_loss", self._train_loss[0] / self._train_loss[1])
 
     def configure_optimizers(self):
+        cfg = self.config
         params = [p for p in self.parameters() if p.requires_grad]
-        return torch.optim.Adam(params, lr=self.config.lr, weight_decay=self.config.weight_decay)
+        if cfg.optimizer == "adamw":
+            opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        else:
+            opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        if cfg.warmup is None:
+            return opt
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        warm = max(1, int(cfg.warmup * total))
+
+        def factor(step: int) -> float:  # linear warm-up to lr, then linear decay to 0
+            return (step + 1) / warm if step < warm else max(0.0, (total - step) / max(1, total - warm))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
 class History(Callback):
@@ -204,9 +233,11 @@ def fit(module: LitClassifier, train_loader, val_loader, work_dir: Path, resume:
     if cfg.progress:
         callbacks.append(TQDMProgressBar(leave=False))
     trainer = pl.Trainer(
-        accelerator="cpu", devices=1, max_epochs=cfg.epochs, callbacks=callbacks, logger=False,
+        accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy, precision=cfg.resolved_precision(),
+        accumulate_grad_batches=cfg.accumulate, max_epochs=cfg.epochs, callbacks=callbacks, logger=False,
         enable_progress_bar=cfg.progress, enable_model_summary=False, gradient_clip_val=cfg.grad_clip or None,
-        num_sanity_val_steps=0, deterministic=True, default_root_dir=work_dir, use_distributed_sampler=False,
+        num_sanity_val_steps=0, deterministic=cfg.accelerator == "cpu", default_root_dir=work_dir,
+        use_distributed_sampler=False,
     )
     ckpt = last_checkpoint(work_dir) if resume else None
     first_epoch = 0
@@ -217,6 +248,9 @@ def fit(module: LitClassifier, train_loader, val_loader, work_dir: Path, resume:
     if sampler is not None and hasattr(sampler, "epoch_of"):
         # Lightning's own sampler-epoch counter runs ahead after a restore; use the epoch being trained.
         sampler.epoch_of = lambda: max(first_epoch, trainer.current_epoch)
+    if sampler is not None and hasattr(sampler, "shard_of"):
+        # Several processes (DDP): each trains on its own share of the batches; every one validates on all.
+        sampler.shard_of = lambda: (trainer.global_rank, trainer.world_size)
     handler = signal.getsignal(signal.SIGINT)
     try:
         trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt, weights_only=True)
@@ -228,6 +262,7 @@ def fit(module: LitClassifier, train_loader, val_loader, work_dir: Path, resume:
         signal.signal(signal.SIGINT, handler)
     if trainer.interrupted:
         raise KeyboardInterrupt
+    module.global_rank_, module.world_size_ = trainer.global_rank, trainer.world_size
     best = work_dir / f"{BEST}.ckpt"
     if best.is_file():
         state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]

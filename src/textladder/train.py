@@ -95,12 +95,13 @@ def find_resumable(runs_dir: Path, config: dict, name: str | None = None) -> str
 
 
 def train(config: RunConfig, runs_dir: str | Path, name: str | None = None, on_progress=None,
-          resume: bool = False, progress: bool = False) -> Path:
+          resume: bool = False, progress: bool = False) -> Path | None:
     """Load, split, fit, evaluate on validation and test, and write the run folder atomically.
 
     Neural rungs keep their checkpoints in ``RUNS_DIR/.checkpoints/NAME`` while they train; after an
     interrupt, the same call with ``resume=True`` continues from the last finished epoch. ``progress``
-    shows the training loop's progress bar. Returns the run folder's path.
+    shows the training loop's progress bar. Returns the run folder's path (None in the extra
+    processes of a multi-process DDP run, which write nothing).
     """
     started = time.time()
     seed_everything(config.seed)
@@ -166,6 +167,10 @@ def train(config: RunConfig, runs_dir: str | Path, name: str | None = None, on_p
                               "with --resume to continue") from None
         raise
     train_seconds = time.time() - fit_start
+    if getattr(model, "global_rank_", 0) != 0:  # an extra process of a multi-process (DDP) run: rank 0 writes
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
+        return None
     report = getattr(model, "report_", None) or {}
     after = report.get("smote_counts")
     balance["train_after"] = ({c: int(n) for c, n in zip(classes, after)} if after is not None

@@ -13,6 +13,7 @@ for _name in ("w2v-dense", "w2v-dense2"):
     register_lazy(_name, "textladder.models.w2v_dense")
 register_lazy("fasttext", "textladder.models.fasttext_clf")
 register_lazy("contextual", "textladder.models.contextual")
+register_lazy("transformer", "textladder.models.transformer")
 for _name in ("cnn", "attention", "capsule"):
     register_lazy(_name, f"textladder.models.{_name}")
 

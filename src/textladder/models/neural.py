@@ -136,6 +136,10 @@ class NeuralClassifier(TextClassifier):
     def _init_net(self, net: nn.Module) -> None:
         """Put learned-before-training values (pretrained vectors) into a new net."""
 
+    def _loop_config(self) -> dict[str, Any]:
+        """Engineering settings beyond the common ones (optimizer, schedule, devices...), for LoopConfig."""
+        return {}
+
     def _save_extra(self, folder: Path) -> None:
         pass
 
@@ -190,15 +194,18 @@ class NeuralClassifier(TextClassifier):
         weights = balanced_weights(y, n_classes) if p.class_weight == "balanced" else None
         if weights is not None:
             self.report_["class_weights"] = [round(float(w), 6) for w in weights]
-        config = LoopConfig(lr=p.lr, lr_decay=p.lr_decay, weight_decay=p.weight_decay, epochs=p.epochs,
-                            patience=p.patience, seed=p.seed, progress=self.progress)
+        config = LoopConfig(lr=p.lr, lr_decay=getattr(p, "lr_decay", 1.0), weight_decay=p.weight_decay, epochs=p.epochs,
+                            patience=p.patience, seed=p.seed, progress=self.progress, **self._loop_config())
         module = LitClassifier(net, n_classes, config, weights)
         with tempfile.TemporaryDirectory(prefix="textladder-") as tmp:
             self.history_ = fit(module, train_loader, val_loader, self.work_dir or Path(tmp), resume=self.resume)
-        self.net_ = module.net.eval()
+        self.global_rank_ = module.global_rank_  # 0 but in the extra processes of a multi-process (DDP) run
+        self.net_ = module.net.cpu().eval()
         if self.history_:
             best = max(self.history_, key=lambda r: r["val_macro_f1"])
             self.report_.update(best_epoch=best["epoch"], epochs_run=len(self.history_))
+        if module.world_size_ > 1:
+            self.report_["processes"] = module.world_size_
         return self
 
     @torch.no_grad()

@@ -39,6 +39,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.pool = pool
         self.epoch = 0
         self.epoch_of = None  # the training loop sets a callable giving the epoch being trained
+        self.shard_of = None  # ... and, with several processes, one giving (rank, world size)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -46,8 +47,12 @@ class BucketBatchSampler(Sampler[list[int]]):
     def current_epoch(self) -> int:
         return self.epoch_of() if self.epoch_of is not None else self.epoch
 
+    def _shard(self) -> tuple[int, int]:
+        return self.shard_of() if self.shard_of is not None and self.shuffle else (0, 1)
+
     def __len__(self) -> int:
-        return -(-len(self.lengths) // self.batch_size)
+        rank, world = self._shard()
+        return -(-len(self.lengths) // self.batch_size) // world
 
     def __iter__(self) -> Iterator[list[int]]:
         n, bs = len(self.lengths), self.batch_size
@@ -63,17 +68,22 @@ class BucketBatchSampler(Sampler[list[int]]):
             chunk = perm[start:start + size]
             chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
             batches.extend(chunk[i:i + bs].tolist() for i in range(0, len(chunk), bs))
-        for i in rng.permutation(len(batches)):
+        rank, world = self._shard()
+        order = rng.permutation(len(batches))
+        order = order[: len(order) // world * world]  # every process the same number of batches
+        for i in order[rank::world]:
             yield batches[i]
 
 
 class SequenceDataset(Dataset):
     """Id sequences, optional labels and optional extra per-row features."""
 
-    def __init__(self, seqs: list[np.ndarray], y: np.ndarray | None = None, extra: np.ndarray | None = None):
+    def __init__(self, seqs: list[np.ndarray], y: np.ndarray | None = None, extra: np.ndarray | None = None,
+                 pad_id: int = 0):
         self.seqs = seqs
         self.y = y
         self.extra = extra
+        self.pad_id = pad_id
 
     def __len__(self) -> int:
         return len(self.seqs)
@@ -85,10 +95,10 @@ class SequenceDataset(Dataset):
         return np.fromiter((len(s) for s in self.seqs), dtype=np.int64, count=len(self.seqs))
 
     def collate(self, idx: list[int]) -> dict[str, torch.Tensor]:
-        """``ids`` (B, T) padded with 0 to the longest in the batch, ``lengths`` (B,), ``y``, ``extra``."""
+        """``ids`` (B, T) padded with ``pad_id`` to the longest in the batch, ``lengths`` (B,), ``y``, ``extra``."""
         seqs = [self.seqs[i] for i in idx]
         lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
-        ids = np.zeros((len(seqs), int(lengths.max())), dtype=np.int64)
+        ids = np.full((len(seqs), int(lengths.max())), self.pad_id, dtype=np.int64)
         for row, s in enumerate(seqs):
             ids[row, : len(s)] = s
         batch = {"ids": torch.from_numpy(ids), "lengths": torch.from_numpy(lengths)}

@@ -1,0 +1,136 @@
+"""``transformer``: a pretrained transformer fine-tuned end to end for classification.
+
+Text -> the encoder's own tokenizer (truncated to ``max_length``) -> length-bucketed batches padded
+only to their longest text (dynamic padding) -> the encoder (default the packaged
+all-MiniLM-L6-v2, ``encoder`` for any local Hugging Face folder) -> mean of the token states over
+the real tokens (MiniLM's own pooling) -> (+ the period one-hot) -> dropout -> a linear layer.
+
+It trains in the same Lightning loop as every neural rung, with AdamW, a linear warm-up over
+``warmup`` of the optimiser steps then linear decay to zero, gradient accumulation
+(``accumulate``), mixed precision on a GPU (bf16 where supported), class weights from
+``--balance class-weight``, and Lightning's ``accelerator`` / ``devices`` / ``strategy`` passed
+through: ``--devices 4 --strategy ddp`` trains on four GPUs (or processes) with no code change.
+
+Saved self-contained: the fine-tuned weights (safetensors), the encoder's ``config.json`` and
+tokenizer files (``model/encoder/``); loading needs neither the original folder nor a network.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import ClassVar, Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+from torch import nn
+
+from textladder.errors import RunError
+from textladder.models.base import Params
+from textladder.models.neural import NeuralClassifier
+from textladder.models.registry import register
+from textladder.text.sequences import SequenceDataset, sequence_loader
+
+log = logging.getLogger("textladder")
+
+ENCODER_DIR = "encoder"
+
+
+class TransformerParams(Params):
+    encoder: str | None = Field(None, description="Hugging Face model folder; default the packaged all-MiniLM-L6-v2")
+    max_length: int = Field(128, ge=8, description="sub-word tokens per text, at most (longer texts are truncated)")
+    lr: float = Field(5e-5, gt=0, description="AdamW peak learning rate")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay")
+    warmup: float = Field(0.06, ge=0, lt=1, description="fraction of optimiser steps of linear warm-up")
+    epochs: int = Field(3, ge=1, description="most epochs; the best by validation macro-F1 is kept")
+    patience: int = Field(2, ge=1, description="stop after this many epochs without a better validation macro-F1")
+    batch_size: int = Field(32, ge=1)
+    accumulate: int = Field(1, ge=1, description="batches per optimiser step (gradient accumulation)")
+    dropout: float = Field(0.1, ge=0, lt=1, description="dropout before the output layer")
+    class_weight: Literal["balanced"] | None = Field(None, description="'balanced': weight the loss by inverse "
+                                                                       "class frequency")
+    accelerator: str = Field("auto", description="Lightning accelerator: auto (a GPU if there is one), cpu, gpu")
+    devices: int | str = Field(1, description="Lightning devices: how many GPUs (or CPU processes), or 'auto'")
+    strategy: str = Field("auto", description="Lightning strategy: auto, ddp, ...")
+    precision: str | None = Field(None, description="Lightning precision; default bf16-mixed/16-mixed on GPU, 32 on CPU")
+    seed: int = 42
+
+
+class TransformerNet(nn.Module):
+    def __init__(self, encoder: nn.Module, n_classes: int, dropout: float, extra_dim: int = 0):
+        super().__init__()
+        self.encoder = encoder
+        self.drop = nn.Dropout(dropout)
+        self.out = nn.Linear(encoder.config.hidden_size + extra_dim, n_classes)
+
+    def forward(self, batch) -> torch.Tensor:
+        ids = batch["ids"]
+        mask = (torch.arange(ids.shape[1], device=ids.device)[None, :]
+                < batch["lengths"].to(ids.device)[:, None])
+        states = self.encoder(input_ids=ids, attention_mask=mask.long()).last_hidden_state
+        m = mask.unsqueeze(2).to(states.dtype)
+        pooled = (states * m).sum(1) / m.sum(1).clamp(min=1)
+        if "extra" in batch:
+            pooled = torch.cat([pooled, batch["extra"].to(pooled.dtype)], dim=1)
+        return self.out(self.drop(pooled))
+
+
+@register("transformer")
+class Transformer(NeuralClassifier):
+    """A pretrained transformer encoder fine-tuned for classification (mean pooling + linear layer)."""
+
+    Params: ClassVar = TransformerParams
+
+    def _tokenizer(self):
+        if getattr(self, "tokenizer_", None) is None:
+            from textladder.embeddings.encoder import offline
+
+            offline()
+            from transformers import AutoTokenizer
+
+            self.tokenizer_ = AutoTokenizer.from_pretrained(str(self.source_), local_files_only=True)
+        return self.tokenizer_
+
+    def _prepare(self, X, y) -> None:
+        from textladder.embeddings.encoder import DEFAULT, resolve_encoder
+
+        self.source_ = resolve_encoder(self.params.encoder)
+        self.meta_.update(encoder=self.params.encoder or DEFAULT)
+        log.info("fine-tuning %s", self.source_)
+
+    def _dataset(self, X, y):
+        tok = self._tokenizer()
+        enc = tok(list(map(str, X["text"])), truncation=True, max_length=self.params.max_length)["input_ids"]
+        seqs = [np.asarray(ids, dtype=np.int64) for ids in enc]
+        return SequenceDataset(seqs, y, extra=self._extra(X), pad_id=tok.pad_token_id or 0)
+
+    def _loader(self, ds, shuffle):
+        return sequence_loader(ds, self.params.batch_size if shuffle else 128, shuffle=shuffle, seed=self.params.seed)
+
+    def _build_net(self, n_classes):
+        from transformers import AutoConfig, AutoModel
+
+        if getattr(self, "pretrained_", True):  # training: start from the encoder's weights
+            encoder = AutoModel.from_pretrained(str(self.source_), local_files_only=True, use_safetensors=True)
+        else:  # loading a run: the architecture only, its weights come from the run
+            encoder = AutoModel.from_config(AutoConfig.from_pretrained(str(self.source_), local_files_only=True))
+        if getattr(encoder, "pooler", None) is not None:
+            encoder.pooler = None  # unused (mean pooling here); DDP refuses parameters that get no gradient
+        return TransformerNet(encoder.train(), n_classes, self.params.dropout, self.extra_dim)
+
+    def _loop_config(self):
+        p = self.params
+        return {"optimizer": "adamw", "warmup": p.warmup, "accumulate": p.accumulate, "accelerator": p.accelerator,
+                "devices": p.devices, "strategy": p.strategy, "precision": p.precision}
+
+    def _save_extra(self, folder: Path) -> None:
+        target = Path(folder) / ENCODER_DIR
+        self._tokenizer().save_pretrained(str(target))
+        self.net_.encoder.config.save_pretrained(str(target))
+
+    def _load_extra(self, folder: Path) -> None:
+        self.source_ = Path(folder) / ENCODER_DIR
+        if not (self.source_ / "config.json").is_file():
+            raise RunError(f"{self.source_}: the encoder's config and tokenizer are missing")
+        self.pretrained_ = False

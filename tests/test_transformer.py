@@ -1,0 +1,65 @@
+"""The fine-tuned ``transformer`` rung: trains in the one Lightning loop (AdamW, warm-up and decay,
+accumulation, class weights), saves self-contained, reloads and predicts the same; and runs as
+two DDP processes on the CPU. A tiny local encoder folder keeps it quick."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import make_rows, write_csv
+
+from textladder.config import DataConfig, RunConfig
+from textladder.runs import Run, list_runs
+from textladder.train import train
+
+
+@pytest.fixture
+def data(tmp_path):
+    return write_csv(tmp_path / "small.csv", make_rows(300))
+
+
+def cfg(data, encoder, **params) -> RunConfig:
+    base = {"encoder": str(encoder), "epochs": 3, "batch_size": 16, "lr": 2e-3, "accelerator": "cpu"}
+    return RunConfig(model="transformer", params={**base, **params}, data=DataConfig(path=str(data)))
+
+
+def test_transformer_fine_tunes_saves_self_contained_and_reloads(data, tmp_path, tiny_encoder):
+    run = Run.open(train(cfg(data, tiny_encoder, accumulate=2, warmup=0.2).model_copy(
+        update={"balance": "class-weight"}), tmp_path / "runs"))
+    assert run.metrics["test"]["accuracy"] > 0.8, run.metrics["test"]
+    history = pd.read_csv(run.path / "history.csv")
+    assert len(history) == 3 and history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
+    lrs = history["lr"].tolist()  # the rate at each epoch's end: decaying to 0 after the warm-up
+    assert lrs[0] > lrs[1] > lrs[2] >= 0 and lrs[0] <= 2e-3
+    assert len(run.metrics["model_report"]["class_weights"]) == 3
+    files = {p.name for p in (run.path / "model").rglob("*")}
+    assert {"weights.safetensors", "config.json", "tokenizer.json"} <= files
+    assert not [p for p in run.path.rglob("*") if p.suffix in (".ckpt", ".pt", ".bin", ".pkl")]
+    saved = pd.read_csv(run.path / "test_predictions.csv")
+    texts = pd.read_csv(data, dtype=str).set_index("hmid").loc[saved["id"].astype(str), "cleaned_hm"]
+    proba = run.load_model().predict_proba(pd.DataFrame({"text": texts.to_numpy()}))
+    np.testing.assert_allclose(proba, saved[[c for c in saved.columns if c.startswith("proba_")]].to_numpy(),
+                               atol=1e-5)
+    meta = json.loads((run.path / "model" / "model.json").read_text())
+    assert meta["encoder"] == str(tiny_encoder)
+
+
+def test_transformer_ddp_two_processes_on_cpu(data, tmp_path, tiny_encoder):
+    runs = tmp_path / "runs"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "textladder.cli", "train", str(data), "--model", "transformer", "--out", str(runs),
+           "--encoder", str(tiny_encoder), "--epochs", "2", "--lr", "0.002", "--set", "accelerator=cpu",
+           "--set", "devices=2", "--set", "strategy=ddp", "--set", "batch_size=16"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run,) = list_runs(runs)  # one run folder: only the first process writes
+    assert run.metrics["model_report"]["processes"] == 2
+    assert run.metrics["test"]["accuracy"] > 0.5
+    assert done.stdout.strip().splitlines()[-1] == str(run.path)
+    assert not list((runs / ".checkpoints").iterdir())
