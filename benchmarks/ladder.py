@@ -1,6 +1,6 @@
 """Every neural rung on the HappyDB reference split, against the blog's figures, in one table.
 
-    .venv/bin/python benchmarks/ladder.py [--rungs lstm,bilstm,...] [--out DIR] [--set KEY=VALUE ...]
+    .venv/bin/python benchmarks/ladder.py [--rungs lstm,bilstm,...] [--out DIR] [--set KEY=VALUE ...] [--label L]
 
 Each rung is trained through ``textladder.train.train`` (so every run folder,
 history and learning curve is there to look at in ``--out``) with its default
@@ -21,11 +21,15 @@ from textladder.config import DataConfig, RunConfig
 from textladder.models import make_params
 from textladder.train import train
 
-# The blog's validation accuracy per rung, and our target on test accuracy.
+# The blog's validation accuracy per rung (contextual: its ELMo model's test accuracy), and our
+# target on test accuracy (contextual: above the frozen-embedding + logistic-regression baseline,
+# 0.841; fasttext: 0.895 in under a minute of training; transformer: 0.94).
 BLOG = {"tfidf-linear": None, "w2v-dense": 0.463, "w2v-dense2": 0.467, "lstm": 0.855, "bilstm": 0.864,
-        "bilstm2": 0.899, "gru": None, "bigru": None}
-TARGET = {"lstm": 0.855, "bilstm": 0.864, "bilstm2": 0.899, "w2v-dense": 0.70, "w2v-dense2": 0.70}
-DEFAULT_RUNGS = ["w2v-dense", "w2v-dense2", "lstm", "bilstm", "bilstm2", "gru", "bigru"]
+        "bilstm2": 0.899, "gru": None, "bigru": None, "contextual": 0.924}
+TARGET = {"lstm": 0.855, "bilstm": 0.864, "bilstm2": 0.899, "w2v-dense": 0.70, "w2v-dense2": 0.70,
+          "fasttext": 0.895, "contextual": 0.842, "transformer": 0.94}
+DEFAULT_RUNGS = ["w2v-dense", "w2v-dense2", "lstm", "bilstm", "bilstm2", "gru", "bigru", "cnn", "attention",
+                 "capsule", "fasttext", "contextual", "transformer"]
 
 
 def main() -> None:
