@@ -55,7 +55,7 @@ class SequenceParams(NeuralParams):
                                                   "the packaged all-MiniLM-L6-v2")
     embedding_dim: int = Field(100, ge=1, description="size of random / word2vec embeddings (a file sets its own)")
     trainable_embeddings: bool | None = Field(None, description="train the embeddings; default: yes for "
-                                                                "random, no for w2v or a file")
+                                                                "random, no for w2v, minilm-static or a file")
     w2v_epochs: int = Field(10, ge=1, description="word2vec training epochs (embeddings=w2v)")
     pool: Literal["last", "max"] = Field("last", description="last hidden state per direction, or max over time")
 
