@@ -87,9 +87,10 @@ def test_class_weight_is_saved_with_the_run_and_reaches_the_model(skewed, tmp_pa
     assert run.metrics["balance"]["train_after"] == before
 
 
-@pytest.mark.parametrize("model", ["tfidf-linear", "w2v-dense"])
-def test_smote_on_fixed_length_vectors(skewed, tmp_path, model):
-    extra = {} if model == "tfidf-linear" else {"epochs": 3, "min_df": 1, "w2v_min_count": 1, "embedding_dim": 8}
+@pytest.mark.parametrize("model", ["tfidf-linear", "w2v-dense", "contextual"])
+def test_smote_on_fixed_length_vectors(skewed, tmp_path, model, model_cache):
+    extra = {"tfidf-linear": {}, "contextual": {"epochs": 3},
+             "w2v-dense": {"epochs": 3, "min_df": 1, "w2v_min_count": 1, "embedding_dim": 8}}[model]
     run = Run.open(train(config(skewed, model, balance="smote", **extra), tmp_path / "runs"))
     after = run.metrics["balance"]["train_after"]
     assert len(set(after.values())) == 1 and sum(after.values()) > len(run.split_ids["train"])

@@ -77,5 +77,5 @@ def balanced_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
 
 def smote_refusal(model: str) -> str:
     return (f"--balance smote needs fixed-length feature vectors, and '{model}' reads token sequences: "
-            "a point between two sequences of word ids is not a text. Use it with tfidf-linear, w2v-dense or "
-            "w2v-dense2; for this rung use --balance oversample or --balance class-weight")
+            "a point between two sequences of word ids is not a text. Use it with tfidf-linear, w2v-dense, "
+            "w2v-dense2 or contextual; for this rung use --balance oversample or --balance class-weight")

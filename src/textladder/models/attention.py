@@ -62,12 +62,9 @@ class AttentionNet(SequenceNet):
 class Attention(SequenceClassifier):
     """A BiLSTM (or BiGRU) with attention pooling; ``explain`` shows each token's weight."""
 
+    net_class = AttentionNet
     Params: ClassVar = AttentionParams
 
-    def _build_net(self, n_classes):
-        m = self.meta_
-        return AttentionNet(m["vocab_size"], m["embedding_dim"], n_classes, self.params,
-                            trainable=m.get("trainable", True), extra_dim=self.extra_dim)
 
     @torch.no_grad()
     def explain(self, texts: str | list[str], period: list[str] | None = None) -> list[list[tuple[str, float]]]:

@@ -69,9 +69,6 @@ class CapsuleNet(SequenceNet):
 class Capsule(SequenceClassifier):
     """BiGRU features into a capsule layer with dynamic routing."""
 
+    net_class = CapsuleNet
     Params: ClassVar = CapsuleParams
 
-    def _build_net(self, n_classes):
-        m = self.meta_
-        return CapsuleNet(m["vocab_size"], m["embedding_dim"], n_classes, self.params,
-                          trainable=m.get("trainable", True), extra_dim=self.extra_dim)

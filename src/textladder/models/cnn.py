@@ -62,9 +62,6 @@ class CNNNet(SequenceNet):
 class CNN(SequenceClassifier):
     """Convolutions of several widths over the embeddings, max-pooled over time."""
 
+    net_class = CNNNet
     Params: ClassVar = CNNParams
 
-    def _build_net(self, n_classes):
-        m = self.meta_
-        return CNNNet(m["vocab_size"], m["embedding_dim"], n_classes, self.params,
-                      trainable=m.get("trainable", True), extra_dim=self.extra_dim)

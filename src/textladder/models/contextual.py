@@ -19,10 +19,9 @@ from typing import ClassVar
 
 import numpy as np
 from pydantic import Field
-from torch import nn
 
 from textladder.errors import RunError
-from textladder.models.neural import NeuralClassifier, NeuralParams, VectorLoader, dense_head
+from textladder.models.neural import NeuralParams, VectorClassifier
 from textladder.models.registry import register
 
 log = logging.getLogger("textladder")
@@ -41,17 +40,8 @@ class ContextualParams(NeuralParams):
     max_length: int = Field(256, ge=8, description="encoder reads at most this many sub-word tokens per text")
 
 
-class _Net(nn.Module):
-    def __init__(self, in_dim: int, n_classes: int, p: NeuralParams):
-        super().__init__()
-        self.head = dense_head(in_dim, n_classes, p)
-
-    def forward(self, batch):
-        return self.head(batch["x"])
-
-
 @register("contextual")
-class Contextual(NeuralClassifier):
+class Contextual(VectorClassifier):
     """Frozen sentence embeddings of a pretrained transformer into a dense head."""
 
     Params: ClassVar = ContextualParams
@@ -108,17 +98,9 @@ class Contextual(NeuralClassifier):
         self.meta_.update(in_dim=int(raw.shape[1]), encoder=self.params.encoder or DEFAULT,
                           encoder_key=self.encoder_key_)
 
-    def _dataset(self, X, y):
-        x = ((self.embed(X["text"]) - self.mean_) / self.scale_).astype(np.float32)
-        extra = self._extra(X)
-        return (x if extra is None else np.hstack([x, extra])), y
-
-    def _loader(self, ds, shuffle):
-        x, y = ds
-        return VectorLoader(x, y, self.params.batch_size if shuffle else 4096, shuffle, self.params.seed)
-
-    def _build_net(self, n_classes):
-        return _Net(self.meta_["in_dim"] + self.extra_dim, n_classes, self.params)
+    def sentence_vectors(self, texts) -> np.ndarray:
+        """The standardised sentence embedding of each text."""
+        return ((self.embed(texts) - self.mean_) / self.scale_).astype(np.float32)
 
     def _save_extra(self, folder: Path) -> None:
         from safetensors.numpy import save_file

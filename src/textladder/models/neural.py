@@ -66,6 +66,17 @@ def dense_head(in_dim: int, n_classes: int, p: NeuralParams) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+class VectorNet(nn.Module):
+    """The dense head alone, over fixed-length inputs ``batch["x"]`` (sentence-vector rungs)."""
+
+    def __init__(self, in_dim: int, n_classes: int, p: NeuralParams):
+        super().__init__()
+        self.head = dense_head(in_dim, n_classes, p)
+
+    def forward(self, batch):
+        return self.head(batch["x"])
+
+
 class VectorBatches:
     """Row indices of each batch: shuffled from ``(seed, epoch)`` when training, in order otherwise."""
 
@@ -103,6 +114,12 @@ class VectorLoader:
             if self.y is not None:
                 batch["y"] = torch.from_numpy(self.y[idx])
             yield batch
+
+
+def vector_loader(ds, batch_size: int, shuffle: bool, seed: int) -> VectorLoader:
+    """Training batches of ``batch_size`` or, for prediction, 4096 rows of ``ds = (x, y)``."""
+    x, y = ds
+    return VectorLoader(x, y, batch_size if shuffle else 4096, shuffle, seed)
 
 
 class NeuralClassifier(TextClassifier):
@@ -247,3 +264,24 @@ class NeuralClassifier(TextClassifier):
             raise RunError(f"{folder / WEIGHTS}: cannot load the weights ({str(exc).splitlines()[0]})") from None
         model.net_ = net.eval()
         return model
+
+
+class VectorClassifier(NeuralClassifier):
+    """A rung whose input is one fixed-length vector per text (``sentence_vectors``) into the dense
+    head; SMOTE can resample those vectors (``--balance smote``)."""
+
+    supports_smote = True
+
+    def sentence_vectors(self, texts) -> np.ndarray:
+        """One float32 vector of ``meta_["in_dim"]`` per text."""
+        raise NotImplementedError
+
+    def _dataset(self, X, y):
+        x, extra = self.sentence_vectors(X["text"]), self._extra(X)
+        return (x if extra is None else np.hstack([x, extra])), y
+
+    def _loader(self, ds, shuffle):
+        return vector_loader(ds, self.params.batch_size, shuffle, self.params.seed)
+
+    def _build_net(self, n_classes):
+        return VectorNet(self.meta_["in_dim"] + self.extra_dim, n_classes, self.params)

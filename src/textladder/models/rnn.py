@@ -174,6 +174,7 @@ class SequenceClassifier(NeuralClassifier):
     Params: ClassVar = SequenceParams
     cell: ClassVar[str] = "lstm"
     bidirectional: ClassVar[bool] = False
+    net_class: ClassVar[type[SequenceNet] | None] = None  # another sequence net, built with (vocab, dim, classes, params)
 
     def _tokens(self, X) -> list[list[str]]:
         return [tokenize(t) for t in X["text"]]
@@ -217,8 +218,11 @@ class SequenceClassifier(NeuralClassifier):
 
     def _build_net(self, n_classes):
         m = self.meta_
+        common = {"trainable": m.get("trainable", True), "extra_dim": self.extra_dim}
+        if self.net_class is not None:
+            return self.net_class(m["vocab_size"], m["embedding_dim"], n_classes, self.params, **common)
         return RNNNet(m["vocab_size"], m["embedding_dim"], n_classes, self.params, self.cell, self.bidirectional,
-                      trainable=m.get("trainable", True), extra_dim=self.extra_dim)
+                      **common)
 
     def _init_net(self, net):
         if self._init_matrix is not None:

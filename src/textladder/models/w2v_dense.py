@@ -26,10 +26,9 @@ from typing import ClassVar
 import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
-from torch import nn
 
 from textladder.errors import RunError
-from textladder.models.neural import NeuralClassifier, NeuralParams, VectorLoader, dense_head
+from textladder.models.neural import NeuralParams, VectorClassifier
 from textladder.models.registry import register
 from textladder.text.tokenize import tokenize
 
@@ -51,21 +50,11 @@ class _TwoLayers(W2VDenseParams):
     head: list[int] = Field([256, 128], description="sizes of the hidden dense layers")
 
 
-class _Net(nn.Module):
-    def __init__(self, in_dim: int, n_classes: int, p: NeuralParams):
-        super().__init__()
-        self.head = dense_head(in_dim, n_classes, p)
-
-    def forward(self, batch):
-        return self.head(batch["x"])
-
-
 @register("w2v-dense")
-class W2VDense(NeuralClassifier):
+class W2VDense(VectorClassifier):
     """TF-IDF-weighted mean of word2vec vectors, standardised, into a one-hidden-layer dense net."""
 
     Params: ClassVar = W2VDenseParams
-    supports_smote = True
 
     def _prepare(self, X, y) -> None:
         from textladder.embeddings.vectors import train_word2vec
@@ -106,17 +95,6 @@ class W2VDense(NeuralClassifier):
     def sentence_vectors(self, texts) -> np.ndarray:
         """The standardised sentence vector of each text."""
         return self._embed_tokens([tokenize(t) for t in texts]).astype(np.float32)
-
-    def _dataset(self, X, y):
-        x, extra = self.sentence_vectors(X["text"]), self._extra(X)
-        return (x if extra is None else np.hstack([x, extra])), y
-
-    def _loader(self, ds, shuffle):
-        x, y = ds
-        return VectorLoader(x, y, self.params.batch_size if shuffle else 4096, shuffle, self.params.seed)
-
-    def _build_net(self, n_classes):
-        return _Net(self.meta_["in_dim"] + self.extra_dim, n_classes, self.params)
 
     def _save_extra(self, folder: Path) -> None:
         from safetensors.numpy import save_file
