@@ -65,3 +65,17 @@ def finished(out: Path, config):
         if (c.model, c.params, c.balance, c.features) == (config.model, wanted, config.balance, config.features):
             return run
     return None
+
+
+def train_or_resume(config, out: Path):
+    """Train ``config`` into ``out``, going on from an interrupted run of the same config if there is one
+    (a long rung can span several sittings: kill it, run the benchmark again)."""
+    from textladder.errors import TextladderError
+    from textladder.train import train
+
+    try:
+        return train(config, out, resume=True)
+    except TextladderError as exc:
+        if "nothing to resume" not in str(exc):
+            raise
+    return train(config, out)

@@ -5,7 +5,8 @@
 Each rung is trained through ``textladder.train.train`` (so every run folder,
 history and learning curve is there to look at in ``--out``) with its default
 options. A rung that already has a finished run with the same options in
-``--out`` is read back, not retrained, so an interrupted benchmark goes on.
+``--out`` is read back, not retrained, and an interrupted neural rung goes on from its last
+finished epoch, so an interrupted benchmark goes on.
 Prints test accuracy, macro-F1, F1 of the two smallest classes (nature,
 exercise), training time, time per epoch, and the blog's figure beside ours.
 """
@@ -15,11 +16,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from _common import HM_TRAIN, finished, machine, parse_sets, print_table
+from _common import HM_TRAIN, finished, machine, parse_sets, print_table, train_or_resume
 
 from textladder.config import DataConfig, RunConfig
 from textladder.models import make_params
-from textladder.train import train
 
 # The blog's validation accuracy per rung (contextual: its ELMo model's test accuracy), and our
 # target on test accuracy (contextual: above the frozen-embedding + logistic-regression baseline,
@@ -49,7 +49,7 @@ def main() -> None:
             from textladder.runs import Run
 
             print(f"training {rung} {params or ''} ...", flush=True)
-            run = Run.open(train(config, args.out))
+            run = Run.open(train_or_resume(config, args.out))
         m = run.metrics
         test = m["test"]
         history = []
