@@ -77,8 +77,11 @@ def train_or_resume(config, out: Path):
     """Train ``config`` into ``out``, going on from an interrupted run of the same config if there is one
     (a long rung can span several sittings: kill it, run the benchmark again)."""
     from textladder.errors import TextladderError
+    from textladder.models import get
     from textladder.train import train
 
+    if not hasattr(get(config.model), "use_work_dir"):  # trains in one step: nothing to resume
+        return train(config, out)
     try:
         return train(config, out, resume=True)
     except TextladderError as exc:
