@@ -54,8 +54,8 @@ def test_transformer_ddp_two_processes_on_cpu(data, tmp_path, tiny_encoder):
     runs = tmp_path / "runs"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "textladder.cli", "train", str(data), "--model", "transformer", "--out", str(runs),
-           "--encoder", str(tiny_encoder), "--epochs", "2", "--lr", "0.002", "--set", "accelerator=cpu",
-           "--set", "devices=2", "--set", "strategy=ddp", "--set", "batch_size=16"]
+           "--encoder", str(tiny_encoder), "--epochs", "2", "--lr", "0.002", "--accelerator", "cpu",
+           "--devices", "2", "--strategy", "ddp", "--batch-size", "16"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     (run,) = list_runs(runs)  # one run folder: only the first process writes

@@ -190,6 +190,10 @@ def train(
     embeddings: Annotated[Optional[str], typer.Option("--embeddings", help="Sequence rungs: random, w2v, minilm-static (distilled from the encoder by model2vec), or a vectors file (GloVe, word2vec, fastText .vec).", rich_help_panel=NEURAL)] = None,
     trainable_embeddings: Annotated[Optional[bool], typer.Option("--trainable-embeddings/--frozen-embeddings", help="Sequence rungs: train the embedding layer (default: yes for random, no for w2v or a file).", show_default=False, rich_help_panel=NEURAL)] = None,
     encoder: Annotated[Optional[str], typer.Option("--encoder", help="contextual, transformer and minilm-static: a local Hugging Face model folder (default: the packaged all-MiniLM-L6-v2). Nothing is downloaded.", rich_help_panel=NEURAL)] = None,
+    accelerator: Annotated[Optional[str], typer.Option("--accelerator", help="Neural rungs: Lightning accelerator, cpu, gpu or auto (default cpu; transformer: auto).", rich_help_panel=NEURAL)] = None,
+    devices: Annotated[Optional[str], typer.Option("--devices", help="Neural rungs: Lightning devices, a count or 'auto' (with --strategy ddp: one process each).", rich_help_panel=NEURAL)] = None,
+    strategy: Annotated[Optional[str], typer.Option("--strategy", help="Neural rungs: Lightning strategy, e.g. ddp.", rich_help_panel=NEURAL)] = None,
+    precision: Annotated[Optional[str], typer.Option("--precision", help="Neural rungs: Lightning precision, e.g. 32-true, bf16-mixed, 16-mixed (default: mixed on GPU).", rich_help_panel=NEURAL)] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run of this same command from its last finished epoch.")] = False,
     text_col: TextCol = None, label_col: LabelCol = None, id_col: IdCol = None, period_col: PeriodCol = None,
     max_drop: MaxDrop = 0.05,
@@ -214,7 +218,9 @@ def train(
         flags = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "lr_decay": lr_decay, "hidden": hidden,
                  "layers": layers, "dropout": dropout, "activation": activation, "leaky_alpha": leaky_alpha,
                  "patience": patience, "seq_len": seq_len, "embeddings": embeddings,
-                 "trainable_embeddings": trainable_embeddings, "encoder": encoder}
+                 "trainable_embeddings": trainable_embeddings, "encoder": encoder, "accelerator": accelerator,
+                 "devices": int(devices) if devices is not None and devices.isdigit() else devices,
+                 "strategy": strategy, "precision": precision}
         params.update({k: v for k, v in flags.items() if v is not None})
         from textladder.balance import METHODS
 

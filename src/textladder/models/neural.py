@@ -50,6 +50,10 @@ class NeuralParams(Params):
     patience: int = Field(3, ge=1, description="stop after this many epochs without a better validation macro-F1")
     class_weight: Literal["balanced"] | None = Field(None, description="'balanced': weight the loss by inverse class frequency")
     seed: int = 42
+    accelerator: str = Field("cpu", description="Lightning accelerator: cpu, gpu, auto (a GPU if there is one)")
+    devices: int | str = Field(1, description="Lightning devices: how many GPUs (or CPU processes), or 'auto'")
+    strategy: str = Field("auto", description="Lightning strategy: auto, ddp, ...")
+    precision: str | None = Field(None, description="Lightning precision; default bf16-mixed/16-mixed on GPU, 32 on CPU")
 
 
 def activation(name: str, alpha: float) -> nn.Module:
@@ -211,8 +215,10 @@ class NeuralClassifier(TextClassifier):
         weights = balanced_weights(y, n_classes) if p.class_weight == "balanced" else None
         if weights is not None:
             self.report_["class_weights"] = [round(float(w), 6) for w in weights]
+        engineering = {k: getattr(p, k) for k in ("accelerator", "devices", "strategy", "precision") if hasattr(p, k)}
         config = LoopConfig(lr=p.lr, lr_decay=getattr(p, "lr_decay", 1.0), weight_decay=p.weight_decay, epochs=p.epochs,
-                            patience=p.patience, seed=p.seed, progress=self.progress, **self._loop_config())
+                            patience=p.patience, seed=p.seed, progress=self.progress,
+                            **{**engineering, **self._loop_config()})
         module = LitClassifier(net, n_classes, config, weights)
         with tempfile.TemporaryDirectory(prefix="textladder-") as tmp:
             self.history_ = fit(module, train_loader, val_loader, self.work_dir or Path(tmp), resume=self.resume)

@@ -121,8 +121,7 @@ class Transformer(NeuralClassifier):
 
     def _loop_config(self):
         p = self.params
-        return {"optimizer": "adamw", "warmup": p.warmup, "accumulate": p.accumulate, "accelerator": p.accelerator,
-                "devices": p.devices, "strategy": p.strategy, "precision": p.precision}
+        return {"optimizer": "adamw", "warmup": p.warmup, "accumulate": p.accumulate}
 
     def _save_extra(self, folder: Path) -> None:
         target = Path(folder) / ENCODER_DIR
