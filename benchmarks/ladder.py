@@ -39,6 +39,10 @@ def main() -> None:
     ap.add_argument("--set", dest="sets", action="append", default=[], help="KEY=VALUE for every rung")
     ap.add_argument("--label", default="", help="suffix of the rung's name in the table")
     args = ap.parse_args()
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("textladder").setLevel(logging.INFO)  # one line per epoch while a rung trains
     extra = parse_sets(args.sets)
     rows = []
     for rung in args.rungs.split(","):
