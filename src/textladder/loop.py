@@ -162,6 +162,20 @@ class History(Callback):
 
     def on_train_epoch_start(self, trainer, pl_module):
         self._start = time.time()
+        self._next_report = 0.1
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        # Long epochs (a transformer on a CPU) also log their progress, every tenth, once past a minute.
+        total = trainer.num_training_batches
+        done = (batch_idx + 1) / total if total and total != float("inf") else 0.0
+        if done >= self._next_report:
+            elapsed = time.time() - self._start
+            if elapsed > 60:
+                log.info("epoch %d: %d%% (%d/%d batches), %.0f s so far, about %.0f s to go",
+                         trainer.current_epoch + 1, 100 * done, batch_idx + 1, total, elapsed,
+                         elapsed * (1 - done) / done)
+            while self._next_report <= done:
+                self._next_report += 0.1
 
     def on_train_epoch_end(self, trainer, pl_module):
         m = trainer.callback_metrics
