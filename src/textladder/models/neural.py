@@ -33,17 +33,10 @@ log = logging.getLogger("textladder")
 WEIGHTS, META = "weights.safetensors", "model.json"
 
 
-class NeuralParams(Params):
-    """Options common to every neural rung."""
+class LoopParams(Params):
+    """Options of training in the Lightning loop, shared by every neural rung (the transformer too)."""
 
-    hidden: int = Field(64, ge=1, description="units per recurrent layer / dense layer")
-    layers: int = Field(1, ge=1, le=8, description="stacked recurrent layers")
-    head: list[int] = Field([64], description="sizes of the dense layers before the output ([] for none)")
-    dropout: float = Field(0.3, ge=0, lt=1, description="dropout on embeddings, between layers and in the head")
-    activation: Literal["relu", "leaky_relu"] = Field("relu", description="activation of the dense layers")
-    leaky_alpha: float = Field(0.1, ge=0, lt=1, description="negative slope of leaky_relu")
     lr: float = Field(2e-3, gt=0, description="Adam learning rate")
-    lr_decay: float = Field(0.9, gt=0, le=1, description="learning rate multiplied by this after each epoch")
     weight_decay: float = Field(0.0, ge=0, description="Adam L2 penalty")
     batch_size: int = Field(64, ge=1)
     epochs: int = Field(10, ge=1, description="most epochs; the best by validation macro-F1 is kept")
@@ -54,6 +47,18 @@ class NeuralParams(Params):
     devices: int | str = Field(1, description="Lightning devices: how many GPUs (or CPU processes), or 'auto'")
     strategy: str = Field("auto", description="Lightning strategy: auto, ddp, ...")
     precision: str | None = Field(None, description="Lightning precision; default bf16-mixed/16-mixed on GPU, 32 on CPU")
+
+
+class NeuralParams(LoopParams):
+    """Options common to the rungs that end in the dense head."""
+
+    hidden: int = Field(64, ge=1, description="units per recurrent layer / dense layer")
+    layers: int = Field(1, ge=1, le=8, description="stacked recurrent layers")
+    head: list[int] = Field([64], description="sizes of the dense layers before the output ([] for none)")
+    dropout: float = Field(0.3, ge=0, lt=1, description="dropout on embeddings, between layers and in the head")
+    activation: Literal["relu", "leaky_relu"] = Field("relu", description="activation of the dense layers")
+    leaky_alpha: float = Field(0.1, ge=0, lt=1, description="negative slope of leaky_relu")
+    lr_decay: float = Field(0.9, gt=0, le=1, description="learning rate multiplied by this after each epoch")
 
 
 def activation(name: str, alpha: float) -> nn.Module:
@@ -158,8 +163,8 @@ class NeuralClassifier(TextClassifier):
         """Put learned-before-training values (pretrained vectors) into a new net."""
 
     def _loop_config(self) -> dict[str, Any]:
-        """Engineering settings beyond the common ones (optimizer, schedule, devices...), for LoopConfig."""
-        return {}
+        """The rung's own LoopConfig settings beyond :class:`LoopParams` (schedule, optimiser...)."""
+        return {"lr_decay": self.params.lr_decay}
 
     def _save_extra(self, folder: Path) -> None:
         pass
@@ -215,10 +220,9 @@ class NeuralClassifier(TextClassifier):
         weights = balanced_weights(y, n_classes) if p.class_weight == "balanced" else None
         if weights is not None:
             self.report_["class_weights"] = [round(float(w), 6) for w in weights]
-        engineering = {k: getattr(p, k) for k in ("accelerator", "devices", "strategy", "precision") if hasattr(p, k)}
-        config = LoopConfig(lr=p.lr, lr_decay=getattr(p, "lr_decay", 1.0), weight_decay=p.weight_decay, epochs=p.epochs,
-                            patience=p.patience, seed=p.seed, progress=self.progress,
-                            **{**engineering, **self._loop_config()})
+        config = LoopConfig(lr=p.lr, weight_decay=p.weight_decay, epochs=p.epochs, patience=p.patience, seed=p.seed,
+                            progress=self.progress, accelerator=p.accelerator, devices=p.devices,
+                            strategy=p.strategy, precision=p.precision, **self._loop_config())
         module = LitClassifier(net, n_classes, config, weights)
         with tempfile.TemporaryDirectory(prefix="textladder-") as tmp:
             self.history_ = fit(module, train_loader, val_loader, self.work_dir or Path(tmp), resume=self.resume)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -27,8 +27,7 @@ from pydantic import Field
 from torch import nn
 
 from textladder.errors import RunError
-from textladder.models.base import Params
-from textladder.models.neural import NeuralClassifier
+from textladder.models.neural import LoopParams, NeuralClassifier
 from textladder.models.registry import register
 from textladder.text.sequences import SequenceDataset, sequence_loader
 
@@ -37,7 +36,7 @@ log = logging.getLogger("textladder")
 ENCODER_DIR = "encoder"
 
 
-class TransformerParams(Params):
+class TransformerParams(LoopParams):
     encoder: str | None = Field(None, description="Hugging Face model folder; default the packaged all-MiniLM-L6-v2")
     max_length: int = Field(128, ge=8, description="sub-word tokens per text, at most (longer texts are truncated)")
     lr: float = Field(5e-5, gt=0, description="AdamW peak learning rate")
@@ -48,13 +47,7 @@ class TransformerParams(Params):
     batch_size: int = Field(32, ge=1)
     accumulate: int = Field(1, ge=1, description="batches per optimiser step (gradient accumulation)")
     dropout: float = Field(0.1, ge=0, lt=1, description="dropout before the output layer")
-    class_weight: Literal["balanced"] | None = Field(None, description="'balanced': weight the loss by inverse "
-                                                                       "class frequency")
     accelerator: str = Field("auto", description="Lightning accelerator: auto (a GPU if there is one), cpu, gpu")
-    devices: int | str = Field(1, description="Lightning devices: how many GPUs (or CPU processes), or 'auto'")
-    strategy: str = Field("auto", description="Lightning strategy: auto, ddp, ...")
-    precision: str | None = Field(None, description="Lightning precision; default bf16-mixed/16-mixed on GPU, 32 on CPU")
-    seed: int = 42
 
 
 class TransformerNet(nn.Module):

@@ -51,8 +51,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         return self.shard_of() if self.shard_of is not None and self.shuffle else (0, 1)
 
     def __len__(self) -> int:
-        rank, world = self._shard()
-        return -(-len(self.lengths) // self.batch_size) // world
+        return -(-len(self.lengths) // self.batch_size) // self._shard()[1]
 
     def __iter__(self) -> Iterator[list[int]]:
         n, bs = len(self.lengths), self.batch_size
