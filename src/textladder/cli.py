@@ -347,6 +347,43 @@ def predict(
 
 
 @app.command()
+def ensemble(
+    runs_: Annotated[list[Path], typer.Argument(metavar="RUN...", help="Run folders, or a folder of runs (all its finished runs).")],
+    vote: Annotated[str, typer.Option("--vote", help="soft: mean of the probabilities; hard: majority of the predicted labels (ties: the larger summed probability).")] = "soft",
+    weights: Annotated[Optional[str], typer.Option("--weights", help="Comma-separated positive weights, one per run, in order (not with --select).")] = None,
+    select: Annotated[Optional[str], typer.Option("--select", help="top-K: keep the K runs with the best validation macro-F1 (never test); default all.")] = None,
+    runs_dir: Annotated[Path, typer.Option("--out", "-o", help="Runs folder; the ensemble gets its own run folder inside.")] = Path("runs"),
+    name: Annotated[Optional[str], typer.Option("--name", help="Run folder name (default: ensemble-VOTE-TIME-RANDOM).")] = None,
+):
+    """Combine finished runs by soft or hard voting into a new run folder (evaluate, predict and runs work on it).
+
+    Members must have the same labels and the same validation and test rows. Prints the metrics,
+    then the ensemble's run folder as the last line of stdout.
+    """
+    _setup_logging()
+    with _errors():
+        from textladder.ensemble import build, expand, parse_select, select_top
+        from textladder.runs import Run
+
+        k = parse_select(select)
+        w = None
+        if weights is not None:
+            if k is not None:
+                raise TextladderError("--weights gives one weight per RUN in order; it cannot be combined with --select")
+            try:
+                w = [float(x) for x in weights.split(",")]
+            except ValueError:
+                raise TextladderError(f"--weights must be numbers separated by commas, not '{weights}'") from None
+        members = select_top(expand(runs_), k)
+        if k is not None:
+            err.print(f"selected by validation macro-F1: {', '.join(r.name for r in members)}")
+        with err.status(f"scoring {len(members)} runs on validation and test ...", spinner="dots"):
+            path = build(members, vote=vote, weights=w, runs_dir=runs_dir, name=name)
+        _print_metrics(Run.open(path))
+        print(path)
+
+
+@app.command()
 def runs(
     runs_dir: Annotated[Path, typer.Argument(help="Folder of run folders.")] = Path("runs"),
     json_: Annotated[bool, typer.Option("--json", help="Print the leaderboard as JSON.")] = False,

@@ -26,21 +26,31 @@ log = logging.getLogger("textladder")
 
 def run_test_split(run: Run, on_progress=None) -> Dataset:
     """The run's own test rows, re-read from its data file (warns if the file changed)."""
+    return run_split(run, "test", on_progress)[0]
+
+
+def run_split(run: Run, part: str | tuple[str, ...], on_progress=None) -> list[Dataset]:
+    """The run's own rows of each ``part`` ("train", "val", "test"), re-read from its data file once
+    (warns if the file changed since the run was trained)."""
+    parts = (part,) if isinstance(part, str) else tuple(part)
     cfg = run.config
     if not Path(cfg.data.path).exists():
         raise TextladderError(
             f"{cfg.data.path}: the data file of run {run.name} is gone; pass DATA to evaluate on another file")
     if cfg.data.sha256 and file_sha256(cfg.data.path) != cfg.data.sha256:
-        log.warning("%s has changed since run %s was trained; scoring the ids of its test split",
+        log.warning("%s has changed since run %s was trained; scoring the ids of its split",
                     cfg.data.path, run.name)
     ds = load_for(cfg, on_progress)
-    wanted = run.split_ids["test"]
     position = {k: i for i, k in enumerate(ds.ids.tolist())}
-    missing = [k for k in wanted if k not in position]
-    if missing:
-        raise TextladderError(
-            f"{cfg.data.path}: {len(missing)} test ids of run {run.name} are no longer there (first: {missing[0]})")
-    return ds.subset(np.array([position[k] for k in wanted]))
+    subsets = []
+    for name in parts:
+        wanted = run.split_ids[name]
+        missing = [k for k in wanted if k not in position]
+        if missing:
+            raise TextladderError(f"{cfg.data.path}: {len(missing)} {name} ids of run {run.name} are no longer "
+                                  f"there (first: {missing[0]})")
+        subsets.append(ds.subset(np.array([position[k] for k in wanted])))
+    return subsets
 
 
 def _run_default(run: Run, given: str | None, role: str, columns: list[str]) -> str | None:

@@ -109,6 +109,11 @@ class Run:
         return list(_read_json(self.path / LABELS)["classes"])
 
     @cached_property
+    def class_counts(self) -> dict[str, int]:
+        """Rows per class in the whole data file the run was trained on."""
+        return dict(_read_json(self.path / LABELS).get("counts", {}))
+
+    @cached_property
     def metrics(self) -> dict:
         return _read_json(self.path / METRICS)
 
@@ -144,6 +149,13 @@ def list_runs(runs_dir: str | Path) -> list[Run]:
     return runs
 
 
+def _short(value) -> str:
+    """An option's value for the leaderboard: long lists (an ensemble's members) as their length."""
+    if isinstance(value, list) and len(value) > 4:
+        return f"[{len(value)} items]"
+    return str(value)
+
+
 def leaderboard(runs: list[Run]) -> list[dict]:
     """One row per run: model, options that differ from defaults, test accuracy, macro-F1,
     validation macro-F1 and training time; best test macro-F1 first."""
@@ -161,7 +173,7 @@ def leaderboard(runs: list[Run]) -> list[dict]:
         rows.append({
             "run": run.name,
             "model": cfg.model,
-            "options": " ".join(f"{k}={v}" for k, v in sorted(options.items())),
+            "options": " ".join(f"{k}={_short(v)}" for k, v in sorted(options.items())),
             "accuracy": test.get("accuracy"),
             "macro_f1": test.get("macro_f1"),
             "val_macro_f1": val.get("macro_f1"),

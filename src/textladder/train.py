@@ -66,6 +66,33 @@ def predictions_frame(ids, classes: list[str], proba: np.ndarray, y_true: np.nda
     return pd.DataFrame(frame)
 
 
+def write_run(final: Path, config: RunConfig, model, classes: list[str], class_counts: dict, split: dict,
+              val_ds: Dataset, y_val: np.ndarray, proba_val: np.ndarray, test_ds: Dataset, y_test: np.ndarray,
+              proba_test: np.ndarray, facts: dict, history: list[dict] | None = None) -> Path:
+    """Score validation and test, and write a complete run folder at ``final`` atomically: config, labels,
+    split (``split`` plus the val and test ids), the saved model, metrics (plus ``facts``), the test
+    artefacts and predictions, and the learning curve when there is a ``history``."""
+    val_metrics = metrics(y_val, proba_val, classes)
+    test_metrics = metrics(y_test, proba_test, classes)
+    log.info("validation: %s", summary_line(val_metrics))
+    log.info("test:       %s", summary_line(test_metrics))
+    with atomic_folder(final) as tmp:
+        write_json(tmp / CONFIG, config.model_dump(mode="json"))
+        write_json(tmp / LABELS, {"classes": classes, "counts": class_counts})
+        write_json(tmp / SPLIT, {**split, "val": val_ds.ids.tolist(), "test": test_ds.ids.tolist()})
+        (tmp / MODEL_DIR).mkdir()
+        model.save(tmp / MODEL_DIR)
+        write_artifacts(tmp, test_metrics, classes, test_ds.ids, test_ds.texts, y_test, proba_test,
+                        prefix=f"{config.model}: test ")
+        predictions_frame(test_ds.ids, classes, proba_test, y_test).to_csv(tmp / "test_predictions.csv", index=False)
+        write_json(tmp / METRICS, {"val": val_metrics, "test": test_metrics, **facts,
+                                   "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+        if history:
+            pd.DataFrame(history).to_csv(tmp / "history.csv", index=False)
+            learning_curve_png(history, tmp / "learning_curve.png", title=f"{config.model}: learning curve")
+    return final
+
+
 class Interrupted(KeyboardInterrupt):
     """Training was interrupted; the message says how to resume."""
 
@@ -186,37 +213,16 @@ def train(config: RunConfig, runs_dir: str | Path, name: str | None = None, on_p
     infer_start = time.time()
     proba_test = model.predict_proba(test_ds.frame())
     infer_seconds = time.time() - infer_start
-    val_metrics = metrics(y[split.val], proba_val, classes)
-    test_metrics = metrics(y[split.test], proba_test, classes)
-    log.info("validation: %s", summary_line(val_metrics))
-    log.info("test:       %s", summary_line(test_metrics))
 
     name = name or new_run_name(config.model)
-    history = getattr(model, "history_", None)
-    with atomic_folder(runs_dir / name) as tmp:
-        write_json(tmp / CONFIG, config.model_dump(mode="json"))
-        write_json(tmp / LABELS, {"classes": classes, "counts": ds.class_counts()})
-        write_json(tmp / SPLIT, {
-            "method": split_cfg.method, "seed": split_cfg.seed,
-            "train": train_ds.ids.tolist(), "val": val_ds.ids.tolist(), "test": test_ds.ids.tolist(),
-        })
-        (tmp / MODEL_DIR).mkdir()
-        model.save(tmp / MODEL_DIR)
-        write_artifacts(tmp, test_metrics, classes, test_ds.ids, test_ds.texts, y[split.test], proba_test,
-                        prefix=f"{config.model}: test ")
-        predictions_frame(test_ds.ids, classes, proba_test, y[split.test]).to_csv(
-            tmp / "test_predictions.csv", index=False)
-        write_json(tmp / METRICS, {
-            "val": val_metrics, "test": test_metrics,
-            "train_seconds": round(train_seconds, 3), "test_predict_seconds": round(infer_seconds, 3),
-            "total_seconds": round(time.time() - started, 3), "train_rows": int(len(split.train)),
-            "balance": balance,
-            "dropped_rows": ds.dropped, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            **({"model_report": model.report_} if getattr(model, "report_", None) else {}),
-        })
-        if history:
-            pd.DataFrame(history).to_csv(tmp / "history.csv", index=False)
-            learning_curve_png(history, tmp / "learning_curve.png", title=f"{config.model}: learning curve")
+    write_run(runs_dir / name, config, model, classes, ds.class_counts(),
+              {"method": split_cfg.method, "seed": split_cfg.seed, "train": train_ds.ids.tolist()},
+              val_ds, y[split.val], proba_val, test_ds, y[split.test], proba_test, {
+                  "train_seconds": round(train_seconds, 3), "test_predict_seconds": round(infer_seconds, 3),
+                  "total_seconds": round(time.time() - started, 3), "train_rows": int(len(split.train)),
+                  "balance": balance, "dropped_rows": ds.dropped,
+                  **({"model_report": model.report_} if getattr(model, "report_", None) else {}),
+              }, history=getattr(model, "history_", None))
     if work is not None:
         shutil.rmtree(work, ignore_errors=True)
     return runs_dir / name

@@ -16,5 +16,6 @@ register_lazy("contextual", "textladder.models.contextual")
 register_lazy("transformer", "textladder.models.transformer")
 for _name in ("cnn", "attention", "capsule"):
     register_lazy(_name, f"textladder.models.{_name}")
+register_lazy("ensemble", "textladder.models.ensemble")
 
 __all__ = ["Params", "TextClassifier", "build", "get", "make_params", "names", "register"]
