@@ -374,12 +374,72 @@ def ensemble(
                 w = [float(x) for x in weights.split(",")]
             except ValueError:
                 raise TextladderError(f"--weights must be numbers separated by commas, not '{weights}'") from None
-        members = select_top(expand(runs_), k)
+        members = expand(runs_)
         if k is not None:
+            members = select_top(members, k)
             err.print(f"selected by validation macro-F1: {', '.join(r.name for r in members)}")
         with err.status(f"scoring {len(members)} runs on validation and test ...", spinner="dots"):
             path = build(members, vote=vote, weights=w, runs_dir=runs_dir, name=name)
         _print_metrics(Run.open(path))
+        print(path)
+
+
+@app.command()
+def ladder(
+    data: DataArg = None,
+    config: Annotated[str, typer.Option("--config", "-c", help="Ladder: a preset (quick, full) or a TOML file of rungs.")] = "quick",
+    runs_dir: Annotated[Path, typer.Option("--out", "-o", help="Runs folder: finished rungs in it are read back, not retrained.")] = Path("runs"),
+    no_report: Annotated[bool, typer.Option("--no-report", help="Do not write RUNS_DIR/report.html.")] = False,
+    text_col: TextCol = None, label_col: LabelCol = None, id_col: IdCol = None, period_col: PeriodCol = None,
+    max_drop: MaxDrop = 0.05,
+    split: SplitOpt = "auto", test_size: TestSize = None, val_size: ValSize = None, seed: Seed = 42,
+):
+    """Climb a whole ladder in one command: train every rung not finished yet, build the ensembles,
+    print the leaderboard and write the HTML report.
+
+    Interrupted? Run the same command again: finished rungs are read back and an interrupted neural
+    rung goes on from its last finished epoch. The last line of stdout is the report's path.
+    """
+    _setup_logging()
+    with _errors():
+        from textladder.config import DataConfig
+        from textladder.ladder import climb, load_ladder
+
+        spec = load_ladder(config)
+        if seed != spec.seed:
+            spec = spec.model_copy(update={"seed": seed})
+        path = _data_path(data)
+        data_cfg = DataConfig(path=str(path), text_col=text_col, label_col=label_col, id_col=id_col,
+                              period_col=period_col, max_drop=max_drop)
+        log.info("ladder %s: %d rungs on %s into %s", config, len(spec.rungs), path.name, runs_dir)
+        result = climb(spec, data_cfg, runs_dir, split=_split_config(split, test_size, val_size, seed),
+                       report=not no_report, progress=err.is_terminal)
+        runs(runs_dir)
+        out.print(f"{result.trained} rungs trained, {result.reused} read back, {len(result.ensembles)} ensembles, "
+                  f"{result.seconds:.0f} s")
+        for rung, problem in result.failed:
+            err.print(f"[red]failed:[/] {escape(rung)}: {escape(problem)}", highlight=False)
+        if result.report is not None:
+            print(result.report)
+        if result.failed:
+            raise typer.Exit(1)
+
+
+@app.command()
+def report(
+    runs_dir: Annotated[Path, typer.Argument(help="Folder of run folders.")] = Path("runs"),
+    output: Annotated[Optional[Path], typer.Option("--out", "-o", help="HTML file (default: RUNS_DIR/report.html).")] = None,
+    top_words: Annotated[int, typer.Option("--top-words", min=3, help="Words in the PCA and t-SNE maps.")] = 1000,
+    examples: Annotated[int, typer.Option("--examples", min=1, help="Misclassified examples shown per class.")] = 5,
+):
+    """Write one self-contained HTML report of a runs folder: leaderboard, confusion matrices, learning
+    curves, class and length plots, word maps, mistakes. Opens offline in any browser."""
+    _setup_logging()
+    with _errors():
+        from textladder.report import write_report
+
+        with err.status("writing the report (t-SNE of the word map takes a few seconds) ...", spinner="dots"):
+            path = write_report(runs_dir, out=output, top_words=top_words, examples=examples)
         print(path)
 
 

@@ -52,14 +52,15 @@ def parse_select(select: str | None) -> int | None:
 
 
 def select_top(runs: list[Run], k: int | None) -> list[Run]:
-    """The ``k`` runs with the best validation macro-F1, best first (all of them when ``k`` is None)."""
-    def val_f1(r: Run) -> float:
-        v = r.metrics.get("val", {}).get("macro_f1")
-        if v is None:
+    """The ``k`` runs with the best validation macro-F1 (ties: validation accuracy, then the order given),
+    best first; all of them when ``k`` is None. Test figures are never looked at."""
+    def key(r: Run) -> tuple[float, float]:
+        val = r.metrics.get("val", {})
+        if val.get("macro_f1") is None:
             raise TextladderError(f"{r.path}: no validation macro-F1 in metrics.json, so it cannot be ranked")
-        return v
+        return val["macro_f1"], val.get("accuracy") or 0.0
 
-    ranked = sorted(runs, key=val_f1, reverse=True)
+    ranked = sorted(runs, key=key, reverse=True)
     return ranked if k is None else ranked[:k]
 
 

@@ -149,10 +149,10 @@ def list_runs(runs_dir: str | Path) -> list[Run]:
     return runs
 
 
-def _short(value) -> str:
-    """An option's value for the leaderboard: long lists (an ensemble's members) as their length."""
-    if isinstance(value, list) and len(value) > 4:
-        return f"[{len(value)} items]"
+def _short(key: str, value) -> str:
+    """An option's value for the leaderboard; an ensemble's members as their count."""
+    if key == "members" and isinstance(value, list):
+        return f"{len(value)} runs"
     return str(value)
 
 
@@ -173,7 +173,7 @@ def leaderboard(runs: list[Run]) -> list[dict]:
         rows.append({
             "run": run.name,
             "model": cfg.model,
-            "options": " ".join(f"{k}={_short(v)}" for k, v in sorted(options.items())),
+            "options": " ".join(f"{k}={_short(k, v)}" for k, v in sorted(options.items())),
             "accuracy": test.get("accuracy"),
             "macro_f1": test.get("macro_f1"),
             "val_macro_f1": val.get("macro_f1"),

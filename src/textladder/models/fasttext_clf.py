@@ -43,6 +43,8 @@ from textladder.models.base import Params, TextClassifier
 from textladder.models.registry import register
 from textladder.text.tokenize import tokenize
 
+PERIOD_TOKEN = "__period__"  # --features period: one more token per text
+
 MODEL_FILE, META = "model.bin", "model.json"
 LABEL = "__label__"
 
@@ -82,7 +84,7 @@ class FastText(TextClassifier):
         if self.period_ is None:
             return list(texts)
         periods = self.period_.clean(require_period(X, f"this '{self.name}' run"))
-        return [f"{t} __period__{p}" for t, p in zip(texts, periods)]
+        return [f"{t} {PERIOD_TOKEN}{p}" for t, p in zip(texts, periods)]
 
     def fit(self, X, y, X_val=None, y_val=None):
         import fasttext
@@ -131,6 +133,11 @@ class FastText(TextClassifier):
             for name, value in zip(names, values):
                 out[row, int(name[len(LABEL):])] = value
         return out / np.maximum(out.sum(axis=1, keepdims=True), 1e-12)  # fastText's top-k rounds a little
+
+    def word_vectors(self) -> tuple[list[str], np.ndarray]:
+        """fastText's words (most frequent first, the end-of-line token left out) and their input vectors."""
+        words = [w for w in self.model_.get_words() if w != "</s>" and not w.startswith(PERIOD_TOKEN)]
+        return words, np.stack([self.model_.get_word_vector(w) for w in words]) if words else np.zeros((0, 1))
 
     def save(self, folder: Path) -> None:
         folder = Path(folder)

@@ -38,13 +38,12 @@ def project(matrix: np.ndarray, method: str = "pca", seed: int = 42) -> np.ndarr
     raise TextladderError(f"--method must be one of {', '.join(METHODS)}, not '{method}'")
 
 
-def word_map(words: Sequence[str], matrix: np.ndarray, out: str | Path, method: str = "pca", top: int = 2000,
-             labels: int = 60, title: str | None = None) -> Path:
-    """Write an HTML map of the first ``top`` words (the caller orders them most frequent first)."""
-    from bokeh.embed import file_html
+def word_map_figure(words: Sequence[str], matrix: np.ndarray, method: str = "pca", top: int = 2000,
+                    labels: int = 60, title: str | None = None, width: int = 900, height: int = 700):
+    """A Bokeh figure mapping the first ``top`` words (the caller orders them most frequent first) to 2-D;
+    hovering a point shows its word and frequency rank, and the ``labels`` most frequent are written."""
     from bokeh.models import ColumnDataSource, HoverTool, LabelSet
     from bokeh.plotting import figure
-    from bokeh.resources import INLINE
 
     if method not in METHODS:
         raise TextladderError(f"--method must be one of {', '.join(METHODS)}, not '{method}'")
@@ -54,15 +53,25 @@ def word_map(words: Sequence[str], matrix: np.ndarray, out: str | Path, method: 
     xy = project(np.asarray(matrix[:n], dtype=np.float64), method)
     source = ColumnDataSource({"x": xy[:, 0], "y": xy[:, 1], "word": list(words[:n]), "rank": np.arange(1, n + 1)})
     title = title or f"{method.upper()} map of the {n:,} most common words"
-    fig = figure(title=title, width=900, height=700, tools="pan,wheel_zoom,box_zoom,reset,save",
+    fig = figure(title=title, width=width, height=height, tools="pan,wheel_zoom,box_zoom,reset,save",
                  active_scroll="wheel_zoom")
     fig.scatter("x", "y", source=source, size=6, alpha=0.6, color="#4C72B0")
     fig.add_tools(HoverTool(tooltips=[("word", "@word"), ("rank", "@rank")]))
     shown = ColumnDataSource({k: v[:labels] for k, v in source.data.items()})
     fig.add_layout(LabelSet(x="x", y="y", text="word", source=shown, text_font_size="8pt", x_offset=3, y_offset=3))
+    return fig
+
+
+def word_map(words: Sequence[str], matrix: np.ndarray, out: str | Path, method: str = "pca", top: int = 2000,
+             labels: int = 60, title: str | None = None) -> Path:
+    """Write an HTML map of the first ``top`` words (the caller orders them most frequent first)."""
+    from bokeh.embed import file_html
+    from bokeh.resources import INLINE
+
+    fig = word_map_figure(words, matrix, method=method, top=top, labels=labels, title=title)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     part = out.with_name(out.name + ".part")
-    part.write_text(file_html(fig, INLINE, title), encoding="utf-8")
+    part.write_text(file_html(fig, INLINE, fig.title.text), encoding="utf-8")
     os.replace(part, out)
     return out

@@ -1,0 +1,227 @@
+"""Climb a ladder of rungs in one call: train what is not finished yet, vote, rank, report.
+
+A ladder is a TOML file (or a shipped preset, ``quick`` or ``full``; see ``textladder/presets``)::
+
+    [[rung]]
+    model = "tfidf-linear"
+    set = { char_ngrams = true }     # model parameters, as --set
+    balance = "none"                 # as --balance
+    features = []                    # as --features
+
+    [ensemble]
+    vote = ["soft", "hard"]          # one ensemble run per vote
+    select = "top-5"                 # members: the best by validation macro-F1 (or "all")
+
+A rung whose run is already finished in the runs folder (same model, options, data and split) is
+read back; an interrupted neural rung goes on from its last finished epoch. A rung that fails is
+reported and the ladder goes on with the others.
+
+Example:
+    >>> cfg = load_ladder("quick")
+    >>> [r.model for r in cfg.rungs][:2]
+    ['tfidf-linear', 'tfidf-linear']
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from textladder.config import DataConfig, RunConfig
+from textladder.data.split import SplitConfig
+from textladder.errors import TextladderError
+from textladder.runs import Run, list_runs
+
+log = logging.getLogger("textladder")
+
+PRESETS = ("quick", "full")
+
+
+class Rung(BaseModel):
+    """One rung: a model and its options, as ``textladder train`` takes them."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    model: str
+    set: dict[str, Any] = Field(default_factory=dict)
+    balance: Literal["none", "oversample", "undersample", "smote", "class-weight"] = "none"
+    features: list[Literal["period"]] = Field(default_factory=list)
+
+    def label(self) -> str:
+        extra = [f"{k}={v}" for k, v in sorted(self.set.items())]
+        extra += [f"balance={self.balance}"] if self.balance != "none" else []
+        extra += [f"features={','.join(self.features)}"] if self.features else []
+        return " ".join([self.model, *extra])
+
+
+class EnsembleSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    vote: list[Literal["soft", "hard"]] = Field(default_factory=lambda: ["soft", "hard"])
+    select: str = "top-5"
+
+
+class Ladder(BaseModel):
+    """A ladder file: the rungs in order, then the ensembles built from them."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    description: str = ""
+    seed: int = 42
+    rungs: list[Rung] = Field(alias="rung", min_length=1)
+    ensemble: EnsembleSpec | None = Field(default_factory=EnsembleSpec)
+
+
+def load_ladder(name_or_path: str | Path) -> Ladder:
+    """A shipped preset by name (``quick``, ``full``) or a TOML file; errors name the file and line."""
+    text, where = None, str(name_or_path)
+    if str(name_or_path) in PRESETS:
+        text = resources.files("textladder.presets").joinpath(f"{name_or_path}.toml").read_text(encoding="utf-8")
+    else:
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise TextladderError(f"{path}: no such ladder file (or preset: {', '.join(PRESETS)})")
+        text = path.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise TextladderError(f"{where}: invalid TOML: {exc}") from None
+    try:
+        ladder = Ladder.model_validate(data)
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        loc = ".".join(str(p) for p in e["loc"])
+        raise TextladderError(f"{where}: {loc}: {e['msg']}") from None
+    from textladder.models import make_params
+
+    for i, rung in enumerate(ladder.rungs, 1):
+        try:
+            make_params(rung.model, rung.set)
+        except TextladderError as exc:
+            raise TextladderError(f"{where}: rung {i}: {exc}") from None
+    return ladder
+
+
+def finished(runs_dir: str | Path, config: RunConfig) -> Run | None:
+    """A finished run in ``runs_dir`` of this config (model, parameters through today's defaults, balance,
+    features, the same data file contents and split), else None."""
+    from textladder.data import file_sha256
+    from textladder.models import make_params
+
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return None
+    params = dict(config.params)
+    params.setdefault("seed", config.seed)
+    if config.balance == "class-weight":
+        params["class_weight"] = "balanced"
+    wanted = make_params(config.model, params).model_dump()
+    sha = None
+    for run in list_runs(runs_dir):
+        c = run.config
+        if (c.model, c.balance, c.features, c.seed) != (config.model, config.balance, config.features, config.seed):
+            continue
+        try:  # through today's Params: options added since the run was made take their defaults
+            saved = make_params(c.model, c.params).model_dump()
+        except Exception:  # noqa: BLE001 - a run whose options no longer exist is not this config
+            continue
+        if saved != wanted:
+            continue
+        if sha is None and Path(config.data.path).is_file():
+            sha = file_sha256(config.data.path)
+        if c.data.sha256 != sha or c.split != config.split.resolve(c.data.format or "", c.data.rows):
+            continue
+        return run
+    return None
+
+
+def train_or_resume(config: RunConfig, runs_dir: str | Path, progress: bool = False) -> Path | None:
+    """Train ``config`` into ``runs_dir``, going on from an interrupted run of the same config if there is one."""
+    from textladder.models import get
+    from textladder.train import train
+
+    if not hasattr(get(config.model), "use_work_dir"):  # trains in one step: nothing to resume
+        return train(config, runs_dir)
+    try:
+        return train(config, runs_dir, resume=True, progress=progress)
+    except TextladderError as exc:
+        if "nothing to resume" not in str(exc):
+            raise
+    return train(config, runs_dir, progress=progress)
+
+
+@dataclass
+class ClimbResult:
+    runs: list[Run] = field(default_factory=list)
+    ensembles: list[Run] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (rung, error)
+    trained: int = 0
+    reused: int = 0
+    seconds: float = 0.0
+    report: Path | None = None
+
+
+def _existing_ensemble(runs_dir: Path, members: list[str], vote: str) -> Run | None:
+    for run in list_runs(runs_dir):
+        p = run.config.params
+        if run.config.model == "ensemble" and p.get("members") == members and p.get("vote") == vote \
+                and p.get("weights") is None:
+            return run
+    return None
+
+
+def climb(ladder: Ladder, data: DataConfig, runs_dir: str | Path, split: SplitConfig | None = None,
+          report: bool = True, progress: bool = False) -> ClimbResult:
+    """Train (or read back) every rung, build the ensembles, and write ``RUNS_DIR/report.html``."""
+    from textladder.ensemble import build, parse_select, select_top
+
+    runs_dir = Path(runs_dir)
+    started = time.time()
+    result = ClimbResult()
+    n = len(ladder.rungs)
+    for i, rung in enumerate(ladder.rungs, 1):
+        config = RunConfig(model=rung.model, params=dict(rung.set), balance=rung.balance,
+                           features=list(rung.features), data=data, split=split or SplitConfig(seed=ladder.seed),
+                           seed=ladder.seed)
+        done = finished(runs_dir, config)
+        if done is not None:
+            log.info("rung %d/%d %s: finished already (%s)", i, n, rung.label(), done.name)
+            result.runs.append(done)
+            result.reused += 1
+            continue
+        log.info("rung %d/%d %s: training ...", i, n, rung.label())
+        t = time.time()
+        try:
+            path = train_or_resume(config, runs_dir, progress=progress)
+        except Exception as exc:  # noqa: BLE001 - one broken rung does not stop the ladder
+            log.error("rung %d/%d %s failed: %s", i, n, rung.label(), exc)
+            result.failed.append((rung.label(), str(exc)))
+            continue
+        if path is None:  # an extra DDP process
+            continue
+        run = Run.open(path)
+        result.runs.append(run)
+        result.trained += 1
+        log.info("rung %d/%d %s: test accuracy %.4f, macro-F1 %.4f (%.0f s)", i, n, rung.label(),
+                 run.metrics["test"]["accuracy"], run.metrics["test"]["macro_f1"], time.time() - t)
+    if ladder.ensemble is not None and len(result.runs) >= 2:
+        members = select_top(result.runs, parse_select(ladder.ensemble.select))
+        names = [r.name for r in members]
+        for vote in ladder.ensemble.vote:
+            done = _existing_ensemble(runs_dir, names, vote)
+            if done is None:
+                log.info("ensemble (%s voting) of %s ...", vote, ", ".join(names))
+                done = Run.open(build(members, vote=vote, runs_dir=runs_dir))
+            result.ensembles.append(done)
+            log.info("ensemble (%s voting): test accuracy %.4f, macro-F1 %.4f", vote,
+                     done.metrics["test"]["accuracy"], done.metrics["test"]["macro_f1"])
+    if report and result.runs:
+        from textladder.report import write_report
+
+        result.report = write_report(runs_dir, runs=result.runs + result.ensembles)
+    result.seconds = time.time() - started
+    return result

@@ -1,0 +1,246 @@
+"""One self-contained HTML report of a runs folder, to open in any browser, offline.
+
+It holds the leaderboard (accuracy, macro-F1, per-class F1, training time, options) and a chart
+of it, the data (class-distribution pie, token lengths), every run's confusion matrix and learning
+curve, PCA and t-SNE maps of the best word vectors (Bokeh: hover shows the word), and the most
+confident mistakes of the best run for each class. Images are embedded and Bokeh's JavaScript is
+inline: the file needs no network and no other file.
+
+Example:
+    >>> write_report("runs")  # doctest: +SKIP
+    PosixPath('runs/report.html')
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import logging
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from textladder.errors import RunError, TextladderError
+from textladder.runs import Run, leaderboard, list_runs
+
+log = logging.getLogger("textladder")
+
+REPORT = "report.html"
+CSS = """
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1250px; color: #222; padding: 0 1em; }
+h1 { margin-bottom: 0.1em; } h2 { margin-top: 2em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; }
+.muted { color: #666; }
+table { border-collapse: collapse; margin: 0.8em 0; font-size: 12px; }
+th, td { border: 1px solid #ddd; padding: 3px 6px; text-align: right; vertical-align: top; white-space: nowrap; }
+td.wrap { white-space: normal; min-width: 12em; }
+th { background: #f4f4f4; } td.l, th.l { text-align: left; }
+tr.best td { background: #eef7ee; font-weight: 600; }
+tr.ensemble td:nth-child(3) { color: #7a3e9d; }
+details { margin: 0.4em 0; border: 1px solid #e4e4e4; border-radius: 4px; padding: 0.3em 0.8em; }
+summary { cursor: pointer; font-weight: 600; }
+img { max-width: 100%; } .row { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
+.row img { max-width: 560px; } td.text { text-align: left; max-width: 700px; }
+"""
+
+
+def _b64_img(path: Path, alt: str) -> str:
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _f(v, digits: int = 4) -> str:
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def _leaderboard_table(rows: list[dict], runs: dict[str, Run], classes: list[str]) -> str:
+    head = ["#", "run", "model", "accuracy", "macro-F1", "val macro-F1", *classes, "train s", "options"]
+    group = (f'<tr><th colspan="6" class="l">test split (val: validation)</th>'
+             f'<th colspan="{len(classes)}">test F1 of each class</th><th colspan="2"></th></tr>')
+    out = ["<table>" + group + "<tr>" + "".join(
+        f'<th class="{"l" if h in ("run", "model", "options") else ""}">{html.escape(h)}</th>' for h in head)
+        + "</tr>"]
+    for i, row in enumerate(rows, 1):
+        per_class = runs[row["run"]].metrics.get("test", {}).get("per_class", {})
+        cls = ["best"] if i == 1 else []
+        cls += ["ensemble"] if row["model"] == "ensemble" else []
+        cells = [str(i), f'<a href="#run-{html.escape(row["run"])}">{html.escape(row["run"])}</a>',
+                 html.escape(row["model"]), _f(row["accuracy"]), _f(row["macro_f1"]), _f(row["val_macro_f1"]),
+                 *[_f(per_class.get(c, {}).get("f1"), 3) for c in classes], _f(row["train_seconds"], 1),
+                 html.escape(row["options"])]
+        aligns = ["", "l", "l", "", "", "", *[""] * len(classes), "", "l wrap"]
+        out.append(f'<tr class="{" ".join(cls)}">' + "".join(
+            f'<td class="{a}">{c}</td>' for a, c in zip(aligns, cells)) + "</tr>")
+    out.append("</table>")
+    return "\n".join(out)
+
+
+def _score_chart(rows: list[dict]):
+    """Horizontal bars of test accuracy and macro-F1 per run, best at the top; hover shows the options."""
+    from bokeh.models import ColumnDataSource, HoverTool
+    from bokeh.plotting import figure
+    from bokeh.transform import dodge
+
+    rows = [r for r in rows if r["accuracy"] is not None][::-1]
+    names = [r["run"] for r in rows]
+    src = ColumnDataSource({"run": names, "accuracy": [r["accuracy"] for r in rows],
+                            "macro_f1": [r["macro_f1"] for r in rows], "options": [r["options"] for r in rows],
+                            "model": [r["model"] for r in rows]})
+    low = min(min(r["macro_f1"] for r in rows), min(r["accuracy"] for r in rows))
+    fig = figure(y_range=names, height=max(220, 34 * len(rows) + 80), width=1000,
+                 x_range=(max(0.0, low - 0.05), 1.0), title="test accuracy and macro-F1 per run",
+                 tools="hover,reset,save", toolbar_location="right")
+    fig.hbar(y=dodge("run", 0.17, range=fig.y_range), right="accuracy", height=0.3, source=src,
+             color="#4C72B0", legend_label="accuracy")
+    fig.hbar(y=dodge("run", -0.17, range=fig.y_range), right="macro_f1", height=0.3, source=src,
+             color="#DD8452", legend_label="macro-F1")
+    fig.select_one(HoverTool).tooltips = [("run", "@run"), ("model", "@model"), ("accuracy", "@accuracy{0.0000}"),
+                                          ("macro-F1", "@macro_f1{0.0000}"), ("options", "@options")]
+    fig.legend.location = "bottom_right"
+    return fig
+
+
+def _data_section(run: Run, tmp: Path) -> str:
+    from textladder.explore import summarize
+    from textladder.train import load_for
+    from textladder.viz.plots import class_distribution_png, token_length_png
+
+    path = Path(run.config.data.path)
+    if not path.is_file():
+        log.warning("%s: the data file is gone; the report leaves out the class and length plots", path)
+        return f'<p class="muted">The data file {html.escape(str(path))} is gone: no class or length plots.</p>'
+    ds = load_for(run.config)
+    summary, lengths = summarize(ds, run.config.split)
+    pie = class_distribution_png(summary["classes"], tmp / "pie.png", kind="pie")
+    hist = token_length_png(lengths, tmp / "lengths.png", suggested=summary["tokens"]["suggested_seq_len"])
+    t = summary["tokens"]
+    split = summary.get("split") or {}
+    return (f"<p>{html.escape(path.name)}: {summary['rows']:,} rows, {len(summary['classes'])} classes, "
+            f"largest to smallest class {summary['imbalance_ratio']} to 1; tokens per text: mean {t['mean']}, "
+            f"median {t['median']:.0f}, 95th percentile {t['p95']:.0f}, longest {t['max']:,}. "
+            f"Split ({html.escape(str(split.get('method', '-')))}): train {split.get('train', 0):,}, "
+            f"validation {split.get('val', 0):,}, test {split.get('test', 0):,}.</p>"
+            f'<div class="row">{_b64_img(pie, "class distribution")}{_b64_img(hist, "token lengths")}</div>')
+
+
+def _word_vector_run(rows: list[dict], runs: dict[str, Run]):
+    """(run, words, vectors) of the best-ranked run whose model has word vectors, else None."""
+    from textladder.models import get
+
+    for row in rows:
+        cls = get(row["model"])
+        method = getattr(cls, "word_vectors", None)
+        if method is None or method.__qualname__.startswith("NeuralClassifier."):  # the base only raises
+            continue
+        run = runs[row["run"]]
+        try:
+            words, matrix = run.load_model().word_vectors()
+        except (RunError, TextladderError) as exc:
+            log.warning("%s: no word vectors for the report (%s)", run.name, exc)
+            continue
+        if len(words) >= 3:
+            return run, words, matrix
+    return None
+
+
+def _mistakes(run: Run, classes: list[str], per_class: int) -> str:
+    path = run.path / "misclassified.csv"
+    if not path.is_file():
+        return '<p class="muted">No misclassified.csv in the best run.</p>'
+    mis = pd.read_csv(path, dtype={"id": str}, keep_default_na=False)
+    parts = []
+    for c in classes:
+        rows = mis[mis["true"] == c].head(per_class)
+        total = int((mis["true"] == c).sum())
+        body = "".join(f'<tr><td class="l">{html.escape(str(r.id))}</td><td class="l">{html.escape(r.predicted)}</td>'
+                       f'<td>{float(r.confidence):.3f}</td><td class="text">{html.escape(str(r.text))}</td></tr>'
+                       for r in rows.itertuples())
+        parts.append(f"<details><summary>{html.escape(c)}: {total:,} test texts misclassified</summary>"
+                     '<table><tr><th class="l">id</th><th class="l">predicted</th><th>confidence</th>'
+                     f'<th class="l">text</th></tr>{body}</table></details>')
+    return "\n".join(parts)
+
+
+def _run_section(run: Run, opened: bool = False) -> str:
+    m = run.metrics
+    test = m.get("test", {})
+    imgs = [_b64_img(run.path / f, f"{run.name} {f}") for f in ("confusion_matrix_normalized.png", "learning_curve.png")
+            if (run.path / f).is_file()]
+    members = ""
+    if run.config.model == "ensemble":
+        members = "<p>Members: " + ", ".join(
+            f'{html.escape(x["run"])} (test accuracy {x["test_accuracy"]:.4f}, weight {x["weight"]:g})'
+            for x in m.get("members", [])) + "</p>"
+    params = html.escape(", ".join(f"{k}={v}" for k, v in run.config.params.items() if k != "members"))
+    return (f'<details id="run-{html.escape(run.name)}"{" open" if opened else ""}><summary>{html.escape(run.name)}: accuracy '
+            f'{_f(test.get("accuracy"))}, macro-F1 {_f(test.get("macro_f1"))}</summary>'
+            f'<p class="muted">model {html.escape(run.config.model)}; balance {html.escape(run.config.balance)}; '
+            f"parameters: {params}; trained in {_f(m.get('train_seconds'), 1)} s.</p>{members}"
+            f'<div class="row">{"".join(imgs)}</div></details>')
+
+
+def write_report(runs_dir: str | Path, out: str | Path | None = None, runs: list[Run] | None = None,
+                 top_words: int = 1000, examples: int = 5) -> Path:
+    """Write the report of ``runs`` (default: every finished run in ``runs_dir``) to ``out``
+    (default ``RUNS_DIR/report.html``), atomically; returns its path."""
+    from bokeh.embed import components
+    from bokeh.resources import INLINE
+
+    runs_dir = Path(runs_dir)
+    runs = runs if runs is not None else list_runs(runs_dir)
+    if not runs:
+        raise TextladderError(f"{runs_dir}: no finished runs to report on")
+    by_name = {r.name: r for r in runs}
+    rows = leaderboard(runs)
+    best = by_name[rows[0]["run"]]
+    classes = best.classes
+    figures = {"scores": _score_chart(rows)}
+    wv = _word_vector_run(rows, by_name)
+    if wv is not None:
+        from textladder.viz.wordmap import word_map_figure
+
+        wv_run, words, matrix = wv
+        n = min(top_words, len(words))
+        for method in ("pca", "tsne"):
+            figures[method] = word_map_figure(words, matrix, method=method, top=n, width=600, height=520,
+                                              title=f"{method.upper()}: {n:,} most common words of {wv_run.name}")
+    script, divs = components(figures)
+    with tempfile.TemporaryDirectory() as tmp:
+        data_html = _data_section(best, Path(tmp))
+    maps = (f'<div class="row">{divs["pca"]}{divs["tsne"]}</div>' if wv is not None else
+            '<p class="muted">No run with word vectors (train a neural or fastText rung to see word maps).</p>')
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>textladder report: {html.escape(str(runs_dir))}</title>
+<style>{CSS}</style>
+{INLINE.render_css()}
+{INLINE.render_js()}
+{script}
+</head><body>
+<h1>textladder report</h1>
+<p class="muted">{html.escape(str(runs_dir))}: {len(runs)} runs, written {now}.</p>
+<p>Best by test macro-F1: <b>{html.escape(best.name)}</b> ({html.escape(best.config.model)}),
+accuracy {_f(rows[0]["accuracy"])}, macro-F1 {_f(rows[0]["macro_f1"])}.</p>
+<h2>Leaderboard</h2>
+<div style="overflow-x: auto">{_leaderboard_table(rows, by_name, classes)}</div>
+{divs["scores"]}
+<h2>Data</h2>
+{data_html}
+<h2>Runs</h2>
+<p class="muted">Confusion matrices are of the test split, each row normalised to the true class.</p>
+{"".join(_run_section(by_name[r["run"]], opened=i == 0) for i, r in enumerate(rows))}
+<h2>Word maps</h2>
+{maps}
+<h2>Mistakes of the best run, per true class</h2>
+<p class="muted">The {examples} most confident mistakes of {html.escape(best.name)} for each class.</p>
+{_mistakes(best, classes, examples)}
+</body></html>
+"""
+    out = Path(out) if out is not None else runs_dir / REPORT
+    out.parent.mkdir(parents=True, exist_ok=True)
+    part = out.with_name(f".{out.name}.part")
+    part.write_text(page, encoding="utf-8")
+    os.replace(part, out)
+    return out
