@@ -110,14 +110,18 @@ def finished(runs_dir: str | Path, config: RunConfig) -> Run | None:
     """A finished run in ``runs_dir`` of this config (model, parameters through today's defaults, balance,
     features, the same data file contents and split), else None."""
     from textladder.data import file_sha256
-    from textladder.models import make_params
+    from textladder.models import get, make_params
 
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         return None
     params = dict(config.params)
-    params.setdefault("seed", config.seed)
+    fields = get(config.model).Params.model_fields
+    if "seed" in fields:
+        params.setdefault("seed", config.seed)
     if config.balance == "class-weight":
+        if "class_weight" not in fields:
+            return None  # train() refuses it with the reason
         params["class_weight"] = "balanced"
     wanted = make_params(config.model, params).model_dump()
     sha = None

@@ -1,0 +1,155 @@
+"""The one-command ladder and its HTML report (opened in headless Chromium)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import make_rows, write_csv
+from typer.testing import CliRunner
+
+from textladder.cli import app
+from textladder.ladder import load_ladder
+from textladder.runs import Run, list_runs
+
+runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[1]
+
+LADDER = """
+description = "two quick rungs"
+
+[[rung]]
+model = "tfidf-linear"
+set = { min_df = 1 }
+
+[[rung]]
+model = "fasttext"
+set = { epochs = 5 }
+
+[[rung]]
+model = "tfidf-linear"
+set = { min_df = 1, char_ngrams = true }
+
+[ensemble]
+vote = ["soft", "hard"]
+select = "top-2"
+"""
+
+
+@pytest.fixture(scope="module")
+def climbed(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ladder")
+    data = write_csv(root / "small.csv", make_rows(240))
+    (root / "ladder.toml").write_text(LADDER)
+    runs = root / "runs"
+    result = runner.invoke(app, ["ladder", str(data), "--config", str(root / "ladder.toml"), "--out", str(runs)])
+    assert result.exit_code == 0, result.output
+    return root, data, runs, result
+
+
+def test_ladder_trains_every_rung_builds_both_ensembles_and_reports(climbed):
+    root, data, runs, result = climbed
+    found = list_runs(runs)
+    models = sorted(r.config.model for r in found)
+    assert models == ["ensemble", "ensemble", "fasttext", "tfidf-linear", "tfidf-linear"]
+    ensembles = [r for r in found if r.config.model == "ensemble"]
+    assert sorted(r.config.params["vote"] for r in ensembles) == ["hard", "soft"]
+    assert all(len(r.config.params["members"]) == 2 for r in ensembles)  # top-2 by validation
+    assert "3 rungs trained, 0 read back, 2 ensembles" in result.stdout
+    report = Path(result.stdout.strip().splitlines()[-1])
+    assert report == runs / "report.html" and report.stat().st_size > 100_000
+
+
+def test_ladder_again_reads_everything_back(climbed):
+    root, data, runs, _ = climbed
+    before = sorted(p.name for p in runs.iterdir())
+    result = runner.invoke(app, ["ladder", str(data), "--config", str(root / "ladder.toml"), "--out", str(runs)])
+    assert result.exit_code == 0, result.output
+    assert "0 rungs trained, 3 read back, 2 ensembles" in result.stdout
+    assert sorted(p.name for p in runs.iterdir()) == before
+
+
+def test_a_failing_rung_is_reported_and_the_others_go_on(tmp_path):
+    data = write_csv(tmp_path / "small.csv", make_rows(240))
+    (tmp_path / "l.toml").write_text('[[rung]]\nmodel = "tfidf-linear"\nset = { min_df = 1 }\n\n'
+                                     '[[rung]]\nmodel = "fasttext"\nbalance = "class-weight"\n')
+    result = runner.invoke(app, ["ladder", str(data), "-c", str(tmp_path / "l.toml"), "-o", str(tmp_path / "r"),
+                                 "--no-report"])
+    assert result.exit_code == 1
+    assert "failed: fasttext balance=class-weight" in result.output and "oversample" in result.output
+    assert [r.config.model for r in list_runs(tmp_path / "r")] == ["tfidf-linear"]
+
+
+def test_bad_ladder_files_say_where(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[rung]]\nmodel = "tfidf-linear"\nset = { min_df = }\n')
+    result = runner.invoke(app, ["ladder", "x.csv", "-c", str(bad)])
+    assert result.exit_code == 1 and "bad.toml: invalid TOML" in result.output and "line 3" in result.output
+    bad.write_text('[[rung]]\nmodel = "tfidf-linear"\nset = { min_dff = 1 }\n')
+    result = runner.invoke(app, ["ladder", "x.csv", "-c", str(bad)])
+    assert result.exit_code == 1 and "rung 1" in result.output and "min_dff" in result.output
+    result = runner.invoke(app, ["ladder", "x.csv", "-c", "fastest"])
+    assert result.exit_code == 1 and "quick, full" in result.output
+
+
+def test_presets_list_real_rungs():
+    quick, full = load_ladder("quick"), load_ladder("full")
+    assert {r.model for r in quick.rungs} <= {r.model for r in full.rungs}
+    assert {"transformer", "contextual", "attention", "capsule", "cnn", "fasttext", "bilstm2"} <= \
+        {r.model for r in full.rungs}
+    assert quick.ensemble is not None and full.ensemble is not None
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_report_renders_in_headless_chromium_without_console_errors(climbed, tmp_path):
+    """Opens the report as a file:// page with the network off; fails on any console error or page error."""
+    browser = _chromium()
+    if browser is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI needs Chromium for the report test (.ci/run installs Debian's chromium)")
+        pytest.skip("no chromium on this machine (apt-get install chromium)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    _, _, runs, _ = climbed
+    problems = []
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=browser, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        try:
+            context = b.new_context(offline=True, viewport={"width": 1300, "height": 900})
+            page = context.new_page()
+            page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
+            page.goto((runs / "report.html").as_uri())
+            page.locator("canvas").first.wait_for(timeout=20_000)  # Bokeh draws in shadow roots
+            page.wait_for_timeout(500)
+            assert page.locator("canvas").count() >= 3  # the score chart and both word maps
+            assert "textladder report" in page.title()
+            assert page.locator("table tr").count() >= 1 + 5  # header rows + 5 runs
+            assert page.get_by_text("Word maps").count() == 1
+            page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        finally:
+            b.close()
+    assert problems == []
+    assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_report_command_writes_elsewhere_and_refuses_an_empty_folder(climbed, tmp_path):
+    _, _, runs, _ = climbed
+    result = runner.invoke(app, ["report", str(runs), "--out", str(tmp_path / "r.html"), "--top-words", "20"])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "r.html").read_text()
+    assert not re.search(r'<(script|link|img)[^>]+(src|href)="(https?:)?//', page)  # nothing to fetch
+    assert "<script" in page and "data:image/png;base64," in page
+    assert all(Run(r.path).name in page for r in list_runs(runs))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = runner.invoke(app, ["report", str(empty)])
+    assert result.exit_code == 1 and "no finished runs" in result.output
