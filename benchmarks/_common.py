@@ -48,43 +48,16 @@ def parse_sets(values: list[str]) -> dict:
 
 
 def finished(out: Path, config):
-    """A finished run in ``out`` with the same model, parameters, balance and features, else None:
-    the benchmarks read such runs back instead of training them again."""
-    from textladder.models import make_params
-    from textladder.runs import list_runs
+    """A finished run in ``out`` of this config, else None: benchmarks read such runs back instead of
+    training them again (the same rule as ``textladder ladder``)."""
+    from textladder.ladder import finished as finished_run
 
-    if not out.is_dir():
-        return None
-    params = dict(config.params)
-    params.setdefault("seed", config.seed)
-    if config.balance == "class-weight":
-        params["class_weight"] = "balanced"
-    wanted = make_params(config.model, params).model_dump()
-    for run in list_runs(out):
-        c = run.config
-        if (c.model, c.balance, c.features) != (config.model, config.balance, config.features):
-            continue
-        try:  # through today's Params: options added since the run was made take their defaults
-            saved = make_params(c.model, c.params).model_dump()
-        except Exception:  # noqa: BLE001 - a run whose options no longer exist is not this config
-            continue
-        if saved == wanted:
-            return run
-    return None
+    return finished_run(out, config)
 
 
 def train_or_resume(config, out: Path):
     """Train ``config`` into ``out``, going on from an interrupted run of the same config if there is one
     (a long rung can span several sittings: kill it, run the benchmark again)."""
-    from textladder.errors import TextladderError
-    from textladder.models import get
-    from textladder.train import train
+    from textladder.ladder import train_or_resume as go
 
-    if not hasattr(get(config.model), "use_work_dir"):  # trains in one step: nothing to resume
-        return train(config, out)
-    try:
-        return train(config, out, resume=True)
-    except TextladderError as exc:
-        if "nothing to resume" not in str(exc):
-            raise
-    return train(config, out)
+    return go(config, out)
