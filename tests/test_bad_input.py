@@ -94,7 +94,7 @@ def test_bad_model_parameter_is_reported_before_reading_data(tmp_path, small_csv
     result = CliRunner().invoke(app, ["train", str(small_csv), "--set", "colour=red", "--out", str(tmp_path)])
     assert "colour: Extra inputs are not permitted" in result.stderr
     result = CliRunner().invoke(app, ["train", str(small_csv), "--model", "nope", "--out", str(tmp_path)])
-    assert "unknown model 'nope'; choose one of: attention, bigru, bilstm, bilstm2, capsule, cnn, contextual, " \
+    assert "unknown model 'nope'; choose one of: attention, bigru, bilstm, bilstm2, capsule, cnn, contextual, ensemble, " \
            "fasttext, gru, lstm, tfidf-linear, transformer, w2v-dense, w2v-dense2" in result.stderr
 
 

@@ -21,6 +21,7 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from textladder.errors import RunError, TextladderError
@@ -102,16 +103,24 @@ def _score_chart(rows: list[dict]):
     return fig
 
 
-def _data_section(run: Run, tmp: Path) -> str:
-    from textladder.explore import summarize
+def _load_data(run: Run):
+    """The run's data file, or None (with a warning) when it is gone."""
     from textladder.train import load_for
+
+    if not Path(run.config.data.path).is_file():
+        log.warning("%s: the data file is gone; the report leaves out the class and length plots and the "
+                    "word colours", run.config.data.path)
+        return None
+    return load_for(run.config)
+
+
+def _data_section(run: Run, ds, tmp: Path) -> str:
+    from textladder.explore import summarize
     from textladder.viz.plots import class_distribution_png, token_length_png
 
     path = Path(run.config.data.path)
-    if not path.is_file():
-        log.warning("%s: the data file is gone; the report leaves out the class and length plots", path)
+    if ds is None:
         return f'<p class="muted">The data file {html.escape(str(path))} is gone: no class or length plots.</p>'
-    ds = load_for(run.config)
     summary, lengths = summarize(ds, run.config.split)
     pie = class_distribution_png(summary["classes"], tmp / "pie.png", kind="pie")
     hist = token_length_png(lengths, tmp / "lengths.png", suggested=summary["tokens"]["suggested_seq_len"])
@@ -197,18 +206,25 @@ def write_report(runs_dir: str | Path, out: str | Path | None = None, runs: list
     best = by_name[rows[0]["run"]]
     classes = best.classes
     figures = {"scores": _score_chart(rows)}
+    ds = _load_data(best)
     wv = _word_vector_run(rows, by_name)
     if wv is not None:
-        from textladder.viz.wordmap import word_map_figure
+        from textladder.viz.wordmap import word_classes, word_map_figure
 
         wv_run, words, matrix = wv
         n = min(top_words, len(words))
+        groups = None
+        if ds is not None and ds.labels is not None:
+            train = set(wv_run.split_ids.get("train", []))
+            keep = np.fromiter((i in train for i in ds.ids), dtype=bool, count=len(ds))
+            groups = word_classes(words[:n], ds.texts[keep], ds.labels[keep])
         for method in ("pca", "tsne"):
             figures[method] = word_map_figure(words, matrix, method=method, top=n, width=600, height=520,
+                                              groups=groups,
                                               title=f"{method.upper()}: {n:,} most common words of {wv_run.name}")
     script, divs = components(figures)
     with tempfile.TemporaryDirectory() as tmp:
-        data_html = _data_section(best, Path(tmp))
+        data_html = _data_section(best, ds, Path(tmp))
     maps = (f'<div class="row">{divs["pca"]}{divs["tsne"]}</div>' if wv is not None else
             '<p class="muted">No run with word vectors (train a neural or fastText rung to see word maps).</p>')
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -232,6 +248,8 @@ accuracy {_f(rows[0]["accuracy"])}, macro-F1 {_f(rows[0]["macro_f1"])}.</p>
 <p class="muted">Confusion matrices are of the test split, each row normalised to the true class.</p>
 {"".join(_run_section(by_name[r["run"]], opened=i == 0) for i, r in enumerate(rows))}
 <h2>Word maps</h2>
+<p class="muted">Each point is a word; its colour is the class whose training texts contain it most often,
+relative to the class's size (grey: rare words). Words a model confuses sit between the colours.</p>
 {maps}
 <h2>Mistakes of the best run, per true class</h2>
 <p class="muted">The {examples} most confident mistakes of {html.escape(best.name)} for each class.</p>

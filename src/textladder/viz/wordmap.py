@@ -38,12 +38,41 @@ def project(matrix: np.ndarray, method: str = "pca", seed: int = 42) -> np.ndarr
     raise TextladderError(f"--method must be one of {', '.join(METHODS)}, not '{method}'")
 
 
+def word_classes(words: Sequence[str], texts: Sequence[str], labels: Sequence[str], min_count: int = 5) -> list[str]:
+    """For each word, the class whose texts contain it most often relative to the class's size
+    ("-" for words in fewer than ``min_count`` texts): the colour of the word on a map.
+
+    Example:
+        >>> word_classes(["gym", "wife"], ["went to the gym", "my wife", "the gym"], ["exercise", "affection",
+        ...              "exercise"], min_count=1)
+        ['exercise', 'affection']
+    """
+    from textladder.text.tokenize import tokenize
+
+    classes = sorted(set(labels))
+    index = {w: i for i, w in enumerate(words)}
+    counts = np.zeros((len(words), len(classes)))
+    col = {c: j for j, c in enumerate(classes)}
+    for text, label in zip(texts, labels):
+        for w in set(tokenize(str(text))):
+            i = index.get(w)
+            if i is not None:
+                counts[i, col[label]] += 1
+    sizes = np.bincount([col[c] for c in labels], minlength=len(classes)).astype(float)
+    best = (counts / np.maximum(sizes, 1)).argmax(axis=1)
+    return [classes[b] if counts[i].sum() >= min_count else "-" for i, b in enumerate(best)]
+
+
 def word_map_figure(words: Sequence[str], matrix: np.ndarray, method: str = "pca", top: int = 2000,
-                    labels: int = 60, title: str | None = None, width: int = 900, height: int = 700):
+                    labels: int = 60, title: str | None = None, width: int = 900, height: int = 700,
+                    groups: Sequence[str] | None = None):
     """A Bokeh figure mapping the first ``top`` words (the caller orders them most frequent first) to 2-D;
-    hovering a point shows its word and frequency rank, and the ``labels`` most frequent are written."""
+    hovering a point shows its word and frequency rank, and the ``labels`` most frequent are written.
+    ``groups`` (one per word, e.g. from :func:`word_classes`) colours the points, with a legend."""
     from bokeh.models import ColumnDataSource, HoverTool, LabelSet
+    from bokeh.palettes import Category10_10
     from bokeh.plotting import figure
+    from bokeh.transform import factor_cmap
 
     if method not in METHODS:
         raise TextladderError(f"--method must be one of {', '.join(METHODS)}, not '{method}'")
@@ -51,12 +80,27 @@ def word_map_figure(words: Sequence[str], matrix: np.ndarray, method: str = "pca
     if n < 3:
         raise TextladderError(f"a word map needs at least 3 words, the run has {len(words)}")
     xy = project(np.asarray(matrix[:n], dtype=np.float64), method)
-    source = ColumnDataSource({"x": xy[:, 0], "y": xy[:, 1], "word": list(words[:n]), "rank": np.arange(1, n + 1)})
+    data = {"x": xy[:, 0], "y": xy[:, 1], "word": list(words[:n]), "rank": np.arange(1, n + 1)}
+    if groups is not None:
+        data["group"] = [str(g) for g in groups[:n]]
+    source = ColumnDataSource(data)
     title = title or f"{method.upper()} map of the {n:,} most common words"
     fig = figure(title=title, width=width, height=height, tools="pan,wheel_zoom,box_zoom,reset,save",
                  active_scroll="wheel_zoom")
-    fig.scatter("x", "y", source=source, size=6, alpha=0.6, color="#4C72B0")
-    fig.add_tools(HoverTool(tooltips=[("word", "@word"), ("rank", "@rank")]))
+    tips = [("word", "@word"), ("rank", "@rank")]
+    if groups is None:
+        fig.scatter("x", "y", source=source, size=6, alpha=0.6, color="#4C72B0")
+    else:
+        factors = sorted(set(data["group"]) - {"-"}) + (["-"] if "-" in data["group"] else [])
+        palette = list(Category10_10[:len(factors)]) if len(factors) <= 10 else None
+        if palette and factors[-1] == "-":
+            palette[-1] = "#bbbbbb"
+        color = factor_cmap("group", palette, factors) if palette else "#4C72B0"
+        fig.scatter("x", "y", source=source, size=6, alpha=0.7, color=color, legend_field="group")
+        fig.legend.label_text_font_size = "8pt"
+        fig.legend.background_fill_alpha = 0.6
+        tips.append(("most typical of", "@group"))
+    fig.add_tools(HoverTool(tooltips=tips))
     shown = ColumnDataSource({k: v[:labels] for k, v in source.data.items()})
     fig.add_layout(LabelSet(x="x", y="y", text="word", source=shown, text_font_size="8pt", x_offset=3, y_offset=3))
     return fig
