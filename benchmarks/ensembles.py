@@ -22,7 +22,7 @@ from _common import HM_TRAIN, machine, print_table
 from textladder.config import DataConfig
 from textladder.ensemble import build, parse_select, select_top
 from textladder.ladder import climb, load_ladder
-from textladder.runs import Run, list_runs
+from textladder.runs import Run, leaderboard, list_runs
 
 BLOG_SINGLE, BLOG_ENSEMBLE, TARGET = 0.924, 0.941, 0.95
 
@@ -60,15 +60,13 @@ def main() -> None:
             run = same[0] if same else Run.open(build(members, vote=vote, runs_dir=out))
             ensembles.append((f"ensemble {vote} ({select}: {len(members)} runs)", run))
     members = set(result.ensembles[0].config.params["members"]) if result.ensembles else set()
+    options = {row["run"]: row["options"] for row in leaderboard(result.runs)}  # those that differ from defaults
     rows = []
     for run in sorted(result.runs, key=lambda r: -r.metrics["val"]["macro_f1"]):
         test = run.metrics["test"]
-        opts = " ".join(f"{k}={v}" for k, v in run.config.params.items()
-                        if k in ("char_ngrams", "embeddings", "trainable_embeddings", "lr", "epochs")
-                        and run.config.model in ("tfidf-linear", "bilstm2", "transformer", "attention"))
-        rows.append({"run": f"{run.config.model} {opts}".strip() + (" (class-weight)" if run.config.balance ==
-                                                                    "class-weight" else "")
-                     + (" *" if run.name in members else ""),
+        label = " ".join(filter(None, [run.config.model, options[run.name].replace("seed=42", "").strip(),
+                                       "(class-weight)" if run.config.balance == "class-weight" else ""]))
+        rows.append({"run": label + (" *" if run.name in members else ""),
                      "test acc": f"{test['accuracy']:.4f}", "macro-F1": f"{test['macro_f1']:.4f}",
                      "val macro-F1": f"{run.metrics['val']['macro_f1']:.4f}",
                      "train s": f"{run.metrics['train_seconds']:.0f}", "blog": "-", "target": "-"})
