@@ -444,6 +444,26 @@ def report(
 
 
 @app.command()
+def serve(
+    run: Annotated[Path, typer.Argument(help="Run folder (any rung, or an ensemble).")],
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port.")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Processes, each with its own copy of the model.")] = 1,
+    max_batch: Annotated[int, typer.Option("--max-batch", min=1, help="Most texts per request (more: 413).")] = 1000,
+    max_chars: Annotated[int, typer.Option("--max-chars", min=1, help="Longest text in characters (longer: 413, or cut with --truncate).")] = 10_000,
+    truncate: Annotated[bool, typer.Option("--truncate", help="Cut texts longer than --max-chars instead of refusing them.")] = False,
+):
+    """Serve a run over HTTP: POST /predict {"texts": [...]}, GET /health, /labels, /model; docs at /docs."""
+    _setup_logging()
+    with _errors():
+        from textladder.serve import serve as serve_run
+
+        err.print(f"serving {run} on http://{host}:{port} (docs: http://{host}:{port}/docs); Ctrl-C stops")
+        serve_run(run, host=host, port=port, workers=workers, max_batch=max_batch, max_chars=max_chars,
+                  truncate=truncate)
+
+
+@app.command()
 def runs(
     runs_dir: Annotated[Path, typer.Argument(help="Folder of run folders.")] = Path("runs"),
     json_: Annotated[bool, typer.Option("--json", help="Print the leaderboard as JSON.")] = False,
