@@ -464,6 +464,34 @@ def serve(
 
 
 @app.command()
+def export(
+    run: Annotated[Path, typer.Argument(help="Run folder of a neural or transformer rung.")],
+    onnx: Annotated[bool, typer.Option("--onnx", help="Export to ONNX (model/onnx/model.onnx).")] = False,
+    int8: Annotated[bool, typer.Option("--int8", help="Also write an int8 copy (dynamic quantisation of the weights).")] = False,
+):
+    """Export a run's model to ONNX; predict, evaluate and serve then use onnxruntime (int8 when exported).
+
+    Prints the largest difference of the exported model's probabilities from PyTorch's on a few texts.
+    TEXTLADDER_RUNTIME=torch|onnx|onnx-int8 picks the runtime when a run has several.
+    """
+    _setup_logging()
+    with _errors():
+        if not onnx:
+            raise TextladderError("say what to export: --onnx (with --int8 for an int8 copy too)")
+        from textladder.export import export as export_run
+        from textladder.runs import Run
+
+        with err.status("exporting to ONNX ...", spinner="dots"):
+            report = export_run(Run.open(run), int8=int8)
+        for key in ("max_abs_diff_fp32", "max_abs_diff_int8"):
+            if key in report:
+                out.print(f"{key.replace('max_abs_diff_', '')}: largest probability difference from PyTorch "
+                          f"{report[key]:.2e}")
+        for f in report["files"]:
+            print(f)
+
+
+@app.command()
 def runs(
     runs_dir: Annotated[Path, typer.Argument(help="Folder of run folders.")] = Path("runs"),
     json_: Annotated[bool, typer.Option("--json", help="Print the leaderboard as JSON.")] = False,

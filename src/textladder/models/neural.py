@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import tempfile
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -31,6 +32,18 @@ from textladder.models.base import Params, TextClassifier
 log = logging.getLogger("textladder")
 
 WEIGHTS, META = "weights.safetensors", "model.json"
+ONNX_DIR, ONNX_FP32, ONNX_INT8 = "onnx", "model.onnx", "model.int8.onnx"  # model/onnx/: written by export_onnx
+
+
+class _OnnxWrap(nn.Module):
+    """The net with positional tensor inputs (ONNX has no dict inputs) and probabilities out."""
+
+    def __init__(self, net: nn.Module, keys: list[str]):
+        super().__init__()
+        self.net, self.keys = net, keys
+
+    def forward(self, *tensors):
+        return torch.softmax(self.net(dict(zip(self.keys, tensors))), dim=1)
 
 
 class LoopParams(Params):
@@ -237,13 +250,64 @@ class NeuralClassifier(TextClassifier):
 
     @torch.no_grad()
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Batches of similar length (sorted, padded to their own longest), through onnxruntime when
+        the run has an exported model (``textladder export``), else through PyTorch."""
         ds = self._dataset(X, None)
         loader = self._loader(ds, shuffle=False)
         out = np.zeros((len(X), self.meta_["n_classes"]), dtype=np.float32)
         self.net_.eval()
-        for idx, batch in zip(loader.batch_sampler, loader):
-            out[idx] = torch.softmax(self.net_(batch), dim=1).numpy()
+        session = getattr(self, "onnx_", None)
+        with torch.inference_mode():
+            for idx, batch in zip(loader.batch_sampler, loader):
+                if session is not None:
+                    feed = {k: batch[k].numpy() for k in self.meta_["onnx_inputs"]}
+                    out[idx] = session.run(None, feed)[0]
+                else:
+                    out[idx] = torch.softmax(self.net_(batch), dim=1).numpy()
         return out
+
+    def export_onnx(self, folder: Path, int8: bool = False) -> list[Path]:
+        """Write ``folder/onnx/model.onnx`` (fp32; batch and sequence length dynamic), and with ``int8``
+        also ``model.int8.onnx`` (onnxruntime's dynamic int8 quantisation of the weights)."""
+        sample = pd.DataFrame({"text": ["an example text to trace", "a second and longer example text to trace it"],
+                               **({"period": ["24h", "3m"]} if self.meta_.get("period") else {})})
+        loader = self._loader(self._dataset(sample, None), shuffle=False)
+        batch = next(iter(loader))
+        keys = [k for k, v in batch.items() if isinstance(v, torch.Tensor) and k != "y"]
+        dynamic = {k: ({0: "batch", 1: "length"} if batch[k].dim() == 2 and k != "extra" else {0: "batch"})
+                   for k in keys}
+        target = Path(folder) / ONNX_DIR
+        target.mkdir(exist_ok=True)
+        part = target / f".{ONNX_FP32}.part"
+        try:
+            torch.onnx.export(_OnnxWrap(self.net_.eval(), keys), tuple(batch[k] for k in keys), str(part),
+                              input_names=keys, output_names=["proba"], opset_version=17, dynamo=False,
+                              dynamic_axes={**dynamic, "proba": {0: "batch"}})
+        except Exception as exc:  # noqa: BLE001 - the exporter's errors are many and deep
+            part.unlink(missing_ok=True)
+            raise RunError(f"model '{self.name}' cannot be exported to ONNX ({str(exc).splitlines()[0]})") from None
+        part.replace(target / ONNX_FP32)
+        written = [target / ONNX_FP32]
+        if int8:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            part = target / f".{ONNX_INT8}.part"
+            quantize_dynamic(str(target / ONNX_FP32), str(part), weight_type=QuantType.QInt8)
+            part.replace(target / ONNX_INT8)
+            written.append(target / ONNX_INT8)
+        meta = json.loads((Path(folder) / META).read_text(encoding="utf-8"))
+        meta["onnx_inputs"] = keys
+        (Path(folder) / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        self.meta_["onnx_inputs"] = keys
+        return written
+
+    def use_onnx(self, path: Path) -> None:
+        """Predict through onnxruntime with the model file at ``path``."""
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        self.onnx_ = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.onnx_path_ = Path(path)
 
     def save(self, folder: Path) -> None:
         from safetensors.torch import save_file
@@ -273,6 +337,11 @@ class NeuralClassifier(TextClassifier):
         except (OSError, SafetensorError, RuntimeError) as exc:
             raise RunError(f"{folder / WEIGHTS}: cannot load the weights ({str(exc).splitlines()[0]})") from None
         model.net_ = net.eval()
+        runtime = os.environ.get("TEXTLADDER_RUNTIME", "auto")  # auto: the int8 ONNX, else fp32, else torch
+        for name in {"auto": (ONNX_INT8, ONNX_FP32), "onnx": (ONNX_FP32,), "onnx-int8": (ONNX_INT8,)}.get(runtime, ()):
+            if (folder / ONNX_DIR / name).is_file() and "onnx_inputs" in model.meta_:
+                model.use_onnx(folder / ONNX_DIR / name)
+                break
         return model
 
 

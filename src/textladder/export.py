@@ -1,0 +1,54 @@
+"""Export a run's neural model to ONNX (and int8), and check the exported model against PyTorch.
+
+After ``export``, ``predict``, ``evaluate`` and ``serve`` run the model through onnxruntime:
+the int8 file when there is one, else the fp32 one (``TEXTLADDER_RUNTIME=torch`` forces PyTorch,
+``onnx`` or ``onnx-int8`` one file).
+
+Example:
+    >>> from textladder.runs import Run  # doctest: +SKIP
+    >>> export(Run.open("runs/transformer-..."), int8=True)["max_abs_diff_fp32"] < 1e-4  # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from textladder.errors import TextladderError
+from textladder.runs import MODEL_DIR, Run
+
+log = logging.getLogger("textladder")
+
+CHECK_TEXTS = [
+    "I went for a long run in the park with my dog this morning",
+    "my daughter said her first word today",
+    "I got promoted at work after two years of hard work and many late nights in the office",
+    "ate a great pizza",
+    "we watched the sunset at the beach",
+    "finished the marathon",
+]
+
+
+def export(run: Run, int8: bool = False) -> dict:
+    """Write ``RUN/model/onnx/model.onnx`` (and ``model.int8.onnx``); return the largest difference
+    of their probabilities from PyTorch's on a few texts."""
+    model = run.load_model()
+    if not hasattr(model, "export_onnx"):
+        raise TextladderError(f"{run.path}: model '{run.config.model}' is not a neural rung; "
+                              "ONNX export is for the neural and transformer rungs")
+    model.onnx_ = None  # the reference: PyTorch
+    X = pd.DataFrame({"text": CHECK_TEXTS})
+    if "period" in run.config.features:
+        X["period"] = ["24h", "3m"] * (len(X) // 2)
+    reference = model.predict_proba(X)
+    paths = model.export_onnx(run.path / MODEL_DIR, int8=int8)
+    report = {"files": [str(p) for p in paths]}
+    for path in paths:
+        model.use_onnx(path)
+        diff = float(np.abs(model.predict_proba(X) - reference).max())
+        report["max_abs_diff_int8" if path.name.endswith("int8.onnx") else "max_abs_diff_fp32"] = diff
+    log.info("exported %s: %s", run.name, report)
+    return report
