@@ -285,6 +285,8 @@ class NeuralClassifier(TextClassifier):
                               dynamic_axes={**dynamic, "proba": {0: "batch"}})
         except Exception as exc:  # noqa: BLE001 - the exporter's errors are many and deep
             part.unlink(missing_ok=True)
+            if not any(target.iterdir()):
+                target.rmdir()
             raise RunError(f"model '{self.name}' cannot be exported to ONNX ({str(exc).splitlines()[0]})") from None
         part.replace(target / ONNX_FP32)
         written = [target / ONNX_FP32]
