@@ -141,3 +141,19 @@ def test_the_serve_command_answers_on_localhost(run, tmp_path):
 def test_serve_refuses_a_missing_run(tmp_path):
     result = runner.invoke(cli, ["serve", str(tmp_path / "nope")])
     assert result.exit_code == 1 and "no such run folder" in result.output
+
+
+def test_requests_that_queue_while_the_model_is_busy_share_one_batch():
+    import pandas as pd
+
+    from textladder.serve import Batcher
+
+    def slow(X):
+        time.sleep(0.2)
+        return X[["x"]].to_numpy() * 10
+
+    b = Batcher(slow)
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda i: b(pd.DataFrame({"x": [i, i + 100]})).ravel().tolist(), range(8)))
+    assert answers == [[10 * i, 10 * (i + 100)] for i in range(8)]  # each caller gets its own rows back
+    assert b.calls == 8 and b.batches <= 3  # the first alone, the rest queued behind it together

@@ -3,8 +3,10 @@
 ``POST /predict`` takes ``{"texts": [...], "period": [...]}`` (period only for runs trained with
 ``--features period``) and returns, per text, the label and the probability of every class.
 ``GET /health``, ``GET /labels`` and ``GET /model`` (the run's config and metrics) describe it;
-the OpenAPI docs are at ``/docs``. The model is loaded once, when the app is made; predictions
-are serialised by a lock, so concurrent requests are safe for every rung.
+the OpenAPI docs are at ``/docs``. The model is loaded once, when the app is made. One thread
+runs it: requests queue for it, and whatever has queued while it was busy is answered together,
+in one batch (up to ``max_batch`` texts) - so one client pays no waiting, and many concurrent
+clients share the batch sorting and padding of batch prediction.
 
 Limits, each answered with a JSON ``{"error": ...}``: an empty ``texts`` list (422), more texts
 than ``max_batch`` (413), a text longer than ``max_chars`` characters (413, or cut to
@@ -54,6 +56,58 @@ class PredictResponse(BaseModel):
     seconds: float
 
 
+class Batcher:
+    """Run ``predict`` (a DataFrame -> probabilities) on one thread; calls from many threads that
+    arrive while it is busy are joined into one call (at most ``max_texts`` rows), then split again.
+
+    Example:
+        >>> b = Batcher(lambda X: X[["x"]].to_numpy() * 2)
+        >>> b(pd.DataFrame({"x": [1, 2]})).tolist()
+        [[2], [4]]
+    """
+
+    def __init__(self, predict, max_texts: int = MAX_BATCH):
+        import queue
+
+        self.predict, self.max_texts = predict, max_texts
+        self.queue: queue.Queue = queue.Queue()
+        self.calls = self.batches = 0
+        threading.Thread(target=self._loop, daemon=True, name="textladder-batcher").start()
+
+    def __call__(self, frame: pd.DataFrame):
+        from concurrent.futures import Future
+
+        future: Future = Future()
+        self.queue.put((frame, future))
+        return future.result()
+
+    def _loop(self) -> None:
+        import queue
+
+        while True:
+            items = [self.queue.get()]
+            rows = len(items[0][0])
+            while rows < self.max_texts:  # take what queued meanwhile; never wait for more
+                try:
+                    item = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                items.append(item)
+                rows += len(item[0])
+            self.calls += len(items)
+            self.batches += 1
+            try:
+                proba = self.predict(pd.concat([f for f, _ in items], ignore_index=True))
+            except Exception as exc:  # noqa: BLE001 - handed to every waiting request
+                for _, future in items:
+                    future.set_exception(exc)
+                continue
+            start = 0
+            for frame, future in items:
+                future.set_result(proba[start:start + len(frame)])
+                start += len(frame)
+
+
 def create_app(run_path: str | Path, max_batch: int = MAX_BATCH, max_chars: int = MAX_CHARS,
                truncate: bool = False):
     """A FastAPI app answering for the run in ``run_path`` (loaded now, once)."""
@@ -66,9 +120,10 @@ def create_app(run_path: str | Path, max_batch: int = MAX_BATCH, max_chars: int 
     model = run.load_model()
     log.info("serving %s (%s), loaded in %.1f s", run.name, run.config.model, time.time() - started)
     needs_period = "period" in run.config.features
-    lock = threading.Lock()
+    batcher = Batcher(model.predict_proba, max_batch)
     app = FastAPI(title="textladder", version="1", description=f"Predictions of run {run.name} "
                   f"({run.config.model}); classes: {', '.join(run.classes)}.")
+    app.state.batcher = batcher
 
     class Refused(Exception):
         def __init__(self, status: int, message: str):
@@ -114,15 +169,14 @@ def create_app(run_path: str | Path, max_batch: int = MAX_BATCH, max_chars: int 
             raise Refused(413, f"texts[{too_long[0]}]: {len(texts[too_long[0]]):,} characters, more than the "
                                f"limit of {max_chars:,} ({len(too_long)} such texts)")
         frame = pd.DataFrame({"text": [t[:max_chars] for t in texts]})
-        if request.period is not None:
-            if len(request.period) != len(texts):
-                raise Refused(422, f"period: {len(request.period)} values for {len(texts)} texts")
+        if request.period is not None and len(request.period) != len(texts):
+            raise Refused(422, f"period: {len(request.period)} values for {len(texts)} texts")
+        if needs_period:
+            if request.period is None:
+                raise Refused(422, "period: this run was trained with --features period; give one per text")
             frame["period"] = request.period
-        elif needs_period:
-            raise Refused(422, "period: this run was trained with --features period; give one per text")
         t = time.time()
-        with lock:
-            proba = model.predict_proba(frame)
+        proba = batcher(frame)
         classes = run.classes
         return {"predictions": [{"label": classes[int(row.argmax())],
                                  "probabilities": {c: round(float(p), 6) for c, p in zip(classes, row)}}
