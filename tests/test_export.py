@@ -60,9 +60,13 @@ def test_transformer_onnx_matches_pytorch_and_int8_is_close(data, tmp_path, tiny
     assert ev.exit_code == 0, ev.output
 
 
-@pytest.mark.parametrize("model", ["cnn", "attention"])
-def test_sequence_rungs_export_with_the_period_input(data, tmp_path, model, monkeypatch):
-    config = RunConfig(model=model, params={"epochs": 2}, features=["period"], data=DataConfig(path=str(data)))
+@pytest.mark.parametrize("model, params", [("cnn", {}), ("attention", {}), ("lstm", {}),
+                                           ("bilstm2", {}), ("bigru", {"pool": "max"})])
+def test_sequence_rungs_export_with_the_period_input(data, tmp_path, model, params, monkeypatch):
+    """Recurrent rungs read packed sequences, which do not export; their export path (each row
+    reversed within its length for the backward direction) must give the same probabilities."""
+    config = RunConfig(model=model, params={"epochs": 2, **params}, features=["period"],
+                       data=DataConfig(path=str(data)))
     run = Run.open(train(config, tmp_path / "runs"))
     assert runner.invoke(app, ["export", str(run.path), "--onnx"]).exit_code == 0
     X = TEXTS.assign(period=["24h", "3m", "24h", "3m", "unknown"] * 7)
@@ -73,12 +77,24 @@ def test_sequence_rungs_export_with_the_period_input(data, tmp_path, model, monk
 
 
 def test_what_cannot_be_exported_says_so(data, tmp_path):
-    run = _run(data, tmp_path, "lstm")
-    result = runner.invoke(app, ["export", str(run.path), "--onnx"])
-    assert result.exit_code == 1 and "model 'lstm' cannot be exported to ONNX" in result.output
-    assert not (run.path / "model" / "onnx").exists()
     tfidf = Run.open(train(RunConfig(model="tfidf-linear", params={"min_df": 1}, data=DataConfig(path=str(data))),
                            tmp_path / "runs"))
     result = runner.invoke(app, ["export", str(tfidf.path), "--onnx"])
     assert result.exit_code == 1 and "not a neural rung" in result.output
     assert runner.invoke(app, ["export", str(tfidf.path)]).exit_code == 1
+
+
+def test_a_failed_export_leaves_nothing_behind(data, tmp_path, monkeypatch):
+    import torch
+
+    run = _run(data, tmp_path, "cnn")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("unsupported operator aten::imaginary\nmore detail")
+
+    monkeypatch.setattr(torch.onnx, "export", broken)
+    result = runner.invoke(app, ["export", str(run.path), "--onnx"])
+    assert result.exit_code == 1
+    assert "model 'cnn' cannot be exported to ONNX (unsupported operator aten::imaginary)" in result.output
+    assert not (run.path / "model" / "onnx").exists()
+    assert "onnx_inputs" not in json.loads((run.path / "model" / "model.json").read_text())

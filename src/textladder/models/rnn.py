@@ -145,6 +145,50 @@ def run_packed(rnn: nn.Module, x: torch.Tensor, lengths: torch.Tensor, padding_v
     return padded, h
 
 
+def _reverse_within(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Each row's first ``length`` steps in reverse order, the padding left where it is."""
+    t = torch.arange(x.shape[1], device=x.device).unsqueeze(0)
+    n = lengths.to(x.device).unsqueeze(1)
+    index = torch.where(t < n, n - 1 - t, t)
+    return torch.gather(x, 1, index.unsqueeze(2).expand(-1, -1, x.shape[2]))
+
+
+def _single_layers(rnn: nn.LSTM | nn.GRU) -> list[list[nn.Module]]:
+    """One-layer, one-direction copies of ``rnn``'s layers that share its parameters: [layer][direction]."""
+    layers = []
+    for layer in range(rnn.num_layers):
+        row = []
+        for d in range(2 if rnn.bidirectional else 1):
+            suffix = f"_l{layer}" + ("_reverse" if d else "")
+            in_size = rnn.input_size if layer == 0 else rnn.hidden_size * (2 if rnn.bidirectional else 1)
+            single = type(rnn)(in_size, rnn.hidden_size, batch_first=True)
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                setattr(single, name + "_l0", getattr(rnn, name + suffix))
+            row.append(single.eval())
+        layers.append(row)
+    return layers
+
+
+def run_unpacked(rnn: nn.LSTM | nn.GRU, x: torch.Tensor, lengths: torch.Tensor, padding_value: float = 0.0):
+    """What :func:`run_packed` gives, from operations ONNX can export with any batch and length: per
+    layer, the forward direction over the padded rows (the padding comes after every real step), the
+    backward direction over each row reversed within its length. Returns (outputs, final states
+    (layers x directions, B, H)); inference only (no dropout between layers)."""
+    last = (lengths.to(x.device) - 1).view(-1, 1, 1)
+    inputs, finals = x, []
+    for row in _single_layers(rnn):
+        outs = []
+        for d, single in enumerate(row):
+            seq = inputs if d == 0 else _reverse_within(inputs, lengths)
+            out, _ = single(seq)
+            finals.append(torch.gather(out, 1, last.expand(-1, 1, out.shape[2])).squeeze(1))
+            outs.append(out if d == 0 else _reverse_within(out, lengths))
+        inputs = torch.cat(outs, dim=2)
+    real = torch.arange(x.shape[1], device=x.device).unsqueeze(0) < lengths.to(x.device).unsqueeze(1)
+    padded = inputs.masked_fill(~real.unsqueeze(2), padding_value)
+    return padded, torch.stack(finals)
+
+
 class RNNNet(SequenceNet):
     """Embedding -> (Bi)LSTM/GRU layers over packed sequences -> pooled features -> dense head."""
 
@@ -158,11 +202,14 @@ class RNNNet(SequenceNet):
         self.reset_parameters()
 
     def features(self, batch) -> torch.Tensor:
-        out, h = run_packed(self.rnn, self.embed(batch), batch["lengths"], padding_value=float("-inf"),
-                            outputs=self.pool == "max")
+        if torch.onnx.is_in_onnx_export():  # packed sequences do not export; the same sums without them
+            out, h = run_unpacked(self.rnn, self.embed(batch), batch["lengths"], padding_value=float("-inf"))
+        else:
+            out, h = run_packed(self.rnn, self.embed(batch), batch["lengths"], padding_value=float("-inf"),
+                                outputs=self.pool == "max")
+            h = h[0] if isinstance(h, tuple) else h  # LSTM: (h_n, c_n)
         if self.pool == "max":
             return out.max(dim=1).values
-        h = h[0] if isinstance(h, tuple) else h  # LSTM: (h_n, c_n)
         return torch.cat(list(h[-self.directions:]), dim=1)  # the last layer, every direction
 
 
