@@ -114,9 +114,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_the_serve_command_answers_on_localhost(run, tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_serve_command_answers_on_localhost(run, tmp_path, workers):
     port = _free_port()
-    cmd = [sys.executable, "-m", "textladder.cli", "serve", str(run.path), "--port", str(port), "--max-batch", "3"]
+    cmd = [sys.executable, "-m", "textladder.cli", "serve", str(run.path), "--port", str(port), "--max-batch", "3",
+           "--workers", str(workers)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
