@@ -21,8 +21,8 @@ from _common import HM_TRAIN, machine, print_table
 
 from textladder.config import DataConfig
 from textladder.ensemble import build, parse_select, select_top
-from textladder.ladder import climb, load_ladder
-from textladder.runs import Run, leaderboard, list_runs
+from textladder.ladder import climb, existing_ensemble, load_ladder
+from textladder.runs import Run, leaderboard
 
 BLOG_SINGLE, BLOG_ENSEMBLE, TARGET = 0.924, 0.941, 0.95
 
@@ -54,10 +54,8 @@ def main() -> None:
     for select in filter(None, args.also_select.split(",")):
         members = select_top(result.runs, parse_select(select))
         for vote in ("soft", "hard"):
-            same = [r for r in list_runs(out) if r.config.model == "ensemble"
-                    and r.config.params["members"] == [m.name for m in members]
-                    and r.config.params["vote"] == vote and r.config.params.get("weights") is None]
-            run = same[0] if same else Run.open(build(members, vote=vote, runs_dir=out))
+            run = (existing_ensemble(out, [m.name for m in members], vote)
+                   or Run.open(build(members, vote=vote, runs_dir=out)))
             ensembles.append((f"ensemble {vote} ({select}: {len(members)} runs)", run))
     members = set(result.ensembles[0].config.params["members"]) if result.ensembles else set()
     options = {row["run"]: row["options"] for row in leaderboard(result.runs)}  # those that differ from defaults

@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from _common import machine, print_table
 
 from textladder.predict import run_test_split

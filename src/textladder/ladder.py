@@ -169,7 +169,8 @@ class ClimbResult:
     report: Path | None = None
 
 
-def _existing_ensemble(runs_dir: Path, members: list[str], vote: str) -> Run | None:
+def existing_ensemble(runs_dir: Path, members: list[str], vote: str) -> Run | None:
+    """An unweighted ensemble run in ``runs_dir`` of exactly these members and vote, else None."""
     for run in list_runs(runs_dir):
         p = run.config.params
         if run.config.model == "ensemble" and p.get("members") == members and p.get("vote") == vote \
@@ -216,7 +217,7 @@ def climb(ladder: Ladder, data: DataConfig, runs_dir: str | Path, split: SplitCo
         members = select_top(result.runs, parse_select(ladder.ensemble.select))
         names = [r.name for r in members]
         for vote in ladder.ensemble.vote:
-            done = _existing_ensemble(runs_dir, names, vote)
+            done = existing_ensemble(runs_dir, names, vote)
             if done is None:
                 log.info("ensemble (%s voting) of %s ...", vote, ", ".join(names))
                 done = Run.open(build(members, vote=vote, runs_dir=runs_dir))
