@@ -7,6 +7,10 @@ import platform
 from datetime import date
 from pathlib import Path
 
+# A finished run of the same config in the output folder is read back, not trained again, and an
+# interrupted neural rung goes on from its last epoch: the same rule as ``textladder ladder``.
+from textladder.ladder import finished, train_or_resume  # noqa: F401
+
 ROOT = Path(__file__).resolve().parents[1]
 HM_TRAIN = Path(os.environ.get("TEXTLADDER_DATA", ROOT.parent / "shared" / "data" / "happydb" / "hm_train.csv"))
 
@@ -45,19 +49,3 @@ def parse_sets(values: list[str]) -> dict:
         except json.JSONDecodeError:
             out[key] = raw
     return out
-
-
-def finished(out: Path, config):
-    """A finished run in ``out`` of this config, else None: benchmarks read such runs back instead of
-    training them again (the same rule as ``textladder ladder``)."""
-    from textladder.ladder import finished as finished_run
-
-    return finished_run(out, config)
-
-
-def train_or_resume(config, out: Path):
-    """Train ``config`` into ``out``, going on from an interrupted run of the same config if there is one
-    (a long rung can span several sittings: kill it, run the benchmark again)."""
-    from textladder.ladder import train_or_resume as go
-
-    return go(config, out)

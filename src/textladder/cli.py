@@ -598,11 +598,13 @@ def data_fetch(
 def _run_vectors(run: Path):
     from textladder.runs import Run
 
+    from textladder.models import get
+
     r = Run.open(run)
-    model = r.load_model()
-    if not hasattr(model, "word_vectors"):
-        raise TextladderError(f"{run}: model '{r.config.model}' has no word vectors (the neural rungs have)")
-    words, matrix = model.word_vectors()
+    if not get(r.config.model).has_word_vectors:
+        raise TextladderError(f"{run}: model '{r.config.model}' has no word vectors "
+                              "(the sequence rungs, w2v-dense and fasttext have)")
+    words, matrix = r.load_model().word_vectors()
     return r, words, matrix
 
 

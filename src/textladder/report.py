@@ -139,9 +139,7 @@ def _word_vector_run(rows: list[dict], runs: dict[str, Run]):
     from textladder.models import get
 
     for row in rows:
-        cls = get(row["model"])
-        method = getattr(cls, "word_vectors", None)
-        if method is None or method.__qualname__.startswith("NeuralClassifier."):  # the base only raises
+        if not get(row["model"]).has_word_vectors:
             continue
         run = runs[row["run"]]
         try:

@@ -30,6 +30,7 @@ class TextClassifier:
     name: ClassVar[str] = ""
     Params: ClassVar[type[Params]] = Params
     supports_smote: ClassVar[bool] = False  # True where the rung resamples its fixed-length features
+    has_word_vectors: ClassVar[bool] = False  # True where ``word_vectors()`` gives (words, vectors)
 
     def __init__(self, params: Params | None = None, **overrides):
         self.params = params if params is not None else self.Params(**overrides)

@@ -134,6 +134,8 @@ class FastText(TextClassifier):
                 out[row, int(name[len(LABEL):])] = value
         return out / np.maximum(out.sum(axis=1, keepdims=True), 1e-12)  # fastText's top-k rounds a little
 
+    has_word_vectors = True
+
     def word_vectors(self) -> tuple[list[str], np.ndarray]:
         """fastText's words (most frequent first, the end-of-line token left out) and their input vectors."""
         words = [w for w in self.model_.get_words() if w != "</s>" and not w.startswith(PERIOD_TOKEN)]

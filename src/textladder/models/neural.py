@@ -197,10 +197,6 @@ class NeuralClassifier(TextClassifier):
             self.period_ = PeriodEncoder(self.meta_["period"])
         return self.period_.transform(require_period(X, f"this '{self.name}' run"))
 
-    def word_vectors(self) -> tuple[list[str], np.ndarray]:
-        """The rung's words (most frequent first) and their vectors, for ``textladder vectors``."""
-        raise RunError(f"model '{self.name}' has no word vectors")
-
     # -- shared ---------------------------------------------------------------------------------
     def use_work_dir(self, folder: Path, resume: bool = False, progress: bool = False) -> None:
         """Keep checkpoints in ``folder`` (so ``resume`` can continue from them); show a progress bar."""
@@ -248,7 +244,7 @@ class NeuralClassifier(TextClassifier):
             self.report_["processes"] = module.world_size_
         return self
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Batches of similar length (sorted, padded to their own longest), through onnxruntime when
         the run has an exported model (``textladder export``), else through PyTorch."""
@@ -257,13 +253,11 @@ class NeuralClassifier(TextClassifier):
         out = np.zeros((len(X), self.meta_["n_classes"]), dtype=np.float32)
         self.net_.eval()
         session = getattr(self, "onnx_", None)
-        with torch.inference_mode():
-            for idx, batch in zip(loader.batch_sampler, loader):
-                if session is not None:
-                    feed = {k: batch[k].numpy() for k in self.meta_["onnx_inputs"]}
-                    out[idx] = session.run(None, feed)[0]
-                else:
-                    out[idx] = torch.softmax(self.net_(batch), dim=1).numpy()
+        for idx, batch in zip(loader.batch_sampler, loader):
+            if session is not None:
+                out[idx] = session.run(None, {k: batch[k].numpy() for k in self.meta_["onnx_inputs"]})[0]
+            else:
+                out[idx] = torch.softmax(self.net_(batch), dim=1).numpy()
         return out
 
     def export_onnx(self, folder: Path, int8: bool = False) -> list[Path]:
@@ -307,8 +301,7 @@ class NeuralClassifier(TextClassifier):
         """Predict through onnxruntime with the model file at ``path``."""
         import onnxruntime as ort
 
-        options = ort.SessionOptions()
-        self.onnx_ = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.onnx_ = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         self.onnx_path_ = Path(path)
 
     def save(self, folder: Path) -> None:

@@ -282,7 +282,10 @@ class SequenceClassifier(NeuralClassifier):
     def _load_extra(self, folder: Path) -> None:
         self.vocab_ = Vocab.load(folder / VOCAB)
 
+    has_word_vectors = True
+
     def word_vectors(self):
+        """The vocabulary's words (most frequent first) and their rows of the embedding layer."""
         return self.vocab_.itos[2:], self.net_.embedding.weight.detach().numpy()[2:]
 
 

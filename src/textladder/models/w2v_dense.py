@@ -114,6 +114,8 @@ class W2VDense(VectorClassifier):
         self.index_ = {w: i for i, w in enumerate(self.words_)}
         self.vectors_, self.idf_, self.mean_, self.scale_ = (arrays[k] for k in ("vectors", "idf", "mean", "scale"))
 
+    has_word_vectors = True
+
     def word_vectors(self):
         return list(self.words_), self.vectors_
 
