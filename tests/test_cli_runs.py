@@ -178,8 +178,13 @@ def test_loading_refuses_unexpected_types(trained):
 
     _, path = trained
     run = Run.open(path)
+    from textladder.files import write_checksums
+
     sio.dump(Pipeline([("f", FunctionTransformer(func=print))]), run.path / "model" / "model.skops")
-    with pytest.raises(RunError, match="refusing to load types"):
+    with pytest.raises(RunError, match="model file damaged"):  # the checksum recorded at training
+        run.load_model()
+    write_checksums(run.path / "model")  # as someone who tampers on purpose would
+    with pytest.raises(RunError, match="refusing to load: the file names types or functions"):
         run.load_model()
 
 

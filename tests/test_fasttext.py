@@ -29,7 +29,7 @@ def config(data, **params) -> RunConfig:
 
 def test_fasttext_trains_saves_its_own_format_and_reloads(data, tmp_path):
     run = Run.open(train(config(data), tmp_path / "runs"))
-    assert sorted(p.name for p in (run.path / "model").iterdir()) == ["model.bin", "model.json"]
+    assert sorted(p.name for p in (run.path / "model").iterdir()) == ["checksums.json", "model.bin", "model.json"]
     assert run.metrics["test"]["accuracy"] > 0.8, run.metrics["test"]
     saved = pd.read_csv(run.path / "test_predictions.csv")
     texts = pd.read_csv(data, dtype=str).set_index("hmid").loc[saved["id"].astype(str), "cleaned_hm"]

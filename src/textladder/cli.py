@@ -74,6 +74,15 @@ def _errors():
     except KeyboardInterrupt as exc:
         err.print(escape(str(exc)) or "interrupted; nothing was written", highlight=False)
         raise typer.Exit(130) from None
+    except OSError as exc:
+        from textladder.files import is_disk_full
+
+        if not is_disk_full(exc):
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        err.print(f"[bold red]error:[/] {escape(where)}no space left on device; free some space (or write "
+                  "somewhere else) and run the command again", highlight=False)
+        raise typer.Exit(1) from None
 
 
 def _progress(description: str, unit: str = "bytes") -> Progress:
@@ -171,7 +180,8 @@ def train(
     data: DataArg = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Registered model name (see 'textladder models').")] = "tfidf-linear",
     runs_dir: Annotated[Path, typer.Option("--out", "-o", help="Runs folder; the run gets its own folder inside.")] = Path("runs"),
-    name: Annotated[Optional[str], typer.Option("--name", help="Run folder name (default: MODEL-TIME-RANDOM).")] = None,
+    name: Annotated[Optional[str], typer.Option("--name", help="Run folder name (default: MODEL-TIME-RANDOM). An existing run of that name is refused unless --overwrite.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the run called --name if it exists (the old one stays until the new one is complete).")] = False,
     set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Model parameter KEY=VALUE (JSON value); repeat.")] = None,
     class_weight: Annotated[Optional[str], typer.Option("--class-weight", help="'balanced': weight classes by inverse frequency (the same as --balance class-weight).")] = None,
     features: Annotated[Optional[str], typer.Option("--features", help="Extra inputs joined before the classifier head: period (the reflection period, one-hot).")] = None,
@@ -250,7 +260,7 @@ def train(
         spinner = nullcontext() if neural else err.status(f"training {model} on {path.name} ...", spinner="dots")
         with _file_progress(path, f"reading {path.name}") as progress, spinner:
             run_dir = train_run(config, runs_dir, name=name, on_progress=progress, resume=resume,
-                                progress=neural and err.is_terminal)
+                                progress=neural and err.is_terminal, overwrite=overwrite)
         if run_dir is None:  # an extra DDP process: the first one reports
             return
         from textladder.runs import Run
@@ -495,12 +505,28 @@ def export(
 def runs(
     runs_dir: Annotated[Path, typer.Argument(help="Folder of run folders.")] = Path("runs"),
     json_: Annotated[bool, typer.Option("--json", help="Print the leaderboard as JSON.")] = False,
+    clean: Annotated[bool, typer.Option("--clean", help="Delete temporaries and locks left by commands that no longer run.")] = False,
 ):
-    """Leaderboard of the runs in a folder, best test macro-F1 first."""
+    """Leaderboard of the runs in a folder, best test macro-F1 first.
+
+    Unreadable run folders are named and skipped; temporaries left by killed commands are listed
+    (--clean deletes them).
+    """
+    _setup_logging()
     with _errors():
-        from textladder.runs import leaderboard, list_runs
+        from textladder.files import remove_stale, stale_temporaries
+        from textladder.runs import CHECKPOINTS, leaderboard, list_runs
 
         rows = leaderboard(list_runs(runs_dir))
+        folders = [Path(runs_dir), Path(runs_dir) / CHECKPOINTS]
+        if clean:
+            gone = [p for f in folders for p in remove_stale(f)]
+            err.print(f"removed {len(gone)} stale temporaries" + (f": {', '.join(p.name for p in gone)}" if gone else ""))
+        else:
+            stale = [p for f in folders for p in stale_temporaries(f)]
+            if stale:
+                log.warning("%d temporaries left by commands that no longer run (%s); 'textladder runs %s --clean' "
+                            "deletes them", len(stale), ", ".join(p.name for p in stale[:5]), runs_dir)
         if json_:
             print(json.dumps(rows, indent=2))
             return

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from textladder.errors import TextladderError
+from textladder.files import lock
 from textladder.models.ensemble import VOTES
 from textladder.runs import Run, list_runs, new_run_name
 
@@ -90,16 +91,25 @@ def check_members(runs: list[Run]) -> None:
 def build(runs: list[Run], vote: str = "soft", weights: list[float] | None = None,
           runs_dir: str | Path = "runs", name: str | None = None, on_progress=None) -> Path:
     """Score the members on their shared validation and test rows, vote, and write the ensemble's run folder."""
-    from textladder.config import RunConfig
-    from textladder.models.ensemble import Ensemble, combine
-    from textladder.predict import run_split
-    from textladder.train import encode, write_run
-
     if vote not in VOTES:
         raise TextladderError(f"--vote must be one of {', '.join(VOTES)}, not '{vote}'")
     check_members(runs)
     if weights is not None and len(weights) != len(runs):
         raise TextladderError(f"--weights has {len(weights)} values for {len(runs)} runs; give one per run")
+    name = name or new_run_name(f"ensemble-{vote}")
+    final = Path(runs_dir) / name
+    if final.exists():
+        raise TextladderError(f"{final} exists already; choose another --name")
+    with lock(final):
+        return _build(runs, vote, weights, final, on_progress)
+
+
+def _build(runs: list[Run], vote: str, weights: list[float] | None, final: Path, on_progress) -> Path:
+    from textladder.config import RunConfig
+    from textladder.models.ensemble import Ensemble, combine
+    from textladder.predict import run_split
+    from textladder.train import encode, write_run
+
     started = time.time()
     first = runs[0]
     model = Ensemble.from_runs(runs, vote=vote, weights=weights)
@@ -119,10 +129,6 @@ def build(runs: list[Run], vote: str = "soft", weights: list[float] | None = Non
                         "val_macro_f1": r.metrics["val"]["macro_f1"],
                         "test_accuracy": float((pt.argmax(1) == y_test).mean()),
                         "val_accuracy": float((pv.argmax(1) == y_val).mean())})
-    name = name or new_run_name(f"ensemble-{vote}")
-    final = Path(runs_dir) / name
-    if final.exists():
-        raise TextladderError(f"{final} exists already; choose another --name")
     log.info("ensemble of %d runs, %s voting: %s", len(runs), vote, ", ".join(r.name for r in runs))
     return write_run(final, config, model, classes, first.class_counts,
                      {"method": first.split_ids.get("method"), "seed": first.split_ids.get("seed"),

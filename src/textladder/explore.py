@@ -16,7 +16,7 @@ import numpy as np
 
 from textladder.data import Dataset, SplitConfig, make_split
 from textladder.errors import TextladderError
-from textladder.runs import atomic_folder, write_json
+from textladder.files import atomic_folder, lock, write_json
 from textladder.text import token_lengths
 from textladder.viz.plots import class_distribution_png, token_length_png
 
@@ -69,12 +69,13 @@ def summarize(ds: Dataset, split: SplitConfig | None = None) -> tuple[dict, np.n
 
 
 def explore(ds: Dataset, out: str | Path, split: SplitConfig | None = None) -> dict:
-    """Write ``summary.json``, the class pie and bar charts and the token-length histogram into ``out``."""
+    """Write ``summary.json``, the class pie and bar charts and the token-length histogram into ``out``
+    (atomically: an earlier explore folder there is replaced whole; two at once are refused)."""
     out = Path(out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "summary.json").exists())):
         raise TextladderError(f"{out}: exists and is not an explore folder; choose a new --out")
     summary, lengths = summarize(ds, split)
-    with atomic_folder(out) as tmp:
+    with lock(out), atomic_folder(out, overwrite=True) as tmp:
         if summary["classes"]:
             class_distribution_png(summary["classes"], tmp / "class_distribution_pie.png", kind="pie")
             class_distribution_png(summary["classes"], tmp / "class_distribution_bar.png", kind="bar")

@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 
 from textladder.errors import TextladderError
+from textladder.files import lock, write_checksums
+from textladder.models.base import checked_proba
 from textladder.runs import MODEL_DIR, Run
 
 log = logging.getLogger("textladder")
@@ -34,7 +36,13 @@ CHECK_TEXTS = [
 
 def export(run: Run, int8: bool = False) -> dict:
     """Write ``RUN/model/onnx/model.onnx`` (and ``model.int8.onnx``); return the largest difference
-    of their probabilities from PyTorch's on a few texts."""
+    of their probabilities from PyTorch's on a few texts. Two exports of one run at once: the second
+    is refused. The model's checksums are recorded again with the new files."""
+    with lock(run.path / MODEL_DIR / "onnx"):
+        return _export(run, int8)
+
+
+def _export(run: Run, int8: bool) -> dict:
     model = run.load_model()
     if not hasattr(model, "export_onnx"):
         raise TextladderError(f"{run.path}: model '{run.config.model}' is not a neural rung; "
@@ -43,8 +51,9 @@ def export(run: Run, int8: bool = False) -> dict:
     X = pd.DataFrame({"text": CHECK_TEXTS})
     if "period" in run.config.features:
         X["period"] = ["24h", "3m"] * (len(X) // 2)
-    reference = model.predict_proba(X)
+    reference = checked_proba(model, X, len(run.classes))
     paths = model.export_onnx(run.path / MODEL_DIR, int8=int8)
+    write_checksums(run.path / MODEL_DIR)
     report = {"files": [str(p) for p in paths]}
     for path in paths:
         model.use_onnx(path)

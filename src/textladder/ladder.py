@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from textladder.config import DataConfig, RunConfig
 from textladder.data.split import SplitConfig
 from textladder.errors import TextladderError
+from textladder.files import lock
 from textladder.runs import Run, list_runs
 
 log = logging.getLogger("textladder")
@@ -181,10 +182,17 @@ def existing_ensemble(runs_dir: Path, members: list[str], vote: str) -> Run | No
 
 def climb(ladder: Ladder, data: DataConfig, runs_dir: str | Path, split: SplitConfig | None = None,
           report: bool = True, progress: bool = False) -> ClimbResult:
-    """Train (or read back) every rung, build the ensembles, and write ``RUNS_DIR/report.html``."""
+    """Train (or read back) every rung, build the ensembles, and write ``RUNS_DIR/report.html``.
+    A second ladder climbing into the same runs folder at the same time is refused."""
+    runs_dir = Path(runs_dir)
+    with lock(runs_dir / "ladder"):
+        return _climb(ladder, data, runs_dir, split, report, progress)
+
+
+def _climb(ladder: Ladder, data: DataConfig, runs_dir: Path, split: SplitConfig | None, report: bool,
+           progress: bool) -> ClimbResult:
     from textladder.ensemble import build, parse_select, select_top
 
-    runs_dir = Path(runs_dir)
     started = time.time()
     result = ClimbResult()
     n = len(ladder.rungs)

@@ -33,6 +33,8 @@ from torch import nn
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, TQDMProgressBar
 
+from textladder.files import atomic_file
+
 log = logging.getLogger("textladder")
 
 MONITOR = "val_macro_f1"
@@ -203,16 +205,35 @@ class History(Callback):
         self.rows = list(state_dict["rows"])
 
 
+def save_atomically(trainer: pl.Trainer, path: Path, weights_only: bool = False) -> None:
+    """``trainer.save_checkpoint`` into a temporary file renamed onto ``path`` when complete: a full disk
+    or a kill mid-write leaves the previous checkpoint, never a truncated one."""
+    if not trainer.is_global_zero:  # a collective call in which only the first process writes
+        trainer.save_checkpoint(path, weights_only)
+        return
+    with atomic_file(path) as tmp:
+        trainer.save_checkpoint(tmp, weights_only)
+
+
+class BestCheckpoint(ModelCheckpoint):
+    """Lightning's best-epoch checkpoint, written atomically."""
+
+    def _save_checkpoint(self, trainer, filepath) -> None:
+        save_atomically(trainer, Path(filepath), self.save_weights_only)
+        self._last_global_step_saved = trainer.global_step
+        self._last_checkpoint_saved = filepath
+
+
 class LastCheckpoint(Callback):
     """``last.ckpt`` at the end of every epoch, after the history row and the best-epoch and
-    early-stopping bookkeeping of that epoch (Lightning writes it atomically)."""
+    early-stopping bookkeeping of that epoch, written atomically."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
 
     def on_train_epoch_end(self, trainer, pl_module):
         if MONITOR in trainer.callback_metrics:  # not when Lightning replays the end of a restored epoch
-            trainer.save_checkpoint(self.path)
+            save_atomically(trainer, self.path)
 
 
 def _quiet_lightning() -> None:
@@ -226,8 +247,20 @@ def _quiet_lightning() -> None:
 
 
 def last_checkpoint(work_dir: Path) -> Path | None:
+    """``work_dir/last.ckpt`` if it is there and readable; an unreadable one (cut short by a crash or a
+    full disk in an older version) is set aside as ``last.ckpt.unreadable``, with a warning, and the
+    run starts from the beginning."""
     path = Path(work_dir) / f"{LAST}.ckpt"
-    return path if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        torch.load(path, map_location="cpu", weights_only=True)["epoch"]
+    except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint is treated as absent
+        log.warning("%s is unreadable (%s); starting from the first epoch", path, str(exc).splitlines()[0][:120])
+        path.replace(path.with_name(path.name + ".unreadable"))
+        (Path(work_dir) / f"{BEST}.ckpt").unlink(missing_ok=True)
+        return None
+    return path
 
 
 def fit(module: LitClassifier, train_loader, val_loader, work_dir: Path, resume: bool = False) -> list[dict]:
@@ -240,7 +273,7 @@ def fit(module: LitClassifier, train_loader, val_loader, work_dir: Path, resume:
     cfg = module.config
     work_dir = Path(work_dir)
     history = History()
-    best = ModelCheckpoint(dirpath=work_dir, filename=BEST, monitor=MONITOR, mode="max", save_top_k=1,
+    best = BestCheckpoint(dirpath=work_dir, filename=BEST, monitor=MONITOR, mode="max", save_top_k=1,
                            enable_version_counter=False)
     callbacks: list[Callback] = [history, best, LastCheckpoint(work_dir / f"{LAST}.ckpt"),
                                  EarlyStopping(monitor=MONITOR, mode="max", patience=cfg.patience)]

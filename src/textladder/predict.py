@@ -9,7 +9,6 @@ Example:
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,8 @@ import pandas as pd
 from textladder.data.dataset import Dataset, file_sha256, load_dataset, resolve_columns
 from textladder.data.reader import LINE, columns_of, iter_chunks
 from textladder.errors import DataError, TextladderError
+from textladder.files import atomic_file, lock
+from textladder.models.base import checked_proba
 from textladder.runs import Run
 from textladder.train import encode, load_for, predictions_frame
 
@@ -86,10 +87,10 @@ def labelled_rows(run: Run, path: str | Path, label_col: str | None = None, text
 def score(run: Run, ds: Dataset, model=None) -> tuple[np.ndarray, np.ndarray]:
     """(y_true, probabilities) of ``ds`` under the run's model."""
     model = model or run.load_model()
-    return encode(ds.labels, run.classes), model.predict_proba(ds.frame())
+    return encode(ds.labels, run.classes), checked_proba(model, ds.frame(), len(run.classes))
 
 
-def _writer(output: Path):
+def _writer(output: Path, tmp: Path):
     if output.suffix.lower() in (".parquet", ".pq"):
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -116,41 +117,42 @@ def _writer(output: Path):
         def close():
             pass
 
-    tmp = output.parent / f".{output.name}.partial"
-    return tmp, write, close
+    return write, close
 
 
 def predict_file(run: Run, input_path: str | Path, output: str | Path, chunk_size: int = 10_000,
                  text_col: str | None = None, id_col: str | None = None, on_progress=None) -> int:
     """Predict every row of ``input_path`` in chunks and write ``id, predicted, proba_<class>...``
-    to ``output`` (CSV, or Parquet by suffix), atomically. Returns the number of rows."""
+    to ``output`` (CSV, or Parquet by suffix), atomically: the file appears complete or not at all, and
+    a second command writing the same ``output`` at the same time is refused. Returns the number of rows."""
     input_path, output = Path(input_path), Path(output)
     cols = columns_of(input_path)
     text_col = _run_default(run, text_col, "text", cols)
     id_col = _run_default(run, id_col, "id", cols)
     _, resolved = resolve_columns(input_path, cols, text_col, None, id_col, require_label=False)
+    if output.resolve() == input_path.resolve():
+        raise TextladderError(f"{output}: the output would replace the input; choose another --output")
     model = run.load_model()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp, write, close = _writer(output)
     rows = empty = 0
-    try:
-        for chunk in iter_chunks(input_path, chunk_size=chunk_size, on_progress=on_progress):
-            texts = chunk[resolved.text].astype(object).where(chunk[resolved.text].notna(), "").astype(str)
-            empty += int(texts.str.strip().eq("").sum())
-            ids = chunk[resolved.id].astype(str) if resolved.id else chunk[LINE].astype(str)
-            frame = pd.DataFrame({"text": texts.to_numpy(dtype=object)})
-            if resolved.period:
-                frame["period"] = chunk[resolved.period].astype(str).to_numpy(dtype=object)
-            write(predictions_frame(ids.to_numpy(dtype=object), run.classes, model.predict_proba(frame)))
-            rows += len(chunk)
+    with lock(output), atomic_file(output) as tmp:
+        write, close = _writer(output, tmp)
+        try:
+            for chunk in iter_chunks(input_path, chunk_size=chunk_size, on_progress=on_progress):
+                texts = chunk[resolved.text].astype(object).where(chunk[resolved.text].notna(), "").astype(str)
+                empty += int(texts.str.strip().eq("").sum())
+                ids = chunk[resolved.id].astype(str) if resolved.id else chunk[LINE].astype(str)
+                frame = pd.DataFrame({"text": texts.to_numpy(dtype=object)})
+                if resolved.period:
+                    frame["period"] = chunk[resolved.period].astype(str).to_numpy(dtype=object)
+                proba = checked_proba(model, frame, len(run.classes))
+                write(predictions_frame(ids.to_numpy(dtype=object), run.classes, proba))
+                rows += len(chunk)
+        except BaseException:
+            _close_quietly(close)
+            raise
         close()
         if rows == 0:
             raise DataError(input_path, "has a header but no data rows")
-        os.replace(tmp, output)
-    except BaseException:
-        _close_quietly(close)
-        tmp.unlink(missing_ok=True)
-        raise
     if empty:
         log.warning("%s: %d rows have an empty text; they were predicted anyway", input_path, empty)
     return rows

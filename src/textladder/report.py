@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import html
 import logging
-import os
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from textladder.errors import RunError, TextladderError
+from textladder.files import atomic_file, lock
 from textladder.runs import Run, leaderboard, list_runs
 
 log = logging.getLogger("textladder")
@@ -255,8 +255,6 @@ relative to the class's size (grey: rare words). Words a model confuses sit betw
 </body></html>
 """
     out = Path(out) if out is not None else runs_dir / REPORT
-    out.parent.mkdir(parents=True, exist_ok=True)
-    part = out.with_name(f".{out.name}.part")
-    part.write_text(page, encoding="utf-8")
-    os.replace(part, out)
+    with lock(out), atomic_file(out) as tmp:
+        tmp.write_text(page, encoding="utf-8")
     return out

@@ -18,11 +18,8 @@ Example:
 from __future__ import annotations
 
 import json
-import os
+import logging
 import secrets
-import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cached_property
@@ -32,42 +29,18 @@ from pydantic import ValidationError
 
 from textladder.config import RunConfig
 from textladder.errors import RunError
+from textladder.files import TMP_PREFIX, atomic_folder, verify_checksums, write_checksums, write_json  # noqa: F401
+
+log = logging.getLogger("textladder")
 
 CONFIG, LABELS, SPLIT, METRICS, MODEL_DIR = "config.json", "labels.json", "split.json", "metrics.json", "model"
-TMP_PREFIX = ".tmp-"
 CHECKPOINTS = ".checkpoints"  # RUNS_DIR/.checkpoints/NAME: a neural run's checkpoints while it trains
-
-
-@contextmanager
-def atomic_folder(final: Path) -> Iterator[Path]:
-    """Yield a temporary sibling of ``final``; on success rename it to ``final``
-    (replacing an older one), on any error or interrupt delete it."""
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f"{TMP_PREFIX}{final.name}-{secrets.token_hex(3)}"
-    tmp.mkdir()
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = None
-    if final.exists():
-        old = final.parent / f"{TMP_PREFIX}old-{final.name}-{secrets.token_hex(3)}"
-        os.rename(final, old)
-    os.rename(tmp, final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def new_run_name(model: str) -> str:
     """``MODEL-YYYYmmdd-HHMMSS-xxxx``: sortable and unique."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     return f"{model}-{stamp}-{secrets.token_hex(2)}"
-
-
-def write_json(path: Path, data) -> None:
-    Path(path).write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def _read_json(path: Path):
@@ -77,6 +50,8 @@ def _read_json(path: Path):
         raise RunError(f"{path.parent}: not a finished run folder ({path.name} is missing)") from None
     except json.JSONDecodeError as exc:
         raise RunError(f"{path}: line {exc.lineno}: invalid JSON ({exc.msg})") from None
+    except (UnicodeDecodeError, OSError) as exc:
+        raise RunError(f"{path}: unreadable ({exc})") from None
 
 
 @dataclass
@@ -106,7 +81,11 @@ class Run:
 
     @cached_property
     def classes(self) -> list[str]:
-        return list(_read_json(self.path / LABELS)["classes"])
+        data = _read_json(self.path / LABELS)
+        classes = data.get("classes") if isinstance(data, dict) else None
+        if not isinstance(classes, list) or len(classes) < 2 or not all(isinstance(c, str) for c in classes):
+            raise RunError(f"{self.path / LABELS}: no list of class names")
+        return classes
 
     @cached_property
     def class_counts(self) -> dict[str, int]:
@@ -126,26 +105,42 @@ class Run:
         return self.path.name
 
     def load_model(self):
-        """The trained model, from safe formats only; no retraining."""
+        """The trained model, from safe formats only; no retraining. Every model file is checked against
+        the sha256 recorded when the run was written (a damaged file is refused before it is read)."""
         from textladder.models import get, make_params
 
         params = make_params(self.config.model, self.config.params)
-        return get(self.config.model).load(self.path / MODEL_DIR, params)
+        folder = self.path / MODEL_DIR
+        if not folder.is_dir():
+            raise RunError(f"{folder}: model folder missing (the run folder is incomplete)")
+        if not verify_checksums(folder):
+            log.warning("%s: no checksums recorded (a run written by an older textladder); its model files "
+                        "are not verified", self.path)
+        return get(self.config.model).load(folder, params)
 
 
-def list_runs(runs_dir: str | Path) -> list[Run]:
-    """Finished runs directly under ``runs_dir`` (temporary and broken folders are skipped)."""
+def list_runs(runs_dir: str | Path, skipped: list[tuple[str, str]] | None = None) -> list[Run]:
+    """Finished runs directly under ``runs_dir``. Hidden (temporary) folders are passed over; a run folder
+    that cannot be read (a damaged ``config.json``, ``labels.json`` or ``metrics.json``) is skipped with a
+    warning naming it and the problem, and appended to ``skipped`` as ``(name, problem)``."""
     root = Path(runs_dir)
     if not root.is_dir():
         raise RunError(f"{root}: no such runs folder")
     runs = []
     for child in sorted(root.iterdir()):
-        if child.name.startswith(".") or not (child / METRICS).is_file():
+        if child.name.startswith(".") or not child.is_dir() or not (child / METRICS).exists():
             continue
         try:
-            runs.append(Run.open(child))
-        except RunError:
+            run = Run.open(child)
+            metrics = run.metrics
+            if not isinstance(metrics, dict) or not isinstance(metrics.get("test", {}), dict):
+                raise RunError(f"{child / METRICS}: not a metrics object")
+        except RunError as exc:
+            log.warning("skipping unreadable run %s: %s", child.name, exc)
+            if skipped is not None:
+                skipped.append((child.name, str(exc)))
             continue
+        runs.append(run)
     return runs
 
 

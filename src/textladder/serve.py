@@ -151,7 +151,9 @@ def create_app(run_path: str | Path, max_batch: int = MAX_BATCH, max_chars: int 
     @app.get("/model")
     def model_info():
         m = run.metrics
-        return {"run": run.name, "config": run.config.model_dump(mode="json"),
+        config = run.config.model_dump(mode="json")
+        config["data"]["path"] = Path(config["data"]["path"]).name  # the file's name and hash: no server paths
+        return {"run": run.name, "config": config,
                 "metrics": {part: {k: m[part][k] for k in ("n", "accuracy", "macro_f1", "weighted_f1")}
                             for part in ("val", "test") if part in m},
                 "train_seconds": m.get("train_seconds"), "limits": {"max_batch": max_batch,

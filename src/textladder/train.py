@@ -26,8 +26,8 @@ from textladder.evaluate import metrics, summary_line, write_artifacts
 from textladder.models import get, make_params
 from textladder.viz.plots import learning_curve_png
 from textladder.errors import TextladderError
-from textladder.runs import (CHECKPOINTS, CONFIG, LABELS, METRICS, MODEL_DIR, SPLIT, atomic_folder, new_run_name,
-                             write_json)
+from textladder.files import atomic_folder, disk_full, is_disk_full, lock, write_checksums, write_json
+from textladder.runs import CHECKPOINTS, CONFIG, LABELS, METRICS, MODEL_DIR, SPLIT, new_run_name
 
 log = logging.getLogger("textladder")
 
@@ -68,20 +68,23 @@ def predictions_frame(ids, classes: list[str], proba: np.ndarray, y_true: np.nda
 
 def write_run(final: Path, config: RunConfig, model, classes: list[str], class_counts: dict, split: dict,
               val_ds: Dataset, y_val: np.ndarray, proba_val: np.ndarray, test_ds: Dataset, y_test: np.ndarray,
-              proba_test: np.ndarray, facts: dict, history: list[dict] | None = None) -> Path:
+              proba_test: np.ndarray, facts: dict, history: list[dict] | None = None,
+              overwrite: bool = False) -> Path:
     """Score validation and test, and write a complete run folder at ``final`` atomically: config, labels,
-    split (``split`` plus the val and test ids), the saved model, metrics (plus ``facts``), the test
-    artefacts and predictions, and the learning curve when there is a ``history``."""
+    split (``split`` plus the val and test ids), the saved model with the sha256 of each of its files,
+    metrics (plus ``facts``), the test artefacts and predictions, and the learning curve when there is
+    a ``history``. An existing ``final`` is an error unless ``overwrite``."""
     val_metrics = metrics(y_val, proba_val, classes)
     test_metrics = metrics(y_test, proba_test, classes)
     log.info("validation: %s", summary_line(val_metrics))
     log.info("test:       %s", summary_line(test_metrics))
-    with atomic_folder(final) as tmp:
+    with atomic_folder(final, overwrite=overwrite) as tmp:
         write_json(tmp / CONFIG, config.model_dump(mode="json"))
         write_json(tmp / LABELS, {"classes": classes, "counts": class_counts})
         write_json(tmp / SPLIT, {**split, "val": val_ds.ids.tolist(), "test": test_ds.ids.tolist()})
         (tmp / MODEL_DIR).mkdir()
         model.save(tmp / MODEL_DIR)
+        write_checksums(tmp / MODEL_DIR)
         write_artifacts(tmp, test_metrics, classes, test_ds.ids, test_ds.texts, y_test, proba_test,
                         prefix=f"{config.model}: test ")
         predictions_frame(test_ds.ids, classes, proba_test, y_test).to_csv(tmp / "test_predictions.csv", index=False)
@@ -122,14 +125,32 @@ def find_resumable(runs_dir: Path, config: dict, name: str | None = None) -> str
 
 
 def train(config: RunConfig, runs_dir: str | Path, name: str | None = None, on_progress=None,
-          resume: bool = False, progress: bool = False) -> Path | None:
+          resume: bool = False, progress: bool = False, overwrite: bool = False) -> Path | None:
     """Load, split, fit, evaluate on validation and test, and write the run folder atomically.
 
     Neural rungs keep their checkpoints in ``RUNS_DIR/.checkpoints/NAME`` while they train; after an
     interrupt, the same call with ``resume=True`` continues from the last finished epoch. ``progress``
-    shows the training loop's progress bar. Returns the run folder's path (None in the extra
-    processes of a multi-process DDP run, which write nothing).
+    shows the training loop's progress bar. A run ``name`` that exists already is refused unless
+    ``overwrite``; a second command training the same name at the same time is refused at once.
+    Returns the run folder's path (None in the extra processes of a multi-process DDP run, which
+    write nothing).
     """
+    if name is not None:
+        _check_name(name)
+        if (Path(runs_dir) / name).exists() and not overwrite:
+            raise TextladderError(f"{Path(runs_dir) / name} exists already; choose another --name, or pass "
+                                  "--overwrite to replace it")
+        with lock(Path(runs_dir) / name):
+            return _train(config, runs_dir, name, on_progress, resume, progress, overwrite)
+    return _train(config, runs_dir, name, on_progress, resume, progress, overwrite)
+
+
+def _check_name(name: str) -> None:
+    if not name or name in (".", "..") or "/" in name or "\\" in name or name.startswith("."):
+        raise TextladderError(f"run name '{name}' must be a plain folder name (no '/', not starting with '.')")
+
+
+def _train(config: RunConfig, runs_dir, name, on_progress, resume, progress, overwrite) -> Path | None:
     started = time.time()
     seed_everything(config.seed)
     model_cls = get(config.model)
@@ -192,6 +213,8 @@ def train(config: RunConfig, runs_dir: str | Path, name: str | None = None, on_p
         if kept and isinstance(exc, KeyboardInterrupt):
             raise Interrupted(f"interrupted; the last finished epoch is kept in {work}: repeat the same command "
                               "with --resume to continue") from None
+        if is_disk_full(exc):
+            raise disk_full(work or runs_dir, "checkpoints" if work is not None else "the model") from None
         raise
     train_seconds = time.time() - fit_start
     if getattr(model, "global_rank_", 0) != 0:  # an extra process of a multi-process (DDP) run: rank 0 writes
@@ -222,7 +245,7 @@ def train(config: RunConfig, runs_dir: str | Path, name: str | None = None, on_p
                   "total_seconds": round(time.time() - started, 3), "train_rows": int(len(split.train)),
                   "balance": balance, "dropped_rows": ds.dropped,
                   **({"model_report": model.report_} if getattr(model, "report_", None) else {}),
-              }, history=getattr(model, "history_", None))
+              }, history=getattr(model, "history_", None), overwrite=overwrite)
     if work is not None:
         shutil.rmtree(work, ignore_errors=True)
     return runs_dir / name

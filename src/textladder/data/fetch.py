@@ -1,6 +1,6 @@
 """Download a public dataset into the user cache: verified, atomic, with progress.
 
-The file is streamed into a hidden ``.part`` file beside its destination while
+The file is streamed into a hidden temporary file (``.tmp-...``) beside its destination while
 its sha256 is computed; only a complete download whose size matches the
 server's ``Content-Length``, whose checksum matches, and whose header is the
 expected format is renamed into place. A partial download never looks
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import secrets
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from textladder.data.dataset import file_sha256
 from textladder.data.formats import HAPPYDB, Format, detect
 from textladder.data.reader import columns_of
 from textladder.errors import DataError, TextladderError
+from textladder.files import atomic_file, is_disk_full, lock
 
 
 @dataclass(frozen=True)
@@ -97,11 +97,9 @@ def fetch(
         have = file_sha256(dest)
         if expected is None or have == expected:
             return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.parent / f".{dest.name}.{secrets.token_hex(3)}.part"
     digest = hashlib.sha256()
     received = 0
-    try:
+    with lock(dest), atomic_file(dest) as part:
         try:
             with urllib.request.urlopen(url, timeout=timeout) as resp:
                 length = resp.headers.get("Content-Length")
@@ -121,6 +119,8 @@ def fetch(
         except urllib.error.HTTPError as exc:
             raise TextladderError(f"{url}: HTTP {exc.code} {exc.reason}") from None
         except (urllib.error.URLError, OSError) as exc:
+            if is_disk_full(exc):
+                raise
             reason = getattr(exc, "reason", exc)
             raise TextladderError(
                 f"{url}: download failed after {received:,} bytes ({reason}); nothing was saved, run again"
@@ -136,8 +136,6 @@ def fetch(
         if fmt is None or fmt.name != remote.format.name:
             raise DataError(url, f"downloaded file is not {remote.format.description} "
                                  f"(detected {fmt.name if fmt else 'an unknown format'}); not saved", line=1)
-        os.replace(part, dest)
-        record.write_text(got + "\n")
-    finally:
-        part.unlink(missing_ok=True)
+    with atomic_file(record) as tmp:
+        tmp.write_text(got + "\n")
     return dest

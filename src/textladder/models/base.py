@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from textladder.errors import RunError
+
 
 class Params(BaseModel):
     """Base of every model's hyper-parameters: unknown keys are an error."""
@@ -54,3 +56,36 @@ class TextClassifier:
     @classmethod
     def load(cls, folder: Path, params: Params) -> TextClassifier:
         raise NotImplementedError
+
+
+def checked_proba(model: TextClassifier, X: pd.DataFrame, n_classes: int) -> np.ndarray:
+    """``model.predict_proba(X)``, refused unless it is one row of ``n_classes`` finite probabilities per
+    input row, each row summing to 1: a damaged model file must not pass as a working model.
+
+    Example:
+        >>> class Broken(TextClassifier):
+        ...     def predict_proba(self, X):
+        ...         return np.zeros((len(X), 2))
+        >>> checked_proba(Broken(), pd.DataFrame({"text": ["hi"]}), 2)
+        Traceback (most recent call last):
+        ...
+        textladder.errors.RunError: model '' gave probabilities that do not sum to 1 (row 0 sums to 0); ...
+    """
+    proba = np.asarray(model.predict_proba(X))
+    who = f"model '{model.name}'"
+    if proba.shape != (len(X), n_classes):
+        raise RunError(f"{who} gave probabilities of shape {proba.shape} for {len(X)} rows and {n_classes} "
+                       "classes; the model files do not match the run")
+    if len(proba) == 0:
+        return proba
+    bad = ~np.isfinite(proba).all(axis=1)
+    if bad.any():
+        raise RunError(f"{who} gave probabilities that are not finite (row {int(np.flatnonzero(bad)[0])}); "
+                       "the model files may be damaged: re-train the run")
+    sums = proba.sum(axis=1)
+    off = np.abs(sums - 1) > 1e-3
+    if off.any() or (proba < -1e-6).any():
+        i = int(np.flatnonzero(off)[0]) if off.any() else int(np.flatnonzero((proba < -1e-6).any(axis=1))[0])
+        raise RunError(f"{who} gave probabilities that do not sum to 1 (row {i} sums to {sums[i]:.4g}); "
+                       "the model files may be damaged: re-train the run")
+    return proba

@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
 
-from textladder.errors import TextladderError
-from textladder.models.base import Params, TextClassifier
+from textladder.errors import RunError, TextladderError
+from textladder.models.base import Params, TextClassifier, checked_proba
 from textladder.models.registry import register
 
 VOTES = ("soft", "hard")
@@ -40,6 +40,11 @@ class EnsembleParams(Params):
 
     @model_validator(mode="after")
     def _check(self):
+        for name in self.members:  # each is a folder inside the ensemble's own model/members/
+            if not name or name in (".", "..") or name.startswith(".") or "/" in name or "\\" in name \
+                    or "\x00" in name:
+                raise ValueError(f"member '{name}' is not a plain run name (members are folders inside the "
+                                 "ensemble's own model/members/)")
         if self.weights is not None:
             if len(self.weights) != len(self.members):
                 raise ValueError(f"{len(self.weights)} weights for {len(self.members)} members")
@@ -78,6 +83,7 @@ class Ensemble(TextClassifier):
         super().__init__(params, **overrides)
         self.members_: list[TextClassifier] = []
         self.sources_: list[Path] = []  # run folders to copy into model/members when saved
+        self.classes_: list[str] = []  # the members' shared class names
 
     @classmethod
     def from_runs(cls, runs, vote: str = "soft", weights: list[float] | None = None) -> Ensemble:
@@ -85,6 +91,7 @@ class Ensemble(TextClassifier):
         model = cls(EnsembleParams(members=[r.name for r in runs], vote=vote, weights=weights))
         model.members_ = [r.load_model() for r in runs]
         model.sources_ = [r.path for r in runs]
+        model.classes_ = runs[0].classes if runs else []
         return model
 
     def fit(self, X, y, X_val=None, y_val=None):
@@ -92,8 +99,8 @@ class Ensemble(TextClassifier):
                               "'textladder ensemble RUN RUN ... --out RUNS_DIR'")
 
     def member_probas(self, X: pd.DataFrame) -> list[np.ndarray]:
-        """Each member's probabilities of ``X``, in member order."""
-        return [m.predict_proba(X) for m in self.members_]
+        """Each member's probabilities of ``X``, in member order (each checked: finite, summing to 1)."""
+        return [checked_proba(m, X, len(self.classes_)) for m in self.members_]
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         return combine(self.member_probas(X), self.params.vote, self.params.weights)
@@ -113,6 +120,15 @@ class Ensemble(TextClassifier):
         from textladder.runs import Run
 
         model = cls(params)
-        model.sources_ = [Path(folder) / MEMBERS / name for name in params.members]
-        model.members_ = [Run.open(p).load_model() for p in model.sources_]
+        root = (Path(folder) / MEMBERS).resolve()
+        model.sources_ = []
+        for name in params.members:
+            path = (root / name).resolve()
+            if path.parent != root or not path.is_dir():
+                raise RunError(f"{Path(folder) / MEMBERS / name}: ensemble member missing (members must be "
+                               "folders inside the ensemble's own model/members/)")
+            model.sources_.append(path)
+        runs = [Run.open(p) for p in model.sources_]
+        model.members_ = [r.load_model() for r in runs]
+        model.classes_ = runs[0].classes if runs else []
         return model

@@ -124,14 +124,21 @@ class TfidfLinear(TextClassifier):
         path = Path(folder) / MODEL_FILE
         if not path.is_file():
             raise RunError(f"{path}: model file missing")
-        untrusted = sio.get_untrusted_types(file=path)
-        unexpected = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES) and t not in _TRUSTED]
+        try:
+            untrusted = sio.get_untrusted_types(file=path)
+        except Exception as exc:  # noqa: BLE001 - a damaged zip or schema
+            raise RunError(f"{path}: not a readable skops file ({exc})") from None
+        unexpected = sorted(set(untrusted) - TRUSTED)
         if unexpected:
-            raise RunError(f"{path}: refusing to load types textladder does not expect: {', '.join(unexpected)}")
+            raise RunError(f"{path}: refusing to load: the file names types or functions this rung never writes "
+                           f"({', '.join(unexpected)}); it may have been tampered with")
         model = cls(params)
-        model.pipeline_ = sio.load(path, trusted=untrusted)
+        model.pipeline_ = sio.load(path, trusted=sorted(set(untrusted)))
         return model
 
 
-_TRUSTED_PREFIXES = ("sklearn.", "scipy.sparse.", "numpy.")
-_TRUSTED = {"builtins.slice"}
+# The exact types a saved tfidf-linear pipeline holds beyond skops's own trusted defaults (scikit-learn
+# estimators, numpy and scipy containers, builtins): the calibrated LinearSVC's internals. Nothing is
+# trusted by prefix: skops calls any function named in a file, so one foreign name is refused outright.
+TRUSTED = frozenset({"sklearn.calibration._CalibratedClassifier", "sklearn.calibration._SigmoidCalibration",
+                     "builtins.slice"})

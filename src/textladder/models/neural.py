@@ -26,6 +26,7 @@ from torch import nn
 
 from textladder.balance import balanced_weights, smote
 from textladder.errors import RunError
+from textladder.files import atomic_file, write_json
 from textladder.features import PeriodEncoder, require_period
 from textladder.models.base import Params, TextClassifier
 
@@ -271,29 +272,27 @@ class NeuralClassifier(TextClassifier):
         dynamic = {k: ({0: "batch", 1: "length"} if batch[k].dim() == 2 and k != "extra" else {0: "batch"})
                    for k in keys}
         target = Path(folder) / ONNX_DIR
+        created = not target.exists()
         target.mkdir(exist_ok=True)
-        part = target / f".{ONNX_FP32}.part"
         try:
-            torch.onnx.export(_OnnxWrap(self.net_.eval(), keys), tuple(batch[k] for k in keys), str(part),
-                              input_names=keys, output_names=["proba"], opset_version=17, dynamo=False,
-                              dynamic_axes={**dynamic, "proba": {0: "batch"}})
+            with atomic_file(target / ONNX_FP32) as part:
+                torch.onnx.export(_OnnxWrap(self.net_.eval(), keys), tuple(batch[k] for k in keys), str(part),
+                                  input_names=keys, output_names=["proba"], opset_version=17, dynamo=False,
+                                  dynamic_axes={**dynamic, "proba": {0: "batch"}})
         except Exception as exc:  # noqa: BLE001 - the exporter's errors are many and deep
-            part.unlink(missing_ok=True)
-            if not any(target.iterdir()):
+            if created and not any(target.iterdir()):
                 target.rmdir()
             raise RunError(f"model '{self.name}' cannot be exported to ONNX ({str(exc).splitlines()[0]})") from None
-        part.replace(target / ONNX_FP32)
         written = [target / ONNX_FP32]
         if int8:
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
-            part = target / f".{ONNX_INT8}.part"
-            quantize_dynamic(str(target / ONNX_FP32), str(part), weight_type=QuantType.QInt8)
-            part.replace(target / ONNX_INT8)
+            with atomic_file(target / ONNX_INT8) as part:
+                quantize_dynamic(str(target / ONNX_FP32), str(part), weight_type=QuantType.QInt8)
             written.append(target / ONNX_INT8)
         meta = json.loads((Path(folder) / META).read_text(encoding="utf-8"))
         meta["onnx_inputs"] = keys
-        (Path(folder) / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        write_json(Path(folder) / META, meta)
         self.meta_["onnx_inputs"] = keys
         return written
 

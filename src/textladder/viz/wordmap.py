@@ -13,13 +13,13 @@ Example:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from textladder.errors import TextladderError
+from textladder.files import atomic_file
 
 METHODS = ("pca", "tsne")
 
@@ -114,8 +114,6 @@ def word_map(words: Sequence[str], matrix: np.ndarray, out: str | Path, method: 
 
     fig = word_map_figure(words, matrix, method=method, top=top, labels=labels, title=title)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    part = out.with_name(out.name + ".part")
-    part.write_text(file_html(fig, INLINE, fig.title.text), encoding="utf-8")
-    os.replace(part, out)
+    with atomic_file(out) as tmp:
+        tmp.write_text(file_html(fig, INLINE, fig.title.text), encoding="utf-8")
     return out
