@@ -114,7 +114,7 @@ def test_stratified_split_is_seeded_and_disjoint():
 
 def test_split_with_a_tiny_class_says_which_class():
     labels = np.array(["a"] * 50 + ["b"])
-    with pytest.raises(TextladderError, match="smallest class, 'b', has 1 rows"):
+    with pytest.raises(TextladderError, match="class 'b' has only 1 row: .* --min-class-rows 3"):
         make_split(labels, SplitConfig().resolve("generic"))
 
 

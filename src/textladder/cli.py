@@ -164,6 +164,9 @@ TestSize = Annotated[Optional[float], typer.Option(
 ValSize = Annotated[Optional[float], typer.Option(
     "--val-size", help="Validation part of the rest: fraction or count. Default 0.15.")]
 Seed = Annotated[int, typer.Option("--seed", help="Seed of the split and the model.")]
+MinClassRows = Annotated[int, typer.Option(
+    "--min-class-rows", min=0,
+    help="Drop classes with fewer rows than this, with a warning (a stratified split needs 3 of each).")]
 
 
 def _split_config(split: str, test_size, val_size, seed):
@@ -206,7 +209,7 @@ def train(
     precision: Annotated[Optional[str], typer.Option("--precision", help="Neural rungs: Lightning precision, e.g. 32-true, bf16-mixed, 16-mixed (default: mixed on GPU).", rich_help_panel=NEURAL)] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run of this same command from its last finished epoch.")] = False,
     text_col: TextCol = None, label_col: LabelCol = None, id_col: IdCol = None, period_col: PeriodCol = None,
-    max_drop: MaxDrop = 0.05,
+    max_drop: MaxDrop = 0.05, min_class_rows: MinClassRows = 0,
     split: SplitOpt = "auto", test_size: TestSize = None, val_size: ValSize = None, seed: Seed = 42,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also log debug messages.")] = False,
 ):
@@ -246,7 +249,7 @@ def train(
         config = RunConfig(
             model=model, params=params, seed=seed, balance=balance, features=extra,
             data=DataConfig(path=str(path), text_col=text_col, label_col=label_col, id_col=id_col,
-                            period_col=period_col, max_drop=max_drop),
+                            period_col=period_col, max_drop=max_drop, min_class_rows=min_class_rows),
             split=_split_config(split, test_size, val_size, seed),
         )
         from textladder.models import make_params
@@ -401,7 +404,7 @@ def ladder(
     runs_dir: Annotated[Path, typer.Option("--out", "-o", help="Runs folder: finished rungs in it are read back, not retrained.")] = Path("runs"),
     no_report: Annotated[bool, typer.Option("--no-report", help="Do not write RUNS_DIR/report.html.")] = False,
     text_col: TextCol = None, label_col: LabelCol = None, id_col: IdCol = None, period_col: PeriodCol = None,
-    max_drop: MaxDrop = 0.05,
+    max_drop: MaxDrop = 0.05, min_class_rows: MinClassRows = 0,
     split: SplitOpt = "auto", test_size: TestSize = None, val_size: ValSize = None, seed: Seed = 42,
 ):
     """Climb a whole ladder in one command: train every rung not finished yet, build the ensembles,
@@ -420,7 +423,7 @@ def ladder(
             spec = spec.model_copy(update={"seed": seed})
         path = _data_path(data)
         data_cfg = DataConfig(path=str(path), text_col=text_col, label_col=label_col, id_col=id_col,
-                              period_col=period_col, max_drop=max_drop)
+                              period_col=period_col, max_drop=max_drop, min_class_rows=min_class_rows)
         log.info("ladder %s: %d rungs on %s into %s", config, len(spec.rungs), path.name, runs_dir)
         result = climb(spec, data_cfg, runs_dir, split=_split_config(split, test_size, val_size, seed),
                        report=not no_report, progress=err.is_terminal)
@@ -548,7 +551,7 @@ def explore(
     data: DataArg = None,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for summary.json and the plots.")] = Path("explore"),
     text_col: TextCol = None, label_col: LabelCol = None, id_col: IdCol = None, period_col: PeriodCol = None,
-    max_drop: MaxDrop = 0.05,
+    max_drop: MaxDrop = 0.05, min_class_rows: MinClassRows = 0,
     split: SplitOpt = "auto", test_size: TestSize = None, val_size: ValSize = None, seed: Seed = 42,
 ):
     """Summarise a dataset: class balance (pie and bar), token lengths, split sizes, a suggested sequence length."""
@@ -560,7 +563,8 @@ def explore(
         path = _data_path(data)
         with _file_progress(path, f"reading {path.name}") as progress:
             ds = load_dataset(path, text_col=text_col, label_col=label_col, id_col=id_col,
-                              period_col=period_col, max_drop=max_drop, on_progress=progress)
+                              period_col=period_col, max_drop=max_drop, on_progress=progress,
+                              min_class_rows=min_class_rows)
         log.info("%s: detected format '%s'", path, ds.format)
         s = run_explore(ds, out_dir, _split_config(split, test_size, val_size, seed))
         table = Table(title=f"{path.name}: {s['rows']:,} rows, format {s['format']}")

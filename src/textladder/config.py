@@ -29,6 +29,7 @@ class DataConfig(BaseModel):
     id_col: str | None = None
     period_col: str | None = None
     max_drop: float = Field(DEFAULT_MAX_DROP, ge=0, le=1)
+    min_class_rows: int = Field(0, ge=0, description="drop classes with fewer rows (0: keep every class)")
     sha256: str | None = None
     rows: int | None = None
 

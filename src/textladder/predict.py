@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from textladder.data.dataset import Dataset, file_sha256, load_dataset, resolve_columns
+from textladder.data.dataset import Dataset, load_dataset, resolve_columns
 from textladder.data.reader import LINE, columns_of, iter_chunks
 from textladder.errors import DataError, TextladderError
 from textladder.files import atomic_file, lock
@@ -38,10 +38,10 @@ def run_split(run: Run, part: str | tuple[str, ...], on_progress=None) -> list[D
     if not Path(cfg.data.path).exists():
         raise TextladderError(
             f"{cfg.data.path}: the data file of run {run.name} is gone; pass DATA to evaluate on another file")
-    if cfg.data.sha256 and file_sha256(cfg.data.path) != cfg.data.sha256:
+    ds = load_for(cfg, on_progress)
+    if cfg.data.sha256 and ds.sha256 != cfg.data.sha256:
         log.warning("%s has changed since run %s was trained; scoring the ids of its split",
                     cfg.data.path, run.name)
-    ds = load_for(cfg, on_progress)
     position = {k: i for i, k in enumerate(ds.ids.tolist())}
     subsets = []
     for name in parts:

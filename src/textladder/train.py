@@ -21,7 +21,7 @@ import pandas as pd
 
 from textladder.balance import balanced_weights, counts, resample_indices, smote_refusal
 from textladder.config import RunConfig
-from textladder.data import Dataset, file_sha256, load_dataset, make_split
+from textladder.data import Dataset, load_dataset, make_split
 from textladder.evaluate import metrics, summary_line, write_artifacts
 from textladder.models import get, make_params
 from textladder.viz.plots import learning_curve_png
@@ -51,7 +51,8 @@ def load_for(config: RunConfig, on_progress=None) -> Dataset:
     """Load the dataset a run config points at."""
     d = config.data
     return load_dataset(d.path, text_col=d.text_col, label_col=d.label_col, id_col=d.id_col,
-                        period_col=d.period_col, max_drop=d.max_drop, on_progress=on_progress)
+                        period_col=d.period_col, max_drop=d.max_drop, on_progress=on_progress,
+                        min_class_rows=d.min_class_rows)
 
 
 def predictions_frame(ids, classes: list[str], proba: np.ndarray, y_true: np.ndarray | None = None) -> pd.DataFrame:
@@ -172,7 +173,7 @@ def _train(config: RunConfig, runs_dir, name, on_progress, resume, progress, ove
     data = config.data.model_copy(update={
         "format": ds.format, "text_col": ds.columns.text, "label_col": ds.columns.label,
         "id_col": ds.columns.id, "period_col": ds.columns.period,
-        "sha256": file_sha256(ds.path), "rows": len(ds),
+        "sha256": ds.sha256, "rows": len(ds),  # the hash of the bytes actually read
     })
     config = config.model_copy(update={"data": data, "split": split_cfg, "params": params.model_dump()})
     split = make_split(ds.labels, split_cfg)

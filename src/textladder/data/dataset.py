@@ -11,7 +11,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,12 +19,18 @@ import numpy as np
 import pandas as pd
 
 from textladder.data.formats import Format, detect
-from textladder.data.reader import LINE, columns_of, file_kind, read_table
+from textladder.data.reader import LINE, Receipt, columns_of, file_kind, read_table, refuse_nested, sha256_file
 from textladder.errors import DataError
 
 log = logging.getLogger("textladder")
 
 DEFAULT_MAX_DROP = 0.05
+# A label spelled like one of these (any case, surrounding spaces ignored) is a missing label: the row is
+# counted and dropped like an empty one. They are what pandas, R, SQL and spreadsheets write for "no value".
+MISSING_LABELS = frozenset({"", "nan", "na", "n/a", "<na>", "#n/a", "none", "null", "nil"})
+# Class names that are probably a missing-value marker too, but may be meant: kept, with a warning.
+LOOKS_MISSING = frozenset({"missing", "unknown", "unlabeled", "unlabelled", "undefined", "n.a.", "-", "--",
+                           "?", "tbd", "#value!", "#ref!", "empty", "blank", "nat"})
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,7 @@ class Dataset:
     lines: np.ndarray
     line_kind: str  # "line" (CSV) or "row" (Parquet)
     dropped: dict[str, int] = field(default_factory=dict)
+    sha256: str | None = None  # of the bytes that were read
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -76,7 +82,7 @@ class Dataset:
             self.path, self.format, self.columns, self.ids[index], self.texts[index],
             None if self.labels is None else self.labels[index],
             None if self.period is None else self.period[index],
-            self.lines[index], self.line_kind, dict(self.dropped),
+            self.lines[index], self.line_kind, dict(self.dropped), self.sha256,
         )
 
     def frame(self) -> pd.DataFrame:
@@ -87,13 +93,7 @@ class Dataset:
         return pd.DataFrame(data)
 
 
-def file_sha256(path: str | Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
+file_sha256 = sha256_file  # hex sha256 of a file, read in 1 MiB blocks
 
 
 def resolve_columns(
@@ -133,11 +133,24 @@ def resolve_columns(
         ident = None
     if period is not None and period not in columns:
         period = None
+    roles = {"text": text, "label": label, "id": ident, "period": period}
+    named = [(r, c) for r, c in roles.items() if c is not None]
+    for i, (role, col) in enumerate(named):
+        for other, col2 in named[i + 1:]:
+            if col == col2:
+                raise DataError(path, f"column '{col}' is given as both the {role} and the {other} column; "
+                                      "each role needs its own column", **where)
+    refuse_nested(path, roles)
     return name, Columns(text=text, label=label, id=ident, period=period)
 
 
 def _blank(values: pd.Series) -> np.ndarray:
     return values.isna().to_numpy() | values.astype(str).str.strip().eq("").to_numpy()
+
+
+def _missing_label(values: pd.Series) -> np.ndarray:
+    """True where a label is absent or spelled as a missing value (:data:`MISSING_LABELS`)."""
+    return values.isna().to_numpy() | values.astype(str).str.strip().str.lower().isin(MISSING_LABELS).to_numpy()
 
 
 def load_dataset(
@@ -149,27 +162,34 @@ def load_dataset(
     require_label: bool = True,
     max_drop: float = DEFAULT_MAX_DROP,
     on_progress=None,
+    min_class_rows: int = 0,
 ) -> Dataset:
     """Read, detect, validate and clean a dataset file.
 
     Rows with an empty text or (when labels are required) a missing label are
     dropped, with a warning, when they are at most ``max_drop`` of the file;
-    more than that is an error at the first such line. Duplicate ids with the
-    same label keep their first row; with different labels they are an error.
-    Fewer than two classes is an error.
+    more than that is an error at the first such line. A label is missing when it
+    is empty or spelled as a missing value (``NaN``, ``None``, ``null``, ``N/A``...:
+    :data:`MISSING_LABELS`, any case). Duplicate ids with the same label keep their
+    first row; with different labels they are an error. Classes with fewer than
+    ``min_class_rows`` rows are dropped with a warning. Fewer than two classes is an error.
     """
     p = Path(path)
     kind = file_kind(p)
     columns = columns_of(p)
     fmt, cols = resolve_columns(p, columns, text_col, label_col, id_col, period_col, require_label, kind=kind)
-    table = read_table(p, on_progress=on_progress)
+    receipt = Receipt()
+    table = read_table(p, on_progress=on_progress, receipt=receipt)
     line_kind = "line" if kind == "csv" else "row"
     n = len(table)
     where = lambda i: {line_kind: int(table[LINE].iat[i])}  # noqa: E731
 
     bad_masks = {"empty text": _blank(table[cols.text])}
-    if cols.label is not None and require_label:
-        bad_masks["missing label"] = _blank(table[cols.label])
+    if cols.label is not None:
+        missing = _missing_label(table[cols.label])
+        table[cols.label] = table[cols.label].where(~missing, "")
+        if require_label:
+            bad_masks["missing label"] = missing
     keep = np.ones(n, dtype=bool)
     dropped: dict[str, int] = {}
     for reason, mask in bad_masks.items():
@@ -206,7 +226,13 @@ def load_dataset(
     if cols.label is not None and cols.label in table:
         raw = table[cols.label]
         labels = raw.where(raw.notna(), "").astype(str).str.strip().to_numpy(dtype=object)
+        if min_class_rows > 1 and require_label:
+            table, labels, ids = _drop_rare(p, table, labels, ids, min_class_rows, dropped)
         classes = sorted(set(labels.tolist()))
+        odd = [c for c in classes if c.lower() in LOOKS_MISSING]
+        if odd:
+            log.warning("%s: class '%s' (%d rows) looks like a missing-value marker; if it means 'no label', "
+                        "remove those rows or leave the label empty", p, odd[0], int((labels == odd[0]).sum()))
         if require_label and len(classes) < 2:
             only = f"'{classes[0]}'" if classes else "none"
             raise DataError(p, f"only one class ({only}) in column '{cols.label}'; a classifier needs at least two")
@@ -218,8 +244,23 @@ def load_dataset(
         path=str(p), format=fmt, columns=cols,
         ids=ids.to_numpy(dtype=object), texts=table[cols.text].astype(str).to_numpy(dtype=object),
         labels=labels, period=period, lines=table[LINE].to_numpy(dtype=np.int64), line_kind=line_kind,
-        dropped=dropped,
+        dropped=dropped, sha256=receipt.sha256,
     )
+
+
+def _drop_rare(path: Path, table: pd.DataFrame, labels: np.ndarray, ids: pd.Series, min_rows: int,
+               dropped: dict[str, int]):
+    """Drop the rows of classes with fewer than ``min_rows`` rows (``--min-class-rows``), with a warning."""
+    values, counts = np.unique(labels, return_counts=True)
+    rare = {str(v): int(c) for v, c in zip(values, counts) if c < min_rows}
+    if not rare:
+        return table, labels, ids
+    keep = ~np.isin(labels, list(rare))
+    shown = ", ".join(f"'{c}' ({n})" for c, n in sorted(rare.items(), key=lambda x: x[1])[:5])
+    log.warning("%s: dropped %d classes with fewer than %d rows (--min-class-rows): %s%s", path, len(rare),
+                min_rows, shown, ", ..." if len(rare) > 5 else "")
+    dropped["rare class"] = int((~keep).sum())
+    return table[keep].reset_index(drop=True), labels[keep], ids[keep].reset_index(drop=True)
 
 
 def _dedupe(path: Path, table: pd.DataFrame, ids: pd.Series, cols: Columns, line_kind: str):

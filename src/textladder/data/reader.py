@@ -2,8 +2,14 @@
 
 CSV goes through Python's C ``csv`` module in strict mode, so CRLF endings and
 quoted line breaks are handled as a real CSV parser should, and every record
-keeps the physical line it starts on. Problems become a :class:`DataError`
-that names the file, the line (CSV) or row (Parquet) and the problem.
+keeps the physical line it starts on. CSV compressed with gzip, bzip2, xz or
+zstd is read as it is, recognised by its first bytes (not its name). Problems
+become a :class:`DataError` that names the file, the line (CSV) or row
+(Parquet) and the problem. Only regular files are read (a FIFO would hang).
+
+What was read is what is hashed: pass a :class:`Receipt` and it gets the sha256
+of the bytes the reader consumed; a file that changes while it is read (its
+size or modification time moves) is refused.
 
 Example:
     >>> import tempfile, pathlib
@@ -16,9 +22,17 @@ Example:
 
 from __future__ import annotations
 
+import bz2
 import csv
+import gzip
+import hashlib
 import io
+import lzma
+import os
+import zlib
+import stat
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -28,9 +42,50 @@ from textladder.errors import DataError
 LINE = "_line"  # column added to every chunk: CSV line or Parquet row of the record
 CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
+COMPRESSED_SUFFIXES = {".gz", ".zst", ".bz2", ".xz"}
 _PARQUET_MAGIC = b"PAR1"
+_MAGIC = {b"\x1f\x8b": "gzip", b"\x28\xb5\x2f\xfd": "zstd", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz"}
+FIELD_LIMIT = 64 * 1024 * 1024  # the longest CSV field (one text), in characters
 
-csv.field_size_limit(64 * 1024 * 1024)
+csv.field_size_limit(FIELD_LIMIT)
+
+
+@dataclass
+class Receipt:
+    """What a read consumed: the sha256 and size of the file's bytes (filled in when the read ends)."""
+
+    sha256: str | None = None
+    bytes: int = 0
+
+
+def compression(head: bytes) -> str | None:
+    """The compression recognised from a file's first bytes: gzip, zstd, bzip2, xz, or None.
+
+    Example:
+        >>> compression(bytes([0x1F, 0x8B, 8, 0])), compression(b"text,label")
+        ('gzip', None)
+    """
+    return next((name for magic, name in _MAGIC.items() if head.startswith(magic)), None)
+
+
+def _decompressed(raw, kind: str | None):
+    """A binary reader of ``raw``'s decompressed bytes."""
+    if kind is None:
+        return raw
+    if kind == "gzip":
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    if kind == "bzip2":
+        return bz2.BZ2File(raw, mode="rb")
+    if kind == "xz":
+        return lzma.LZMAFile(raw, mode="rb")
+    import zstandard
+
+    return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+
+
+def _plain_name(path: Path) -> Path:
+    """``data.tsv.gz`` -> ``data.tsv`` (for the delimiter and messages)."""
+    return path.with_suffix("") if path.suffix.lower() in COMPRESSED_SUFFIXES else path
 
 
 def file_kind(path: str | Path) -> str:
@@ -43,19 +98,40 @@ def file_kind(path: str | Path) -> str:
         textladder.errors.DataError: does/not/exist.csv: file not found
     """
     p = Path(path)
-    if not p.exists():
-        raise DataError(p, "file not found")
-    if p.is_dir():
+    try:
+        mode = os.stat(p).st_mode
+    except FileNotFoundError:
+        raise DataError(p, "file not found") from None
+    except OSError as exc:
+        raise DataError(p, f"cannot read ({exc.strerror})") from None
+    if stat.S_ISDIR(mode):
         raise DataError(p, "is a folder, not a data file")
+    if not stat.S_ISREG(mode):
+        kind = "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "not a regular file (a device or socket)"
+        raise DataError(p, f"is {kind}; textladder reads regular files only: save the data to a file first")
     size = p.stat().st_size
     if size == 0:
         raise DataError(p, "file is empty")
-    with open(p, "rb") as fh:
-        head = fh.read(8192)
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(8192)
+            packed = compression(head)
+            if packed is not None:
+                fh.seek(0)
+                try:
+                    head = _decompressed(fh, packed).read(8192)
+                except Exception as exc:  # noqa: BLE001 - each decompressor has its own errors
+                    raise DataError(p, f"damaged {packed} data ({exc})") from None
+    except PermissionError:
+        raise DataError(p, "permission denied") from None
     if head.startswith(_PARQUET_MAGIC) or p.suffix.lower() in PARQUET_SUFFIXES:
+        if packed is not None:
+            raise DataError(p, f"a Parquet file inside {packed}: decompress it first (Parquet compresses itself)")
         if not head.startswith(_PARQUET_MAGIC):
             raise DataError(p, "not a Parquet file (it does not start with the PAR1 magic bytes)")
         return "parquet"
+    if not head:
+        raise DataError(p, f"file is empty (after {packed} decompression)")
     nul = head.find(b"\x00")
     if nul >= 0:
         line = head.count(b"\n", 0, nul) + 1
@@ -64,28 +140,55 @@ def file_kind(path: str | Path) -> str:
 
 
 def _delimiter(path: Path) -> str:
-    return "\t" if path.suffix.lower() == ".tsv" else ","
+    return "\t" if _plain_name(path).suffix.lower() == ".tsv" else ","
 
 
 class _CountingReader(io.RawIOBase):
-    """Binary reader that reports how many bytes have been consumed (for progress bars)."""
+    """Binary reader that hashes the bytes it passes on and reports how many (for progress bars)."""
 
     def __init__(self, raw, on_bytes: Callable[[int], None] | None):
         self._raw = raw
         self._on_bytes = on_bytes
+        self.digest = hashlib.sha256()
+        self.count = 0
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, b) -> int:
         n = self._raw.readinto(b)
-        if n and self._on_bytes is not None:
-            self._on_bytes(n)
+        if n:
+            self.digest.update(memoryview(b)[:n])
+            self.count += n
+            if self._on_bytes is not None:
+                self._on_bytes(n)
         return n
 
 
+def _signature(path: Path) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns
+
+
+def _changed(path: Path) -> DataError:
+    return DataError(path, "changed while it was being read (its size or modification time moved); run again "
+                           "once nothing is writing to it")
+
+
+def _open_text(path: Path):
+    """A text reader (UTF-8, BOM dropped, newlines kept) of a plain or compressed file."""
+    raw = open(path, "rb")
+    head = raw.read(8)
+    raw.seek(0)
+    return io.TextIOWrapper(_decompressed(raw, compression(head)), encoding="utf-8-sig", errors="strict",
+                            newline="")
+
+
 def _locate_bad_utf8(path: Path) -> DataError:
-    with open(path, "rb") as fh:
+    with open(path, "rb") as packed:
+        head = packed.read(8)
+        packed.seek(0)
+        fh = io.BufferedReader(_decompressed(packed, compression(head))) if compression(head) else packed
         for number, raw in enumerate(fh, start=1):
             try:
                 raw.decode("utf-8")
@@ -132,13 +235,19 @@ class _Lines:
             yield rest
 
 
-def _iter_csv(path: Path, chunk_size: int, on_bytes) -> Iterator[pd.DataFrame]:
+def _iter_csv(path: Path, chunk_size: int, on_bytes, receipt: Receipt | None) -> Iterator[pd.DataFrame]:
+    before = _signature(path)
     with open(path, "rb", buffering=0) as raw:
-        buffered = io.BufferedReader(_CountingReader(raw, on_bytes), buffer_size=1 << 20)
+        counting = _CountingReader(raw, on_bytes)
+        buffered = io.BufferedReader(counting, buffer_size=1 << 20)
+        packed = compression(buffered.peek(8)[:8])
+        if packed is not None:
+            buffered = io.BufferedReader(_decompressed(buffered, packed), buffer_size=1 << 20)
         text = io.TextIOWrapper(buffered, encoding="utf-8-sig", errors="strict", newline="")
         lines_in = _Lines(text)
         reader = csv.reader(lines_in, delimiter=_delimiter(path), strict=True)
         last_line = 0
+        damaged = _decompress_errors(packed)
         try:
             try:
                 header = next(reader)
@@ -161,17 +270,41 @@ def _iter_csv(path: Path, chunk_size: int, on_bytes) -> Iterator[pd.DataFrame]:
                 if len(rows) >= chunk_size:
                     yield _frame(columns, rows, lines)
                     rows, lines = [], []
-            if rows:
-                yield _frame(columns, rows, lines)
+            last = _frame(columns, rows, lines) if rows else None
+            while counting.readinto(bytearray(1 << 16)):  # bytes after the last record are read (and hashed) too
+                pass
+            if _signature(path) != before or counting.count != before[0]:
+                raise _changed(path)
+            if receipt is not None:
+                receipt.sha256, receipt.bytes = counting.digest.hexdigest(), counting.count
+            if last is not None:
+                yield last
         except UnicodeDecodeError:
             raise _locate_bad_utf8(path) from None
+        except damaged as exc:
+            raise DataError(path, f"damaged {packed} data ({exc})", line=last_line + 1) from None
         except csv.Error as exc:
             msg = str(exc)
-            if "unexpected end of data" in msg or "field larger" in msg:
+            if "field larger" in msg:
+                msg = (f"a field is longer than textladder's limit of {FIELD_LIMIT:,} characters "
+                       "(one text that large is likely a missing closing quote, or not text)")
+            elif "unexpected end of data" in msg:
                 msg = "unterminated quoted field: a '\"' opens here and never closes"
             else:
                 msg = f"malformed CSV: {msg}"
             raise DataError(path, msg, line=last_line + 1) from None
+
+
+def _decompress_errors(packed: str | None) -> tuple[type[BaseException], ...]:
+    """What each decompressor raises for damaged or cut-short data (nothing for plain files)."""
+    if packed is None:
+        return ()
+    if packed == "zstd":
+        import zstandard
+
+        return (zstandard.ZstdError, EOFError)
+    return {"gzip": (gzip.BadGzipFile, zlib.error, EOFError), "xz": (lzma.LZMAError, EOFError),
+            "bzip2": (OSError, EOFError)}[packed]  # bz2 raises a plain OSError("Invalid data stream")
 
 
 def _frame(columns: list[str], rows: list[list[str]], lines: list[int]) -> pd.DataFrame:
@@ -180,16 +313,30 @@ def _frame(columns: list[str], rows: list[list[str]], lines: list[int]) -> pd.Da
     return frame
 
 
-def _iter_parquet(path: Path, chunk_size: int, on_rows) -> Iterator[pd.DataFrame]:
+def _parquet_file(path: Path):
     import pyarrow.parquet as pq
 
     try:
-        pf = pq.ParquetFile(path)
+        return pq.ParquetFile(path)
     except Exception as exc:  # pyarrow raises several types for corrupt files
         raise DataError(path, f"unreadable Parquet file ({exc})") from None
+
+
+def _iter_parquet(path: Path, chunk_size: int, on_rows, receipt: Receipt | None) -> Iterator[pd.DataFrame]:
+    before = _signature(path)
+    if receipt is not None:  # Parquet is read by seeking, so it is hashed whole first; a change is caught below
+        receipt.sha256, receipt.bytes = sha256_file(path), before[0]
+    pf = _parquet_file(path)
     columns = _header(path, list(pf.schema_arrow.names), line=None)
     start = 1
-    for batch in pf.iter_batches(batch_size=chunk_size):
+    batches = pf.iter_batches(batch_size=chunk_size)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            break
+        except Exception as exc:  # noqa: BLE001 - a damaged row group
+            raise DataError(path, f"unreadable Parquet data ({exc})", row=start) from None
         frame = batch.to_pandas()
         frame.columns = columns
         frame = frame.astype(object).where(frame.notna(), None)
@@ -197,7 +344,48 @@ def _iter_parquet(path: Path, chunk_size: int, on_rows) -> Iterator[pd.DataFrame
         start += len(frame)
         if on_rows is not None:
             on_rows(len(frame))
+        if _signature(path) != before:
+            raise _changed(path)
         yield frame
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def refuse_nested(path: str | Path, roles: dict[str, str]) -> None:
+    """Refuse Parquet columns (``roles``: role -> column) that hold lists, structs, maps or raw bytes
+    rather than one text or label per row; CSV columns are always text.
+
+    Example:
+        >>> import tempfile, pathlib, pyarrow as pa, pyarrow.parquet as pq
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.parquet"
+        >>> pq.write_table(pa.table({"text": ["hi"], "label": [["a"]]}), p)
+        >>> refuse_nested(p, {"text": "text", "label": "label"})
+        Traceback (most recent call last):
+        ...
+        textladder.errors.DataError: ...t.parquet: label column 'label' holds list<element: string> values, not one value per row; ...
+    """
+    p = Path(path)
+    if file_kind(p) != "parquet":
+        return
+    import pyarrow as pa
+
+    schema = _parquet_file(p).schema_arrow
+    for role, col in roles.items():
+        if col is None or col not in schema.names:
+            continue
+        t = schema.field(col).type
+        nested = pa.types.is_nested(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t) \
+            or pa.types.is_fixed_size_binary(t)
+        if nested:
+            raise DataError(p, f"{role} column '{col}' holds {t} values, not one value per row; textladder needs "
+                               "one text and one label per row (flatten or join the column first)")
 
 
 def columns_of(path: str | Path) -> list[str]:
@@ -213,21 +401,19 @@ def columns_of(path: str | Path) -> list[str]:
     p = Path(path)
     kind = file_kind(p)
     if kind == "parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            return _header(p, list(pq.ParquetFile(p).schema_arrow.names))
-        except DataError:
-            raise
-        except Exception as exc:
-            raise DataError(p, f"unreadable Parquet file ({exc})") from None
+        return _header(p, list(_parquet_file(p).schema_arrow.names))
     try:
-        with open(p, encoding="utf-8-sig", newline="") as fh:
+        with _open_text(p) as fh:
             header = next(csv.reader(fh, delimiter=_delimiter(p), strict=True), None)
     except UnicodeDecodeError:
         raise _locate_bad_utf8(p) from None
     except csv.Error as exc:
-        raise DataError(p, f"malformed CSV header: {exc}", line=1) from None
+        msg = "a field is too long" if "field larger" in str(exc) else str(exc)
+        raise DataError(p, f"malformed CSV header: {msg}", line=1) from None
+    except Exception as exc:  # noqa: BLE001 - damaged compressed data
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(p, f"unreadable ({exc})", line=1) from None
     if header is None:
         raise DataError(p, "file is empty")
     return _header(p, header)
@@ -237,22 +423,23 @@ def total_units(path: str | Path) -> tuple[int, str]:
     """Progress total for :func:`iter_chunks`: ``(bytes, "bytes")`` for CSV, ``(rows, "rows")`` for Parquet."""
     p = Path(path)
     if file_kind(p) == "parquet":
-        import pyarrow.parquet as pq
-
-        return pq.ParquetFile(p).metadata.num_rows, "rows"
-    return p.stat().st_size, "bytes"
+        return _parquet_file(p).metadata.num_rows, "rows"
+    return p.stat().st_size, "bytes"  # compressed bytes for a compressed file: the progress counts those
 
 
 def iter_chunks(
     path: str | Path,
     chunk_size: int = 10_000,
     on_progress: Callable[[int], None] | None = None,
+    receipt: Receipt | None = None,
 ) -> Iterator[pd.DataFrame]:
     """Yield the records of a CSV or Parquet file as DataFrames of at most ``chunk_size`` rows.
 
     Every value is a ``str`` (CSV) or the Parquet value; column ``_line`` holds the
     CSV line a record starts on, or the 1-based Parquet row. ``on_progress`` is
     called with the bytes (CSV) or rows (Parquet) consumed, for progress bars.
+    ``receipt`` gets the sha256 of what was read once the last chunk is out; a file
+    that changed meanwhile raises :class:`DataError` instead.
 
     Example:
         >>> import tempfile, pathlib
@@ -264,18 +451,20 @@ def iter_chunks(
     p = Path(path)
     kind = file_kind(p)
     if kind == "parquet":
-        yield from _iter_parquet(p, chunk_size, on_progress)
+        yield from _iter_parquet(p, chunk_size, on_progress, receipt)
     else:
-        yield from _iter_csv(p, chunk_size, on_progress)
+        yield from _iter_csv(p, chunk_size, on_progress, receipt)
 
 
-def read_table(path: str | Path, on_progress: Callable[[int], None] | None = None) -> pd.DataFrame:
-    """Read a whole CSV or Parquet file into one DataFrame (with the ``_line`` column).
+def read_table(path: str | Path, on_progress: Callable[[int], None] | None = None,
+               receipt: Receipt | None = None) -> pd.DataFrame:
+    """Read a whole CSV or Parquet file into one DataFrame (with the ``_line`` column); ``receipt`` gets
+    the sha256 of the bytes read.
 
-    Raises :class:`DataError` for a file with a header and no data rows.
+    Raises :class:`DataError` for a file with a header and no data rows, or one that changed while read.
     """
     p = Path(path)
-    chunks = list(iter_chunks(p, chunk_size=50_000, on_progress=on_progress))
+    chunks = list(iter_chunks(p, chunk_size=50_000, on_progress=on_progress, receipt=receipt))
     if not chunks:  # header problems were raised while reading
         raise DataError(p, "has a header but no data rows")
     return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]

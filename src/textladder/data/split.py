@@ -26,6 +26,7 @@ from textladder.errors import TextladderError
 
 REFERENCE = {"test_size": 6000, "val_size": 0.15, "seed": 42}
 REFERENCE_FORMATS = ("hackerearth", "blog")
+MIN_CLASS_ROWS = 3  # one row of each class in each of train, validation and test
 
 
 class SplitConfig(BaseModel):
@@ -77,6 +78,16 @@ def stratified_split(labels: np.ndarray, test_size: float | int, val_size: float
     ``train_test_split`` calls.
     """
     index = np.arange(len(labels))
+    values, n = np.unique(labels, return_counts=True)
+    counts = {str(v): int(c) for v, c in zip(values, n)}
+    small = sorted((c for c in counts if counts[c] < MIN_CLASS_ROWS), key=counts.get)
+    if small:
+        more = f" (and {len(small) - 1} more classes that small)" if len(small) > 1 else ""
+        raise TextladderError(
+            f"class '{small[0]}' has only {counts[small[0]]} row{'s' if counts[small[0]] != 1 else ''}{more}: a "
+            f"stratified train / validation / test split needs at least {MIN_CLASS_ROWS} rows of every class. "
+            f"Add rows, remove the class from the file, or pass --min-class-rows {MIN_CLASS_ROWS} (or more) to "
+            "drop classes that small, with a warning")
     try:
         rest, test = train_test_split(
             index, test_size=_as_size(test_size), random_state=seed, stratify=labels
@@ -84,13 +95,13 @@ def stratified_split(labels: np.ndarray, test_size: float | int, val_size: float
         train, val = train_test_split(
             rest, test_size=_as_size(val_size), random_state=seed, stratify=labels[rest]
         )
-    except ValueError as exc:
-        counts = dict(zip(*np.unique(labels, return_counts=True)))
+    except ValueError:
         smallest = min(counts, key=counts.get)
         raise TextladderError(
-            f"cannot split {len(labels)} rows stratified (test {test_size}, validation {val_size}): {exc}. "
-            f"The smallest class, '{smallest}', has {counts[smallest]} rows; each class needs a few rows "
-            "in every part. Add rows, drop the class, or change --test-size / --val-size."
+            f"cannot split {len(labels)} rows into train, validation ({val_size}) and test ({test_size}) with "
+            f"every one of the {len(counts)} classes in each part (the smallest, '{smallest}', has "
+            f"{counts[smallest]} rows). Use a larger --test-size / --val-size, add rows, or pass "
+            "--min-class-rows N to drop the smallest classes"
         ) from None
     return Split(train=np.sort(train), val=np.sort(val), test=np.sort(test))
 

@@ -31,7 +31,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import OneHotEncoder
 from sklearn.svm import LinearSVC
 
-from textladder.errors import RunError
+from textladder.errors import RunError, TextladderError
 from textladder.features import PeriodEncoder, require_period
 from textladder.models.base import Params, TextClassifier
 from textladder.models.registry import register
@@ -42,6 +42,8 @@ MODEL_FILE = "model.skops"
 class TfidfLinearParams(Params):
     classifier: Literal["logreg", "svm"] = "logreg"
     ngram_max: int = Field(2, ge=1, le=5, description="word n-grams from 1 to this")
+    token_pattern: str = Field(r"(?u)\b\w\w+\b", description="regular expression of a word (default: 2+ letters "
+                               r"or digits; '(?u)\b\w+\b' keeps one-character words)")
     min_df: int = Field(2, ge=1, description="ignore n-grams in fewer documents")
     max_features: int | None = Field(None, ge=1)
     sublinear_tf: bool = True
@@ -61,7 +63,7 @@ class TfidfLinear(TextClassifier):
     def _pipeline(self, period: list[str] | None = None) -> Pipeline:
         p = self.params
         words = TfidfVectorizer(
-            ngram_range=(1, p.ngram_max), min_df=p.min_df, max_features=p.max_features,
+            ngram_range=(1, p.ngram_max), min_df=p.min_df, max_features=p.max_features, token_pattern=p.token_pattern,
             sublinear_tf=p.sublinear_tf, dtype=np.float32,
         )
         features = words
@@ -94,6 +96,19 @@ class TfidfLinear(TextClassifier):
         return PeriodEncoder(list(transformers["period"].categories_[0])) if "period" in transformers else None
 
     def fit(self, X, y, X_val=None, y_val=None):
+        try:
+            return self._fit(X, y)
+        except ValueError as exc:
+            if "empty vocabulary" not in str(exc):
+                raise
+            raise TextladderError(
+                f"tfidf-linear: no word in the train texts matches its token pattern '{self.params.token_pattern}'"
+                f"{f' at least {self.params.min_df} times' if self.params.min_df > 1 else ''}, so it has no "
+                "features (texts of digits, one-letter words, punctuation or emoji only?). Keep one-character "
+                "words with --set token_pattern='(?u)\\b\\w+\\b', add character n-grams with --set "
+                "char_ngrams=true, or use a rung that reads every token (fasttext, the sequence rungs)") from None
+
+    def _fit(self, X, y):
         encoder = PeriodEncoder.fit(require_period(X, "tfidf-linear")) if "period" in self.features else None
         pipeline = self._pipeline(encoder.categories if encoder else None)
         inputs = self._inputs(X, encoder)
