@@ -465,15 +465,26 @@ def serve(
     max_batch: Annotated[int, typer.Option("--max-batch", min=1, help="Most texts per request (more: 413).")] = 1000,
     max_chars: Annotated[int, typer.Option("--max-chars", min=1, help="Longest text in characters (longer: 413, or cut with --truncate).")] = 10_000,
     truncate: Annotated[bool, typer.Option("--truncate", help="Cut texts longer than --max-chars instead of refusing them.")] = False,
+    max_body: Annotated[int, typer.Option("--max-body", min=1024, help="Largest request body in bytes (larger: 413, refused before it is read).")] = 4 * 1024 * 1024,
+    api_key: Annotated[Optional[str], typer.Option("--api-key", envvar="TEXTLADDER_API_KEY", show_envvar=True, help="Require 'Authorization: Bearer KEY' on every endpoint but /health (prefer the environment variable: a command line is visible to other users).")] = None,
+    cors_origin: Annotated[Optional[str], typer.Option("--cors-origin", help="Allow browser calls from this one origin (CORS is off by default).")] = None,
+    no_docs: Annotated[bool, typer.Option("--no-docs", help="Do not serve /docs, /redoc and /openapi.json.")] = False,
+    header_timeout: Annotated[float, typer.Option("--header-timeout", min=0.1, help="Close connections whose request headers take longer than this many seconds.")] = 10.0,
 ):
-    """Serve a run over HTTP: POST /predict {"texts": [...]}, GET /health, /labels, /model; docs at /docs."""
+    """Serve a run over HTTP: POST /predict {"texts": [...]}, GET /health, /labels, /model; docs at /docs.
+
+    Binds 127.0.0.1 unless --host says otherwise; for public use put a TLS-terminating reverse proxy
+    in front and set an API key (README: Serving).
+    """
     _setup_logging()
     with _errors():
         from textladder.serve import serve as serve_run
 
-        err.print(f"serving {run} on http://{host}:{port} (docs: http://{host}:{port}/docs); Ctrl-C stops")
+        docs = "" if no_docs else f" (docs: http://{host}:{port}/docs)"
+        err.print(f"serving {run} on http://{host}:{port}{docs}{'; API key required' if api_key else ''}; Ctrl-C stops")
         serve_run(run, host=host, port=port, workers=workers, max_batch=max_batch, max_chars=max_chars,
-                  truncate=truncate)
+                  truncate=truncate, max_body=max_body, api_key=api_key, cors_origin=cors_origin, docs=not no_docs,
+                  header_timeout=header_timeout)
 
 
 @app.command()

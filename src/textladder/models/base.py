@@ -53,6 +53,10 @@ class TextClassifier:
     def save(self, folder: Path) -> None:
         raise NotImplementedError
 
+    def prepare_to_serve(self) -> None:
+        """Called once before a server answers requests with this model: a rung that keeps growing state
+        while it predicts (a cache of every text seen) turns it off here, so that serving stays bounded."""
+
     @classmethod
     def load(cls, folder: Path, params: Params) -> TextClassifier:
         raise NotImplementedError

@@ -42,9 +42,10 @@ class CNNNet(SequenceNet):
 
     def features(self, batch) -> torch.Tensor:
         x = self.embed(batch).transpose(1, 2)  # (B, E, T)
+        # Always pad by the widest kernel less one, so a batch of texts shorter than a kernel still has a
+        # window; unconditional (no Python branch on the length), so an exported ONNX graph does it too.
         widest = max(c.kernel_size[0] for c in self.convs)
-        if x.shape[2] < widest:  # a batch of texts shorter than the widest kernel
-            x = nn.functional.pad(x, (0, widest - x.shape[2]))
+        x = nn.functional.pad(x, (0, widest - 1))
         lengths = batch["lengths"].to(x.device)
         pooled = []
         for conv in self.convs:

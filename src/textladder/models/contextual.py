@@ -45,6 +45,7 @@ class Contextual(VectorClassifier):
     """Frozen sentence embeddings of a pretrained transformer into a dense head."""
 
     Params: ClassVar = ContextualParams
+    write_cache = True  # add newly encoded texts to the on-disk sentence cache
 
     # -- the encoder, once per process ------------------------------------------------------------
     def _encoder(self):
@@ -82,12 +83,18 @@ class Contextual(VectorClassifier):
                          int(found.sum()))
                 vectors = model.encode(todo, batch_size=self.params.encode_batch, convert_to_numpy=True,
                                        show_progress_bar=self.progress)
-                cache.put(todo, vectors)
+                if self.write_cache:  # off when serving (prepare_to_serve)
+                    cache.put(todo, vectors)
                 index = {t: i for i, t in enumerate(todo)}
                 out[missing] = vectors[[index[texts[i]] for i in missing]]
         finally:
             cache.close()
         return out
+
+    def prepare_to_serve(self) -> None:
+        """Request texts are read from the sentence cache but never added to it: a server's cache would
+        otherwise grow by about 2 KB for every new text it is sent."""
+        self.write_cache = False
 
     # -- the rung -----------------------------------------------------------------------------------
     def _prepare(self, X, y) -> None:

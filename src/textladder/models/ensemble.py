@@ -102,6 +102,10 @@ class Ensemble(TextClassifier):
         """Each member's probabilities of ``X``, in member order (each checked: finite, summing to 1)."""
         return [checked_proba(m, X, len(self.classes_)) for m in self.members_]
 
+    def prepare_to_serve(self) -> None:
+        for m in self.members_:
+            m.prepare_to_serve()
+
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         return combine(self.member_probas(X), self.params.vote, self.params.weights)
 
