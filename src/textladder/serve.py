@@ -246,7 +246,7 @@ def create_app(run_path: str | Path, max_batch: int = MAX_BATCH, max_chars: int 
     """A FastAPI app answering for the run in ``run_path`` (loaded now, once). ``api_key`` (default
     ``$TEXTLADDER_API_KEY``) makes every endpoint but ``/health`` require it as a bearer token;
     ``cors_origin`` allows browser calls from that one origin; ``docs=False`` turns ``/docs`` off."""
-    from fastapi import Request
+    from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
     from fastapi_offline import FastAPIOffline
@@ -260,10 +260,12 @@ def create_app(run_path: str | Path, max_batch: int = MAX_BATCH, max_chars: int 
     classes = run.classes
     batcher = Batcher(lambda X: checked_proba(model, X, len(classes)), max_batch)
     api_key = api_key if api_key is not None else (os.environ.get(API_KEY_ENV) or None)
-    app = FastAPIOffline(title="textladder", version="1", description=f"Predictions of run {run.name} "
-                         f"({run.config.model}); classes: {', '.join(classes)}.",
-                         docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None,
-                         openapi_url="/openapi.json" if docs else None)
+    about = {"title": "textladder", "version": "1",
+             "description": f"Predictions of run {run.name} ({run.config.model}); classes: {', '.join(classes)}."}
+    if docs:
+        app = FastAPIOffline(**about)
+    else:
+        app = FastAPI(**about, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.batcher = batcher
     if cors_origin:
         from fastapi.middleware.cors import CORSMiddleware
