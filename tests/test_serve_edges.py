@@ -177,7 +177,7 @@ def server(runs):
     port = _free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TEXTLADDER_API_KEY": ""}
     proc = subprocess.Popen([sys.executable, "-m", "textladder.cli", "serve", str(runs["tfidf-linear"]), "--port",
-                             str(port), "--header-timeout", "1"], stdout=subprocess.DEVNULL,
+                             str(port), "--header-timeout", "1", "--body-timeout", "1"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, env=env)
     url = f"http://127.0.0.1:{port}"
     for _ in range(160):
@@ -246,3 +246,14 @@ def test_half_sent_headers_do_not_hold_sockets(server):
         s.close()
     assert closed == len(socks)
     assert httpx.post(f"http://127.0.0.1:{port}/predict", json={"texts": ["hugged my son"]}).status_code == 200
+
+
+def test_a_body_that_stops_arriving_ends_with_408(server):
+    proc, port = server
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 100\r\n\r\n{\"texts\": [")
+        started = time.time()
+        answer = s.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert b"stopped arriving for 1 s" in answer and time.time() - started < 5

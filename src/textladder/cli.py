@@ -470,6 +470,7 @@ def serve(
     cors_origin: Annotated[Optional[str], typer.Option("--cors-origin", help="Allow browser calls from this one origin (CORS is off by default).")] = None,
     no_docs: Annotated[bool, typer.Option("--no-docs", help="Do not serve /docs, /redoc and /openapi.json.")] = False,
     header_timeout: Annotated[float, typer.Option("--header-timeout", min=0.1, help="Close connections whose request headers take longer than this many seconds.")] = 10.0,
+    body_timeout: Annotated[float, typer.Option("--body-timeout", min=0.1, help="End a request (408) whose body stops arriving for this many seconds.")] = 30.0,
 ):
     """Serve a run over HTTP: POST /predict {"texts": [...]}, GET /health, /labels, /model; docs at /docs.
 
@@ -484,7 +485,7 @@ def serve(
         err.print(f"serving {run} on http://{host}:{port}{docs}{'; API key required' if api_key else ''}; Ctrl-C stops")
         serve_run(run, host=host, port=port, workers=workers, max_batch=max_batch, max_chars=max_chars,
                   truncate=truncate, max_body=max_body, api_key=api_key, cors_origin=cors_origin, docs=not no_docs,
-                  header_timeout=header_timeout)
+                  header_timeout=header_timeout, body_timeout=body_timeout)
 
 
 @app.command()
