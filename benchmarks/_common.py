@@ -49,3 +49,33 @@ def parse_sets(values: list[str]) -> dict:
         except json.JSONDecodeError:
             out[key] = raw
     return out
+
+
+def start_server(run: Path, *args: str):
+    """Start ``textladder serve RUN ARGS`` on a free 127.0.0.1 port and wait for ``/health``.
+    Returns ``(process, url, seconds to ready)``; stop it with ``process.terminate()``."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([sys.executable, "-m", "textladder.cli", "serve", str(run), "--port", str(port), *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1", "TEXTLADDER_API_KEY": ""})
+    t = time.time()
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return proc, url, time.time() - t
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.time() - t > 300:
+            proc.kill()
+            raise SystemExit("the server did not start")
+        time.sleep(0.25)

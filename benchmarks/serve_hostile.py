@@ -20,8 +20,6 @@ import json
 import os
 import random
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -29,7 +27,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from _common import HM_TRAIN, machine, print_table
+from _common import HM_TRAIN, machine, print_table, start_server
 
 EDGE = ["a", "ab", " ", "\t\n", "😀🎉", "zzqx wwvvk", "a\x00b"]
 
@@ -39,12 +37,6 @@ def _rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _run(args) -> Path:
@@ -95,23 +87,10 @@ def main() -> None:
 
     texts = [str(t) for t in run_test_split(Run.open(run)).texts[:2000]]
     makers = _requests(texts)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, "-m", "textladder.cli", "serve", str(run), "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1", "TEXTLADDER_API_KEY": ""})
     results: list[tuple[str, int, float]] = []
+    proc, url, _ = start_server(run)
+    port = int(url.rsplit(":", 1)[1])
     try:
-        t = time.time()
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.time() - t > 300:
-                raise SystemExit("the server did not start")
-            time.sleep(0.25)
         with httpx.Client(timeout=30) as http:  # warm-up, not reported
             for _ in range(20):
                 http.post(f"{url}/predict", content=makers[0][2](random.Random(0)))

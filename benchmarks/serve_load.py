@@ -12,23 +12,13 @@ failed connection; it must be 0).
 from __future__ import annotations
 
 import argparse
-import os
-import socket
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import numpy as np
-from _common import machine, print_table
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from _common import machine, print_table, start_server
 
 
 def _texts(run_path: Path, n: int) -> list[str]:
@@ -79,23 +69,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=1, help="texts per request")
     args = ap.parse_args()
     texts = _texts(args.run, 2000)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    exe = Path(sys.executable).with_name("textladder")
-    proc = subprocess.Popen([str(exe), "serve", str(args.run), "--port", str(port)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc, url, startup = start_server(args.run)
     try:
-        t = time.time()
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.time() - t > 300:
-                raise SystemExit("the server did not start")
-            time.sleep(0.25)
-        startup = time.time() - t
         _load(url, texts, 1, 20, 10, args.batch)  # warm-up, not reported
         rows = [_load(url, texts, int(c), args.requests, args.seconds, args.batch) for c in args.clients.split(",")]
     finally:

@@ -101,3 +101,30 @@ def tiny_encoder(tmp_path_factory) -> Path:
     for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
         shutil.copy(src / name, out / name)
     return out
+
+
+def start_server(run, *args, env: dict | None = None):
+    """``textladder serve RUN ARGS`` on a free 127.0.0.1 port, once ``/health`` answers: ``(process, port)``."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "textladder.cli", "serve", str(run), "--port", str(port),
+                             *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1", "TEXTLADDER_API_KEY": "", **(env or {})})
+    for _ in range(160):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return proc, port
+        except httpx.HTTPError:
+            time.sleep(0.25)
+        if proc.poll() is not None:
+            break
+    proc.kill()
+    pytest.fail("the server did not answer /health")

@@ -10,7 +10,6 @@ import random
 import threading
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from conftest import make_rows, write_csv

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from conftest import make_rows, write_csv
+from conftest import make_rows, start_server, write_csv
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -108,29 +104,11 @@ def test_concurrent_requests_all_get_their_own_answers(client):
     assert labels == ["exercise", "affection", "achievement"] * 10
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize("workers", [1, 2])
 def test_the_serve_command_answers_on_localhost(run, tmp_path, workers):
-    port = _free_port()
-    cmd = [sys.executable, "-m", "textladder.cli", "serve", str(run.path), "--port", str(port), "--max-batch", "3",
-           "--workers", str(workers)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc, port = start_server(run.path, "--max-batch", "3", "--workers", workers)
     try:
         url = f"http://127.0.0.1:{port}"
-        for _ in range(120):
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.25)
-        else:
-            pytest.fail("the server did not answer /health")
         r = httpx.post(f"{url}/predict", json={"texts": ["hugged my son"]})
         assert r.json()["predictions"][0]["label"] == "affection"
         big = httpx.post(f"{url}/predict", json={"texts": ["a"] * 4})

@@ -4,17 +4,14 @@ offline, optional API key and CORS, and the contextual cache does not grow while
 from __future__ import annotations
 
 import json
-import os
 import socket
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import make_rows, write_csv
+from conftest import make_rows, start_server, write_csv
 from fastapi.testclient import TestClient
 
 from textladder.config import DataConfig, RunConfig
@@ -159,12 +156,6 @@ def test_serving_does_not_grow_the_sentence_cache(runs, model_cache):
 
 # -- the real server on 127.0.0.1 ---------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -174,21 +165,7 @@ def _rss_mb(pid: int) -> float:
 
 @pytest.fixture(scope="module")
 def server(runs):
-    port = _free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TEXTLADDER_API_KEY": ""}
-    proc = subprocess.Popen([sys.executable, "-m", "textladder.cli", "serve", str(runs["tfidf-linear"]), "--port",
-                             str(port), "--header-timeout", "1", "--body-timeout", "1"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=env)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(160):
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.25)
-    else:
-        proc.kill()
-        pytest.fail("the server did not start")
+    proc, port = start_server(runs["tfidf-linear"], "--header-timeout", "1", "--body-timeout", "1")
     yield proc, port
     proc.terminate()
     proc.wait(timeout=20)

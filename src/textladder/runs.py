@@ -2,17 +2,14 @@
 
 A run folder holds ``config.json`` (the :class:`RunConfig`), ``labels.json``,
 ``split.json`` (the ids of each part), ``metrics.json``, ``model/`` (safe
-formats only) and the test-set artefacts. It is written into a hidden
-temporary folder beside its final place and renamed when complete, so an
-interrupted run never leaves a folder that looks finished.
+formats only, with ``checksums.json``) and the test-set artefacts. It is written
+into a hidden temporary folder beside its final place and renamed when complete
+(:func:`textladder.files.atomic_folder`), so an interrupted run never leaves a
+folder that looks finished.
 
 Example:
-    >>> import tempfile, pathlib
-    >>> root = pathlib.Path(tempfile.mkdtemp())
-    >>> with atomic_folder(root / "run-1") as tmp:
-    ...     _ = (tmp / "hello.txt").write_text("hi")
-    >>> sorted(p.name for p in root.iterdir())
-    ['run-1']
+    >>> new_run_name("fasttext")[:9]
+    'fasttext-'
 """
 
 from __future__ import annotations

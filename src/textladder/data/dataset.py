@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from textladder.data.formats import Format, detect
-from textladder.data.reader import LINE, Receipt, columns_of, file_kind, read_table, refuse_nested, sha256_file
+from textladder.data.reader import LINE, Receipt, columns_of, file_kind, read_table, refuse_nested
+from textladder.files import sha256_file
 from textladder.errors import DataError
 
 log = logging.getLogger("textladder")

@@ -38,6 +38,7 @@ from pathlib import Path
 import pandas as pd
 
 from textladder.errors import DataError
+from textladder.files import sha256_file
 
 LINE = "_line"  # column added to every chunk: CSV line or Parquet row of the record
 CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
@@ -347,15 +348,6 @@ def _iter_parquet(path: Path, chunk_size: int, on_rows, receipt: Receipt | None)
         if _signature(path) != before:
             raise _changed(path)
         yield frame
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def refuse_nested(path: str | Path, roles: dict[str, str]) -> None:
