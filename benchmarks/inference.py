@@ -26,9 +26,8 @@ from pathlib import Path
 import numpy as np
 from _common import machine, print_table
 
-from textladder.predict import run_test_split
+from textladder.runs import encode, run_test_split
 from textladder.runs import Run
-from textladder.train import encode
 
 
 def _hf_folder(run: Run, folder: Path) -> Path:

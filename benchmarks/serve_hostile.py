@@ -82,8 +82,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("/tmp/textladder-bench-serve"))
     args = ap.parse_args()
     run = _run(args)
-    from textladder.predict import run_test_split
-    from textladder.runs import Run
+    from textladder.runs import Run, run_test_split
 
     texts = [str(t) for t in run_test_split(Run.open(run)).texts[:2000]]
     makers = _requests(texts)

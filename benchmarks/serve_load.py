@@ -22,7 +22,7 @@ from _common import machine, print_table, start_server
 
 
 def _texts(run_path: Path, n: int) -> list[str]:
-    from textladder.predict import run_test_split
+    from textladder.runs import run_test_split
     from textladder.runs import Run
 
     ds = run_test_split(Run.open(run_path))

@@ -36,11 +36,11 @@ def config(data, model="tfidf-linear", balance="none", **params):
 
 
 class Spy:
-    """Wraps a rung's fit and predict_proba to record the labels and rows each one sees."""
+    """Wraps a rung's _fit and _predict_proba to record the labels (indices) and rows each one sees."""
 
     def __init__(self, monkeypatch, cls):
         self.fit_y, self.predicted_rows = None, []
-        fit, proba = cls.fit, cls.predict_proba
+        fit, proba = cls._fit, cls._predict_proba
         spy = self
 
         def fit_spy(model, X, y, X_val=None, y_val=None):
@@ -51,8 +51,8 @@ class Spy:
             spy.predicted_rows.append(len(X))
             return proba(model, X)
 
-        monkeypatch.setattr(cls, "fit", fit_spy)
-        monkeypatch.setattr(cls, "predict_proba", proba_spy)
+        monkeypatch.setattr(cls, "_fit", fit_spy)
+        monkeypatch.setattr(cls, "_predict_proba", proba_spy)
 
 
 @pytest.mark.parametrize("method", ["oversample", "undersample"])

@@ -13,7 +13,7 @@ from conftest import make_rows, write_csv
 from typer.testing import CliRunner
 
 from textladder.cli import app
-from textladder.models.ensemble import combine
+from textladder.models.voting import combine
 from textladder.runs import Run
 
 runner = CliRunner()

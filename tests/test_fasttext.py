@@ -29,7 +29,7 @@ def config(data, **params) -> RunConfig:
 
 def test_fasttext_trains_saves_its_own_format_and_reloads(data, tmp_path):
     run = Run.open(train(config(data), tmp_path / "runs"))
-    assert sorted(p.name for p in (run.path / "model").iterdir()) == ["checksums.json", "model.bin", "model.json"]
+    assert sorted(p.name for p in (run.path / "model").iterdir()) == ["checksums.json", "model.bin", "model.json", "rung.json"]
     assert run.metrics["test"]["accuracy"] > 0.8, run.metrics["test"]
     saved = pd.read_csv(run.path / "test_predictions.csv")
     texts = pd.read_csv(data, dtype=str).set_index("hmid").loc[saved["id"].astype(str), "cleaned_hm"]
@@ -51,7 +51,7 @@ def test_fasttext_same_seed_same_model_and_options_reach_it(data, tmp_path):
 
 
 def test_fasttext_class_weight_is_refused_with_what_to_use(data, tmp_path):
-    with pytest.raises(TextladderError, match="has no class weights; use --balance oversample"):
+    with pytest.raises(TextladderError, match="has no class weights; oversample"):
         train(config(data).model_copy(update={"balance": "class-weight"}), tmp_path / "runs")
     run = Run.open(train(config(data).model_copy(update={"balance": "oversample"}), tmp_path / "runs"))
     counts = run.metrics["balance"]["train_after"]

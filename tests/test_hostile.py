@@ -112,19 +112,21 @@ def test_ensemble_members_must_be_inside_the_ensemble(run, data, tmp_path):
     a, b = copy_run(run, runs), tfidf_run(data, runs)
     result = cli("ensemble", a.path, b.path, "--out", runs, "--name", "ens")
     assert result.exit_code == 0, result.output
-    config_file = runs / "ens" / "config.json"
-    good = json.loads(config_file.read_text())
+    described = runs / "ens" / "model" / "rung.json"  # what loading reads (config.json says the same)
+    good = json.loads(described.read_text())
     for member in ("../..", str(a.path.resolve()), "../" + a.name, ".", ""):
-        config = json.loads(json.dumps(good))
-        config["params"]["members"][0] = member
-        config_file.write_text(json.dumps(config))
+        changed = json.loads(json.dumps(good))
+        changed["params"]["members"][0] = member
+        described.write_text(json.dumps(changed))
+        write_checksums(runs / "ens" / "model")  # forged, so that the member check itself is what refuses
         result = cli("evaluate", runs / "ens")
         assert result.exit_code == 1, (member, result.output)
         assert "not a plain run name" in result.stderr and "Traceback" not in result.output
-    config_file.write_text(json.dumps(good))
+    described.write_text(json.dumps(good))
+    write_checksums(runs / "ens" / "model")
     shutil.rmtree(runs / "ens" / "model" / "members" / a.name)
     result = cli("evaluate", runs / "ens")
-    assert result.exit_code == 1 and f"members/{a.name}/config.json: model file missing" in result.stderr
+    assert result.exit_code == 1 and f"members/{a.name}/model.skops: model file missing" in result.stderr
     (runs / "ens" / "model" / "checksums.json").unlink()  # as an ensemble written before checksums were
     result = cli("evaluate", runs / "ens")
     assert result.exit_code == 1 and "ensemble member missing" in result.stderr

@@ -252,12 +252,10 @@ def train(
                             period_col=period_col, max_drop=max_drop, min_class_rows=min_class_rows),
             split=_split_config(split, test_size, val_size, seed),
         )
-        from textladder.models import make_params
+        from textladder.config import resolve
 
-        make_params(model, params)  # fail fast on bad parameters, before reading data
-        from textladder.models import get
-
-        neural = hasattr(get(model), "use_work_dir")  # its loop shows its own bar and a line per epoch
+        model_cls, _ = resolve(config)  # fail fast on bad parameters, extra inputs or SMOTE, before reading data
+        neural = model_cls.checkpointed  # its loop shows its own bar and a line per epoch
         if neural:
             log.info("training %s on %s ...", model, path.name)
         spinner = nullcontext() if neural else err.status(f"training {model} on {path.name} ...", spinner="dots")
@@ -710,7 +708,7 @@ def explain(
 
         r = Run.open(run)
         model = r.load_model()
-        if not hasattr(model, "explain"):
+        if not model.explains:
             raise TextladderError(f"{run}: model '{r.config.model}' has no attention to show; "
                                   "train an 'attention' rung to explain its predictions")
         labels = r.classes

@@ -47,3 +47,36 @@ class RunConfig(BaseModel):
     split: SplitConfig = Field(default_factory=SplitConfig)
     seed: int = 42
     textladder_version: str = __version__
+
+
+def resolve(config: RunConfig) -> tuple[type, RunConfig]:
+    """The one step from a run config to (the rung's class, the config with its effective parameters):
+    the seed passed on, ``class_weight=balanced`` and ``balance="class-weight"`` made one setting, every
+    parameter validated and defaulted, and the extra inputs and SMOTE checked by constructing the rung.
+    ``train``, the ladder's reuse rule and the CLI's early checks all call it.
+
+    Example:
+        >>> cfg = RunConfig(model="tfidf-linear", params={"class_weight": "balanced"}, data=DataConfig(path="d.csv"))
+        >>> cls, eff = resolve(cfg)
+        >>> cls.name, eff.balance, eff.params["class_weight"], eff.params["seed"]
+        ('tfidf-linear', 'class-weight', 'balanced', 42)
+    """
+    from textladder.errors import TextladderError
+    from textladder.models import get, make_params
+
+    cls = get(config.model)
+    fields = cls.Params.model_fields
+    params = dict(config.params)
+    if "seed" in fields:
+        params.setdefault("seed", config.seed)
+    balance = config.balance
+    if params.get("class_weight") == "balanced" and balance == "none":
+        balance = "class-weight"
+    if balance == "class-weight":
+        if "class_weight" not in fields:
+            raise TextladderError(f"balance class-weight: model '{config.model}' has no class weights; "
+                                  "oversample (or undersample) instead")
+        params["class_weight"] = "balanced"
+    effective = make_params(config.model, params)
+    cls(effective, features=config.features, smote=balance == "smote")
+    return cls, config.model_copy(update={"params": effective.model_dump(mode="json"), "balance": balance})

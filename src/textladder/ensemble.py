@@ -1,7 +1,7 @@
 """Build an ensemble run from finished runs: check they fit together, pick the best, vote, write the folder.
 
 An ensemble is a run folder like any other (``evaluate``, ``predict``, ``runs`` work on it); its
-model is :class:`textladder.models.ensemble.Ensemble`. Members must share the label set and the
+model is :class:`textladder.models.voting.Ensemble`. Members must share the label set and the
 validation and test rows; ``select`` ranks them by validation macro-F1 (never by test).
 
 Example:
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from textladder.errors import TextladderError
 from textladder.files import lock
-from textladder.models.ensemble import VOTES
+from textladder.models.voting import VOTES
 from textladder.runs import Run, list_runs, new_run_name
 
 log = logging.getLogger("textladder")
@@ -106,13 +106,13 @@ def build(runs: list[Run], vote: str = "soft", weights: list[float] | None = Non
 
 def _build(runs: list[Run], vote: str, weights: list[float] | None, final: Path, on_progress) -> Path:
     from textladder.config import RunConfig
-    from textladder.models.ensemble import Ensemble, combine
-    from textladder.predict import run_split
-    from textladder.train import encode, write_run
+    from textladder.models.voting import Ensemble, combine
+    from textladder.runs import MODEL_DIR, encode, run_split, write_run
 
     started = time.time()
     first = runs[0]
-    model = Ensemble.from_runs(runs, vote=vote, weights=weights)
+    model = Ensemble.of([r.load_model() for r in runs], [r.path / MODEL_DIR for r in runs], [r.name for r in runs],
+                        vote=vote, weights=weights)
     val_ds, test_ds = run_split(first, ("val", "test"), on_progress)
     classes = first.classes
     member_val = model.member_probas(val_ds.frame())

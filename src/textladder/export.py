@@ -44,7 +44,7 @@ def export(run: Run, int8: bool = False) -> dict:
 
 def _export(run: Run, int8: bool) -> dict:
     model = run.load_model()
-    if not hasattr(model, "export_onnx"):
+    if not model.exports_onnx:
         raise TextladderError(f"{run.path}: model '{run.config.model}' is not a neural rung; "
                               "ONNX export is for the neural and transformer rungs")
     model.onnx_ = None  # the reference: PyTorch

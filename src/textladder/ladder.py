@@ -110,31 +110,28 @@ def load_ladder(name_or_path: str | Path) -> Ladder:
 def finished(runs_dir: str | Path, config: RunConfig) -> Run | None:
     """A finished run in ``runs_dir`` of this config (model, parameters through today's defaults, balance,
     features, the same data file contents and split), else None."""
+    from textladder.config import resolve
     from textladder.data import file_sha256
-    from textladder.models import get, make_params
 
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         return None
-    params = dict(config.params)
-    fields = get(config.model).Params.model_fields
-    if "seed" in fields:
-        params.setdefault("seed", config.seed)
-    if config.balance == "class-weight":
-        if "class_weight" not in fields:
-            return None  # train() refuses it with the reason
-        params["class_weight"] = "balanced"
-    wanted = make_params(config.model, params).model_dump()
+    try:
+        _, wanted = resolve(config)
+    except TextladderError:
+        return None  # train() refuses it with the reason
     sha = None
     for run in list_runs(runs_dir):
         c = run.config
-        if (c.model, c.balance, c.features, c.seed) != (config.model, config.balance, config.features, config.seed):
+        if (c.model, c.features, c.seed) != (config.model, config.features, config.seed):
             continue
         try:  # through today's Params: options added since the run was made take their defaults
-            saved = make_params(c.model, c.params).model_dump()
+            _, saved = resolve(c)
         except Exception:  # noqa: BLE001 - a run whose options no longer exist is not this config
             continue
-        if saved != wanted:
+        if (saved.params, saved.balance) != (wanted.params, wanted.balance):
+            continue
+        if c.data.min_class_rows != config.data.min_class_rows:
             continue
         if sha is None and Path(config.data.path).is_file():
             sha = file_sha256(config.data.path)
@@ -149,7 +146,7 @@ def train_or_resume(config: RunConfig, runs_dir: str | Path, progress: bool = Fa
     from textladder.models import get
     from textladder.train import train
 
-    if not hasattr(get(config.model), "use_work_dir"):  # trains in one step: nothing to resume
+    if not get(config.model).checkpointed:  # trains in one step: nothing to resume
         return train(config, runs_dir)
     try:
         return train(config, runs_dir, resume=True, progress=progress)

@@ -158,9 +158,10 @@ class History(Callback):
     """One row per epoch (loss, validation accuracy and macro-F1, learning rate, seconds), logged as it
     happens and kept in the checkpoint so a resumed run has its whole history."""
 
-    def __init__(self):
+    def __init__(self, on_epoch=None):
         self.rows: list[dict] = []
         self._start = 0.0
+        self.on_epoch = on_epoch  # called with each new row (a search's pruner listens here)
 
     def on_train_epoch_start(self, trainer, pl_module):
         self._start = time.time()
@@ -193,6 +194,8 @@ class History(Callback):
             "seconds": round(time.time() - self._start, 3),
         }
         self.rows.append(row)
+        if self.on_epoch is not None:
+            self.on_epoch(row)
         best = max(r["val_macro_f1"] for r in self.rows) == row["val_macro_f1"]
         log.info("epoch %d/%d: train loss %.4f, val loss %.4f, val accuracy %.4f, macro-F1 %.4f%s, %.1f s",
                  row["epoch"], trainer.max_epochs, row["train_loss"], row["val_loss"], row["val_accuracy"],
@@ -263,7 +266,8 @@ def last_checkpoint(work_dir: Path) -> Path | None:
     return path
 
 
-def fit(module: LitClassifier, train_loader, val_loader, work_dir: Path, resume: bool = False) -> list[dict]:
+def fit(module: LitClassifier, train_loader, val_loader, work_dir: Path, resume: bool = False,
+        on_epoch=None) -> list[dict]:
     """Train ``module`` in ``work_dir`` (checkpoints live there), load the best epoch's weights into it,
     and return the per-epoch history. ``resume`` continues from ``work_dir/last.ckpt``.
 
@@ -272,7 +276,7 @@ def fit(module: LitClassifier, train_loader, val_loader, work_dir: Path, resume:
     _quiet_lightning()
     cfg = module.config
     work_dir = Path(work_dir)
-    history = History()
+    history = History(on_epoch)
     best = BestCheckpoint(dirpath=work_dir, filename=BEST, monitor=MONITOR, mode="max", save_top_k=1,
                            enable_version_counter=False)
     callbacks: list[Callback] = [history, best, LastCheckpoint(work_dir / f"{LAST}.ckpt"),

@@ -19,39 +19,9 @@ from textladder.data.reader import LINE, columns_of, iter_chunks
 from textladder.errors import DataError, TextladderError
 from textladder.files import atomic_file, lock
 from textladder.models.base import checked_proba
-from textladder.runs import Run
-from textladder.train import encode, load_for, predictions_frame
+from textladder.runs import Run, encode, predictions_frame, run_split, run_test_split  # noqa: F401
 
 log = logging.getLogger("textladder")
-
-
-def run_test_split(run: Run, on_progress=None) -> Dataset:
-    """The run's own test rows, re-read from its data file (warns if the file changed)."""
-    return run_split(run, "test", on_progress)[0]
-
-
-def run_split(run: Run, part: str | tuple[str, ...], on_progress=None) -> list[Dataset]:
-    """The run's own rows of each ``part`` ("train", "val", "test"), re-read from its data file once
-    (warns if the file changed since the run was trained)."""
-    parts = (part,) if isinstance(part, str) else tuple(part)
-    cfg = run.config
-    if not Path(cfg.data.path).exists():
-        raise TextladderError(
-            f"{cfg.data.path}: the data file of run {run.name} is gone; pass DATA to evaluate on another file")
-    ds = load_for(cfg, on_progress)
-    if cfg.data.sha256 and ds.sha256 != cfg.data.sha256:
-        log.warning("%s has changed since run %s was trained; scoring the ids of its split",
-                    cfg.data.path, run.name)
-    position = {k: i for i, k in enumerate(ds.ids.tolist())}
-    subsets = []
-    for name in parts:
-        wanted = run.split_ids[name]
-        missing = [k for k in wanted if k not in position]
-        if missing:
-            raise TextladderError(f"{cfg.data.path}: {len(missing)} {name} ids of run {run.name} are no longer "
-                                  f"there (first: {missing[0]})")
-        subsets.append(ds.subset(np.array([position[k] for k in wanted])))
-    return subsets
 
 
 def _run_default(run: Run, given: str | None, role: str, columns: list[str]) -> str | None:

@@ -105,13 +105,13 @@ def _score_chart(rows: list[dict]):
 
 def _load_data(run: Run):
     """The run's data file, or None (with a warning) when it is gone."""
-    from textladder.train import load_for
+    from textladder.runs import load_data
 
     if not Path(run.config.data.path).is_file():
         log.warning("%s: the data file is gone; the report leaves out the class and length plots and the "
                     "word colours", run.config.data.path)
         return None
-    return load_for(run.config)
+    return load_data(run.config)
 
 
 def _data_section(run: Run, ds, tmp: Path) -> str:

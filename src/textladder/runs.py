@@ -22,11 +22,16 @@ from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 from pydantic import ValidationError
 
 from textladder.config import RunConfig
-from textladder.errors import RunError
-from textladder.files import TMP_PREFIX, atomic_folder, verify_checksums, write_checksums, write_json  # noqa: F401
+from textladder.data import Dataset, load_dataset
+from textladder.errors import RunError, TextladderError
+from textladder.evaluate import metrics, summary_line, write_artifacts
+from textladder.files import atomic_folder, verify_checksums, write_checksums, write_json
+from textladder.viz.plots import learning_curve_png
 
 log = logging.getLogger("textladder")
 
@@ -104,16 +109,109 @@ class Run:
     def load_model(self):
         """The trained model, from safe formats only; no retraining. Every model file is checked against
         the sha256 recorded when the run was written (a damaged file is refused before it is read)."""
-        from textladder.models import get, make_params
+        from textladder.models import get, load_folder, make_params
+        from textladder.models.base import RUNG_FILE
 
-        params = make_params(self.config.model, self.config.params)
         folder = self.path / MODEL_DIR
         if not folder.is_dir():
             raise RunError(f"{folder}: model folder missing (the run folder is incomplete)")
         if not verify_checksums(folder):
             log.warning("%s: no checksums recorded (a run written by an older textladder); its model files "
                         "are not verified", self.path)
-        return get(self.config.model).load(folder, params)
+        if (folder / RUNG_FILE).is_file():
+            return load_folder(folder)
+        # a run written before model folders described themselves: its config and labels say it
+        params = make_params(self.config.model, self.config.params)
+        return get(self.config.model).load(folder, params, classes=self.classes, features=self.config.features)
+
+
+# -- writing a run ------------------------------------------------------------------------------
+
+def encode(labels: np.ndarray, classes: list[str]) -> np.ndarray:
+    """Class names -> indices into the sorted ``classes``."""
+    index = {c: i for i, c in enumerate(classes)}
+    return np.fromiter((index[label] for label in labels), dtype=np.int64, count=len(labels))
+
+
+def load_data(config: RunConfig, on_progress=None) -> Dataset:
+    """Load the dataset a run config points at, with its columns and data options."""
+    d = config.data
+    return load_dataset(d.path, text_col=d.text_col, label_col=d.label_col, id_col=d.id_col,
+                        period_col=d.period_col, max_drop=d.max_drop, on_progress=on_progress,
+                        min_class_rows=d.min_class_rows)
+
+
+def predictions_frame(ids, classes: list[str], proba: np.ndarray, y_true: np.ndarray | None = None) -> pd.DataFrame:
+    """``id, [true,] predicted, proba_<class>...`` for a block of predictions."""
+    names = np.asarray(classes, dtype=object)
+    frame = {"id": np.asarray(ids, dtype=object)}
+    if y_true is not None:
+        frame["true"] = names[y_true]
+    frame["predicted"] = names[proba.argmax(axis=1)]
+    for i, c in enumerate(classes):
+        frame[f"proba_{c}"] = proba[:, i].astype(np.float32)
+    return pd.DataFrame(frame)
+
+
+def write_run(final: Path, config: RunConfig, model, classes: list[str], class_counts: dict, split: dict,
+              val_ds: Dataset, y_val: np.ndarray, proba_val: np.ndarray, test_ds: Dataset, y_test: np.ndarray,
+              proba_test: np.ndarray, facts: dict, history: list[dict] | None = None,
+              overwrite: bool = False) -> Path:
+    """Score validation and test, and write a complete run folder at ``final`` atomically: config, labels,
+    split (``split`` plus the val and test ids), the saved model with the sha256 of each of its files,
+    metrics (plus ``facts``), the test artefacts and predictions, and the learning curve when there is
+    a ``history``. An existing ``final`` is an error unless ``overwrite``."""
+    val_metrics = metrics(y_val, proba_val, classes)
+    test_metrics = metrics(y_test, proba_test, classes)
+    log.info("validation: %s", summary_line(val_metrics))
+    log.info("test:       %s", summary_line(test_metrics))
+    with atomic_folder(final, overwrite=overwrite) as tmp:
+        write_json(tmp / CONFIG, config.model_dump(mode="json"))
+        write_json(tmp / LABELS, {"classes": classes, "counts": class_counts})
+        write_json(tmp / SPLIT, {**split, "val": val_ds.ids.tolist(), "test": test_ds.ids.tolist()})
+        (tmp / MODEL_DIR).mkdir()
+        model.save(tmp / MODEL_DIR)
+        write_checksums(tmp / MODEL_DIR)
+        write_artifacts(tmp, test_metrics, classes, test_ds.ids, test_ds.texts, y_test, proba_test,
+                        prefix=f"{config.model}: test ")
+        predictions_frame(test_ds.ids, classes, proba_test, y_test).to_csv(tmp / "test_predictions.csv", index=False)
+        write_json(tmp / METRICS, {"val": val_metrics, "test": test_metrics, **facts,
+                                   "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+        if history:
+            pd.DataFrame(history).to_csv(tmp / "history.csv", index=False)
+            learning_curve_png(history, tmp / "learning_curve.png", title=f"{config.model}: learning curve")
+    return final
+
+
+# -- reading a run back ------------------------------------------------------------------------
+
+def run_test_split(run: Run, on_progress=None) -> Dataset:
+    """The run's own test rows, re-read from its data file (warns if the file changed)."""
+    return run_split(run, "test", on_progress)[0]
+
+
+def run_split(run: Run, part: str | tuple[str, ...], on_progress=None) -> list[Dataset]:
+    """The run's own rows of each ``part`` ("train", "val", "test"), re-read from its data file once
+    (warns if the file changed since the run was trained)."""
+    parts = (part,) if isinstance(part, str) else tuple(part)
+    cfg = run.config
+    if not Path(cfg.data.path).exists():
+        raise TextladderError(
+            f"{cfg.data.path}: the data file of run {run.name} is gone; pass DATA to evaluate on another file")
+    ds = load_data(cfg, on_progress)
+    if cfg.data.sha256 and ds.sha256 != cfg.data.sha256:
+        log.warning("%s has changed since run %s was trained; scoring the ids of its split",
+                    cfg.data.path, run.name)
+    position = {k: i for i, k in enumerate(ds.ids.tolist())}
+    subsets = []
+    for name in parts:
+        wanted = run.split_ids[name]
+        missing = [k for k in wanted if k not in position]
+        if missing:
+            raise TextladderError(f"{cfg.data.path}: {len(missing)} {name} ids of run {run.name} are no longer "
+                                  f"there (first: {missing[0]})")
+        subsets.append(ds.subset(np.array([position[k] for k in wanted])))
+    return subsets
 
 
 def list_runs(runs_dir: str | Path, skipped: list[tuple[str, str]] | None = None) -> list[Run]:

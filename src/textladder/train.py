@@ -13,21 +13,17 @@ import random
 import shutil
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from textladder.balance import balanced_weights, counts, resample_indices, smote_refusal
-from textladder.config import RunConfig
-from textladder.data import Dataset, load_dataset, make_split
-from textladder.evaluate import metrics, summary_line, write_artifacts
-from textladder.models import get, make_params
-from textladder.viz.plots import learning_curve_png
+from textladder.balance import balanced_weights, counts, resample_indices
+from textladder.config import RunConfig, resolve
+from textladder.data import make_split
 from textladder.errors import TextladderError
-from textladder.files import atomic_folder, disk_full, is_disk_full, lock, write_checksums, write_json
-from textladder.runs import CHECKPOINTS, CONFIG, LABELS, METRICS, MODEL_DIR, SPLIT, new_run_name
+from textladder.files import disk_full, is_disk_full, lock, write_json
+from textladder.models import TrainingContext, make_params
+from textladder.runs import CHECKPOINTS, CONFIG, encode, load_data, new_run_name, write_run
 
 log = logging.getLogger("textladder")
 
@@ -39,62 +35,6 @@ def seed_everything(seed: int) -> None:
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.manual_seed(seed)
-
-
-def encode(labels: np.ndarray, classes: list[str]) -> np.ndarray:
-    """Class names -> indices into the sorted ``classes``."""
-    index = {c: i for i, c in enumerate(classes)}
-    return np.fromiter((index[label] for label in labels), dtype=np.int64, count=len(labels))
-
-
-def load_for(config: RunConfig, on_progress=None) -> Dataset:
-    """Load the dataset a run config points at."""
-    d = config.data
-    return load_dataset(d.path, text_col=d.text_col, label_col=d.label_col, id_col=d.id_col,
-                        period_col=d.period_col, max_drop=d.max_drop, on_progress=on_progress,
-                        min_class_rows=d.min_class_rows)
-
-
-def predictions_frame(ids, classes: list[str], proba: np.ndarray, y_true: np.ndarray | None = None) -> pd.DataFrame:
-    """``id, [true,] predicted, proba_<class>...`` for a block of predictions."""
-    names = np.asarray(classes, dtype=object)
-    frame = {"id": np.asarray(ids, dtype=object)}
-    if y_true is not None:
-        frame["true"] = names[y_true]
-    frame["predicted"] = names[proba.argmax(axis=1)]
-    for i, c in enumerate(classes):
-        frame[f"proba_{c}"] = proba[:, i].astype(np.float32)
-    return pd.DataFrame(frame)
-
-
-def write_run(final: Path, config: RunConfig, model, classes: list[str], class_counts: dict, split: dict,
-              val_ds: Dataset, y_val: np.ndarray, proba_val: np.ndarray, test_ds: Dataset, y_test: np.ndarray,
-              proba_test: np.ndarray, facts: dict, history: list[dict] | None = None,
-              overwrite: bool = False) -> Path:
-    """Score validation and test, and write a complete run folder at ``final`` atomically: config, labels,
-    split (``split`` plus the val and test ids), the saved model with the sha256 of each of its files,
-    metrics (plus ``facts``), the test artefacts and predictions, and the learning curve when there is
-    a ``history``. An existing ``final`` is an error unless ``overwrite``."""
-    val_metrics = metrics(y_val, proba_val, classes)
-    test_metrics = metrics(y_test, proba_test, classes)
-    log.info("validation: %s", summary_line(val_metrics))
-    log.info("test:       %s", summary_line(test_metrics))
-    with atomic_folder(final, overwrite=overwrite) as tmp:
-        write_json(tmp / CONFIG, config.model_dump(mode="json"))
-        write_json(tmp / LABELS, {"classes": classes, "counts": class_counts})
-        write_json(tmp / SPLIT, {**split, "val": val_ds.ids.tolist(), "test": test_ds.ids.tolist()})
-        (tmp / MODEL_DIR).mkdir()
-        model.save(tmp / MODEL_DIR)
-        write_checksums(tmp / MODEL_DIR)
-        write_artifacts(tmp, test_metrics, classes, test_ds.ids, test_ds.texts, y_test, proba_test,
-                        prefix=f"{config.model}: test ")
-        predictions_frame(test_ds.ids, classes, proba_test, y_test).to_csv(tmp / "test_predictions.csv", index=False)
-        write_json(tmp / METRICS, {"val": val_metrics, "test": test_metrics, **facts,
-                                   "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")})
-        if history:
-            pd.DataFrame(history).to_csv(tmp / "history.csv", index=False)
-            learning_curve_png(history, tmp / "learning_curve.png", title=f"{config.model}: learning curve")
-    return final
 
 
 class Interrupted(KeyboardInterrupt):
@@ -154,21 +94,11 @@ def _check_name(name: str) -> None:
 def _train(config: RunConfig, runs_dir, name, on_progress, resume, progress, overwrite) -> Path | None:
     started = time.time()
     seed_everything(config.seed)
-    model_cls = get(config.model)
-    if "seed" in model_cls.Params.model_fields and "seed" not in config.params:
-        config = config.model_copy(update={"params": {**config.params, "seed": config.seed}})
-    if config.balance == "class-weight":
-        if "class_weight" not in model_cls.Params.model_fields:
-            raise TextladderError(f"--balance class-weight: model '{config.model}' has no class weights; "
-                                  "use --balance oversample (or undersample) with it")
-        config = config.model_copy(update={"params": {**config.params, "class_weight": "balanced"}})
-    if config.balance == "smote" and not model_cls.supports_smote:
-        raise TextladderError(smote_refusal(config.model))
+    model_cls, config = resolve(config)
     params = make_params(config.model, config.params)
-    checkpointed = hasattr(model_cls, "use_work_dir")
-    if resume and not checkpointed:
+    if resume and not model_cls.checkpointed:
         raise TextladderError(f"model '{config.model}' trains in one step; --resume applies to the neural rungs")
-    ds = load_for(config, on_progress)
+    ds = load_data(config, on_progress)
     split_cfg = config.split.resolve(ds.format, len(ds))
     data = config.data.model_copy(update={
         "format": ds.format, "text_col": ds.columns.text, "label_col": ds.columns.label,
@@ -185,28 +115,27 @@ def _train(config: RunConfig, runs_dir, name, on_progress, resume, progress, ove
              len(split.test))
 
     runs_dir = Path(runs_dir)
-    model = model_cls(params)
+    model = model_cls(params, features=config.features, smote=config.balance == "smote")
     if "period" in config.features and ds.period is None:
         raise TextladderError(f"{ds.path}: --features period needs a reflection-period column and this file "
                               "has none (name it with --period-col)")
     work = None
-    if checkpointed:
+    if model_cls.checkpointed:
         config_json = config.model_dump(mode="json")
         name = find_resumable(runs_dir, config_json, name) if resume else (name or new_run_name(config.model))
         work = runs_dir / CHECKPOINTS / name
         work.mkdir(parents=True, exist_ok=True)
         write_json(work / CONFIG, config_json)
-        model.use_work_dir(work, resume=resume, progress=progress)
+    context = TrainingContext(work_dir=work, resume=resume, progress=progress)
     X_train, y_train = train_ds.frame(), y[split.train]
     balance = {"method": config.balance, "train_before": counts(y_train, classes)}
     if config.balance in ("oversample", "undersample"):
         idx = resample_indices(y_train, config.balance, seed=config.seed)
         X_train, y_train = X_train.iloc[idx].reset_index(drop=True), y_train[idx]
-    model.smote = config.balance == "smote"
-    model.features = list(config.features)
+    names = np.asarray(classes, dtype=object)
     fit_start = time.time()
     try:
-        model.fit(X_train, y_train, val_ds.frame(), y[split.val])
+        model.fit(X_train, names[y_train], val_ds.frame(), names[y[split.val]], context=context)
     except BaseException as exc:
         kept = work is not None and (work / "last.ckpt").is_file()
         if work is not None and not kept:
@@ -222,8 +151,9 @@ def _train(config: RunConfig, runs_dir, name, on_progress, resume, progress, ove
         if work is not None:
             shutil.rmtree(work, ignore_errors=True)
         return None
-    report = getattr(model, "report_", None) or {}
-    after = report.get("smote_counts")
+    if model.classes_.tolist() != classes:
+        raise TextladderError(f"the train split lacks classes of the data ({sorted(set(classes) - set(model.classes_))})")
+    after = model.report_.get("smote_counts")
     balance["train_after"] = ({c: int(n) for c, n in zip(classes, after)} if after is not None
                               else counts(y_train, classes))
     if config.balance == "class-weight":
@@ -245,8 +175,8 @@ def _train(config: RunConfig, runs_dir, name, on_progress, resume, progress, ove
                   "train_seconds": round(train_seconds, 3), "test_predict_seconds": round(infer_seconds, 3),
                   "total_seconds": round(time.time() - started, 3), "train_rows": int(len(split.train)),
                   "balance": balance, "dropped_rows": ds.dropped,
-                  **({"model_report": model.report_} if getattr(model, "report_", None) else {}),
-              }, history=getattr(model, "history_", None), overwrite=overwrite)
+                  **({"model_report": model.report_} if model.report_ else {}),
+              }, history=model.history_, overwrite=overwrite)
     if work is not None:
         shutil.rmtree(work, ignore_errors=True)
     return runs_dir / name

@@ -4,7 +4,7 @@ The neural rungs are registered here too, but torch is imported only when one is
 """
 
 from textladder.models import linear  # noqa: F401  (registers tfidf-linear)
-from textladder.models.base import Params, TextClassifier
+from textladder.models.base import Params, TextClassifier, TrainingContext, load_folder
 from textladder.models.registry import build, get, make_params, names, register, register_lazy
 
 for _name in ("lstm", "bilstm", "bilstm2", "gru", "bigru"):
@@ -16,6 +16,7 @@ register_lazy("contextual", "textladder.models.contextual")
 register_lazy("transformer", "textladder.models.transformer")
 for _name in ("cnn", "attention", "capsule"):
     register_lazy(_name, f"textladder.models.{_name}")
-register_lazy("ensemble", "textladder.models.ensemble")
+register_lazy("ensemble", "textladder.models.voting")
 
-__all__ = ["Params", "TextClassifier", "build", "get", "make_params", "names", "register"]
+__all__ = ["Params", "TextClassifier", "TrainingContext", "build", "get", "load_folder", "make_params", "names",
+           "register"]

@@ -66,6 +66,8 @@ class Attention(SequenceClassifier):
     Params: ClassVar = AttentionParams
 
 
+    explains = True
+
     @torch.no_grad()
     def explain(self, texts: str | list[str], period: list[str] | None = None) -> list[list[tuple[str, float]]]:
         """Each text's tokens (as read, after truncation to ``seq_len``) with their attention weight."""

@@ -1,22 +1,46 @@
 """The contract every rung follows, in the manner of scikit-learn.
 
-Hyper-parameters live in a pydantic ``Params`` class (validated once, at
-construction); learned state lives in attributes ending in ``_``. Inputs are a
-DataFrame with a ``text`` column (and ``period`` where the data has one);
-labels are integers ``0..n_classes-1``. Every model saves itself into a folder
-with safe formats only (skops, safetensors, JSON) and loads back from it.
+Every rung is a scikit-learn estimator. Hyper-parameters live in a pydantic ``Params`` class
+(validated once, at construction, and exposed through ``get_params`` / ``set_params``, so
+``sklearn.base.clone``, ``cross_val_score``, ``Pipeline`` and ``GridSearchCV`` work); learned
+state lives in attributes ending in ``_``. ``fit(X, y)`` takes texts (a list, a Series, or a
+DataFrame with a ``text`` column and the extra input columns) and labels of any kind (strings or
+integers); ``predict`` returns labels, ``predict_proba`` one column per ``classes_`` entry.
+
+A rung subclasses :class:`TextClassifier`, sets ``Params`` and its capability flags, and writes
+four methods on the inside of that contract: ``_fit(X, y, X_val, y_val)`` (X a DataFrame, y the
+label indices ``0..k-1``), ``_predict_proba(X)``, ``_save(folder)`` and ``_load(folder)``. The base
+class does the rest once: input checks, label mapping, a validation slice for rungs that need
+one, and a self-describing ``model/`` folder (``rung.json``: the rung, its parameters, extra
+inputs and class names) that :func:`textladder.models.load_folder` reads back.
+
+Example:
+    >>> from textladder.models import build
+    >>> m = build("tfidf-linear", {"min_df": 1}).fit(["my dog", "the gym", "a dog", "gym day"] * 3,
+    ...                                               ["pets", "sport", "pets", "sport"] * 3)
+    >>> m.predict(["dog"]).tolist(), m.classes_.tolist()
+    (['pets'], ['pets', 'sport'])
 """
 
 from __future__ import annotations
 
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from textladder.errors import RunError
+from textladder.errors import RunError, TextladderError
+
+log = logging.getLogger("textladder")
+
+RUNG_FILE = "rung.json"  # in every model/ folder: which rung, its parameters, inputs and classes
+VALIDATION_SLICE = 0.1  # rungs that pick their best epoch hold out this much when given no validation rows
 
 
 class Params(BaseModel):
@@ -25,41 +49,264 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+@dataclass
+class TrainingContext:
+    """How a fit runs, not what it learns: where a checkpointed rung keeps its epochs (``work_dir``),
+    whether to go on from them (``resume``), a progress bar, and the trainer settings of the neural
+    rungs (Lightning's accelerator, devices, strategy, precision)."""
+
+    work_dir: Path | None = None
+    resume: bool = False
+    progress: bool = False
+    accelerator: str | None = None
+    devices: int | str | None = None
+    strategy: str | None = None
+    precision: str | None = None
+    on_epoch: Callable[[dict], None] | None = None  # called with each epoch's history row
+
+
+def params_error(cls: type, exc: ValidationError) -> TextladderError:
+    """A one-line error for bad parameters of rung ``cls``."""
+    problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'params'}: {e['msg']}" for e in exc.errors())
+    return TextladderError(f"bad parameters for model '{cls.name}': {problems} "
+                           f"(parameters: {', '.join(cls.Params.model_fields)})")
+
+
+def as_frame(X, features: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
+    """Texts as the DataFrame the rungs read: a list, tuple, array or Series of strings becomes the
+    ``text`` column; a DataFrame must have ``text`` (and every extra input column in ``features``).
+
+    Example:
+        >>> as_frame(["a", "b"]).columns.tolist()
+        ['text']
+    """
+    if isinstance(X, pd.DataFrame):
+        if "text" not in X.columns:
+            if X.shape[1] == 1 and not features:
+                return pd.DataFrame({"text": X.iloc[:, 0].astype(str).to_numpy(dtype=object)})
+            raise TextladderError(f"the input DataFrame has no 'text' column (columns: {', '.join(map(str, X.columns))})")
+        missing = [f for f in features if f not in X.columns]
+        if missing:
+            raise TextladderError(f"the input needs a {missing[0]} column: this model was trained with it as an "
+                                  "extra input")
+        return X.reset_index(drop=True)
+    if isinstance(X, str):
+        raise TextladderError("give a list of texts, not one string (wrap it: [text])")
+    if features:
+        raise TextladderError(f"this model also reads {', '.join(features)}: give a DataFrame with a 'text' column "
+                              "and those columns")
+    values = X.to_numpy() if isinstance(X, pd.Series) else np.asarray(X, dtype=object)
+    if values.ndim != 1:
+        raise TextladderError(f"texts must be one-dimensional, not of shape {values.shape}")
+    return pd.DataFrame({"text": [v if isinstance(v, str) else ("" if v is None else str(v)) for v in values]})
+
+
 class TextClassifier:
-    """Base class of every rung. Subclasses set ``name``, ``Params`` and implement
-    ``fit``, ``predict_proba``, ``save`` and ``load``."""
+    """Base class of every rung: a scikit-learn estimator over texts (see the module docstring)."""
 
     name: ClassVar[str] = ""
     Params: ClassVar[type[Params]] = Params
-    supports_smote: ClassVar[bool] = False  # True where the rung resamples its fixed-length features
-    has_word_vectors: ClassVar[bool] = False  # True where ``word_vectors()`` gives (words, vectors)
+    # What a rung can do, declared once here and read by everything that needs to know:
+    supports_smote: ClassVar[bool] = False  # resamples its fixed-length features inside fit (--balance smote)
+    supports_features: ClassVar[bool] = True  # takes extra categorical inputs beside the text (--features)
+    needs_validation: ClassVar[bool] = False  # picks its best epoch on validation rows
+    checkpointed: ClassVar[bool] = False  # trains epoch by epoch in a work folder it can resume from
+    has_word_vectors: ClassVar[bool] = False  # ``word_vectors()`` gives (words, vectors)
+    explains: ClassVar[bool] = False  # ``explain(texts)`` gives each token's weight
+    exports_onnx: ClassVar[bool] = False  # ``export_onnx(folder)`` and ``use_onnx(path)``
 
-    def __init__(self, params: Params | None = None, **overrides):
-        self.params = params if params is not None else self.Params(**overrides)
-        self.smote = False  # --balance smote: resample the train features inside fit
-        self.features: list[str] = []  # --features: extra inputs joined before the head ("period")
+    def __init__(self, params: Params | None = None, *, features: list[str] | tuple[str, ...] = (),
+                 smote: bool = False, **overrides):
+        if params is None:
+            try:
+                params = self.Params(**overrides)
+            except ValidationError as exc:
+                raise params_error(type(self), exc) from None
+            self._raw = dict(overrides)  # what the caller passed, returned as is by get_params (clone checks)
+        else:
+            self._raw = {}
+        self.params = params
+        self.features = list(features)
+        self.smote = bool(smote)
+        if self.smote and not self.supports_smote:
+            from textladder.balance import smote_refusal
 
-    def fit(self, X: pd.DataFrame, y: np.ndarray, X_val: pd.DataFrame | None = None,
-            y_val: np.ndarray | None = None) -> TextClassifier:
-        raise NotImplementedError
+            raise TextladderError(smote_refusal(self.name))
+        if self.features and not self.supports_features:
+            raise TextladderError(f"model '{self.name}' takes no extra inputs beside the text "
+                                  f"(asked for: {', '.join(self.features)})")
+        self.report_: dict[str, Any] = {}  # facts of the last fit, saved in the run's metrics.json
+        self.history_: list[dict] | None = None  # one row per epoch, for the rungs that train in epochs
 
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        raise NotImplementedError
+    # -- scikit-learn's estimator API -------------------------------------------------------------
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Every hyper-parameter (the ``Params`` fields), plus ``features`` and ``smote``."""
+        out = {k: self._raw.get(k, getattr(self.params, k)) for k in self.Params.model_fields}
+        out.update(features=self.features, smote=self.smote)
+        return out
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """Index of the most probable class of each row."""
-        return self.predict_proba(X).argmax(axis=1)
+    def set_params(self, **values) -> TextClassifier:
+        """Change hyper-parameters (validated); returns the model, as scikit-learn expects."""
+        features = values.pop("features", self.features)
+        smote = values.pop("smote", self.smote)
+        merged = {**{k: getattr(self.params, k) for k in self.Params.model_fields}, **values}
+        try:
+            self.params = self.Params(**merged)
+        except ValidationError as exc:
+            raise params_error(type(self), exc) from None
+        self._raw.update(values)
+        self.__init__(self.params, features=features, smote=smote)
+        self._raw.update(values)
+        return self
 
+    def __repr__(self) -> str:
+        changed = {k: v for k, v in self.params.model_dump().items() if self.Params.model_fields[k].default != v}
+        shown = ", ".join(f"{k}={v!r}" for k, v in changed.items())
+        return f"{type(self).__name__}({shown})"
+
+    def __sklearn_tags__(self):
+        from sklearn.utils import ClassifierTags, Tags, TargetTags
+
+        return Tags(estimator_type="classifier", target_tags=TargetTags(required=True),
+                    classifier_tags=ClassifierTags(), input_tags=_input_tags())
+
+    _estimator_type = "classifier"
+
+    def fit(self, X, y, X_val=None, y_val=None, context: TrainingContext | None = None) -> TextClassifier:
+        """Learn from texts ``X`` and their labels ``y`` (any hashable labels). ``X_val, y_val`` are
+        validation rows for the rungs that pick their best epoch; without them such a rung holds out a
+        stratified 10% of ``X`` (and says so). ``context`` says how to run (checkpoints, progress)."""
+        frame = as_frame(X, self.features)
+        labels = np.asarray(y.to_numpy() if isinstance(y, pd.Series) else y)
+        if labels.ndim != 1 or len(labels) != len(frame):
+            raise TextladderError(f"{len(frame)} texts but {len(labels)} labels")
+        self.classes_, y_index = np.unique(labels, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise TextladderError(f"only one class ({self.classes_[0]!r}) in y; a classifier needs at least two")
+        frame_val, y_val_index = None, None
+        if X_val is not None and y_val is not None:
+            frame_val, y_val_index = as_frame(X_val, self.features), self._encode(y_val)
+        elif self.needs_validation:
+            frame, y_index, frame_val, y_val_index = _hold_out(frame, y_index, self.name)
+        self.context = context or TrainingContext()
+        try:
+            self._fit(frame, y_index, frame_val, y_val_index)
+        finally:
+            del self.context
+        return self
+
+    def _encode(self, labels) -> np.ndarray:
+        labels = np.asarray(labels.to_numpy() if isinstance(labels, pd.Series) else labels)
+        index = {c: i for i, c in enumerate(self.classes_.tolist())}
+        unknown = [v for v in labels.tolist() if v not in index]
+        if unknown:
+            raise TextladderError(f"label {unknown[0]!r} is not one of the classes seen in training "
+                                  f"({', '.join(map(str, self.classes_))})")
+        return np.fromiter((index[v] for v in labels.tolist()), dtype=np.int64, count=len(labels))
+
+    def predict_proba(self, X) -> np.ndarray:
+        """One row per text, one column per class of ``classes_``, each row summing to 1."""
+        return self._predict_proba(as_frame(X, self.features))
+
+    def predict(self, X) -> np.ndarray:
+        """The most probable label of each text (an element of ``classes_``)."""
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    def score(self, X, y) -> float:
+        """Accuracy on ``(X, y)``, as scikit-learn classifiers score."""
+        return float(np.mean(self.predict(X) == np.asarray(y)))
+
+    # -- saving and loading ------------------------------------------------------------------------
     def save(self, folder: Path) -> None:
-        raise NotImplementedError
+        """Write the model into ``folder`` (safe formats only) with ``rung.json`` describing it."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self._save(folder)
+        self.describe(folder)
+
+    def describe(self, folder: Path) -> None:
+        """Write ``folder/rung.json``: the rung, its parameters, extra inputs and class names."""
+        from textladder.files import write_json
+
+        write_json(Path(folder) / RUNG_FILE, {"rung": self.name, "params": self.params.model_dump(mode="json"),
+                                              "features": self.features, "smote": self.smote,
+                                              "classes": [_plain(c) for c in self.classes_.tolist()]})
+
+    @classmethod
+    def load(cls, folder: Path, params: Params, classes: list | None = None,
+             features: list[str] | tuple[str, ...] = ()) -> TextClassifier:
+        """The model saved in ``folder`` with ``params``, ``classes`` and ``features`` (as its ``rung.json``
+        or, for folders written before it existed, its run's config say)."""
+        model = cls(params, features=features)
+        model.classes_ = np.asarray(classes if classes is not None else [], dtype=object)
+        model._load(Path(folder))
+        return model
 
     def prepare_to_serve(self) -> None:
         """Called once before a server answers requests with this model: a rung that keeps growing state
         while it predicts (a cache of every text seen) turns it off here, so that serving stays bounded."""
 
-    @classmethod
-    def load(cls, folder: Path, params: Params) -> TextClassifier:
+    # -- what a rung writes ------------------------------------------------------------------------
+    def _fit(self, X: pd.DataFrame, y: np.ndarray, X_val: pd.DataFrame | None, y_val: np.ndarray | None) -> None:
         raise NotImplementedError
+
+    def _predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        raise NotImplementedError
+
+    def _save(self, folder: Path) -> None:
+        raise NotImplementedError
+
+    def _load(self, folder: Path) -> None:
+        raise NotImplementedError
+
+
+def _plain(value):
+    """A class label as JSON keeps it (numpy scalars become Python ones)."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def _input_tags():
+    from sklearn.utils import InputTags
+
+    return InputTags(one_d_array=True, two_d_array=False, string=True, categorical=True)
+
+
+def _hold_out(frame: pd.DataFrame, y: np.ndarray, name: str):
+    """A stratified validation slice of the train rows (every class keeps at least one row in train)."""
+    from sklearn.model_selection import train_test_split
+
+    counts = np.bincount(y)
+    index = np.arange(len(y))
+    n_val = max(int(round(VALIDATION_SLICE * len(y))), len(counts))
+    stratify = y if counts.min() >= 2 and n_val < len(y) - len(counts) else None
+    try:
+        train, val = train_test_split(index, test_size=n_val, random_state=0, stratify=stratify)
+    except ValueError:
+        train, val = train_test_split(index, test_size=n_val, random_state=0)
+    log.info("%s: no validation rows given; holding out %d of %d train rows (stratified) to pick the best epoch",
+             name, len(val), len(y))
+    train, val = np.sort(train), np.sort(val)
+    return (frame.iloc[train].reset_index(drop=True), y[train], frame.iloc[val].reset_index(drop=True), y[val])
+
+
+def load_folder(folder: str | Path) -> TextClassifier:
+    """The model in a ``model/`` folder, from its ``rung.json`` alone (rung, parameters, classes)."""
+    from textladder.models.registry import get
+
+    folder = Path(folder)
+    path = folder / RUNG_FILE
+    if not path.is_file():
+        raise RunError(f"{folder}: no {RUNG_FILE}; a model folder written before textladder described itself "
+                       "can be opened through its run folder (the folder above it)")
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+        cls = get(info["rung"])
+        params = cls.Params(**info["params"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RunError(f"{path}: unreadable model description ({exc})") from None
+    except ValidationError as exc:
+        raise RunError(f"{path}: {params_error(cls, exc)}") from None
+    return cls.load(folder, params, classes=info.get("classes"), features=info.get("features") or ())
 
 
 def checked_proba(model: TextClassifier, X: pd.DataFrame, n_classes: int) -> np.ndarray:

@@ -86,7 +86,7 @@ class FastText(TextClassifier):
         periods = self.period_.clean(require_period(X, f"this '{self.name}' run"))
         return [f"{t} {PERIOD_TOKEN}{p}" for t, p in zip(texts, periods)]
 
-    def fit(self, X, y, X_val=None, y_val=None):
+    def _fit(self, X, y, X_val=None, y_val=None):
         import fasttext
 
         p = self.params
@@ -110,7 +110,6 @@ class FastText(TextClassifier):
                     raise
                 raise TextladderError(f"fastText diverged (NaN) with lr {p.lr}; try a smaller one, "
                                       f"e.g. --set lr={p.lr / 2:g}") from None
-        return self
 
     def _write_initial_vectors(self, lines: list[str], path: Path) -> None:
         """Every word fastText will keep (and its end-of-line token), uniform in +-1/dim from ``seed``."""
@@ -126,7 +125,7 @@ class FastText(TextClassifier):
             for word, row in zip(words, matrix):
                 f.write(word + " " + " ".join(f"{v:.7g}" for v in row) + "\n")
 
-    def predict_proba(self, X) -> np.ndarray:
+    def _predict_proba(self, X) -> np.ndarray:
         labels, probs = self.model_.predict(self._lines(X), k=-1, threshold=0.0)
         out = np.zeros((len(X), self.n_classes_), dtype=np.float32)
         for row, (names, values) in enumerate(zip(labels, probs)):
@@ -141,25 +140,22 @@ class FastText(TextClassifier):
         words = [w for w in self.model_.get_words() if w != "</s>" and not w.startswith(PERIOD_TOKEN)]
         return words, np.stack([self.model_.get_word_vector(w) for w in words]) if words else np.zeros((0, 1))
 
-    def save(self, folder: Path) -> None:
+    def _save(self, folder: Path) -> None:
         folder = Path(folder)
         self.model_.save_model(str(folder / MODEL_FILE))
         meta = {"model": self.name, "n_classes": self.n_classes_,
                 "period": None if self.period_ is None else self.period_.categories}
         (folder / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
-    @classmethod
-    def load(cls, folder: Path, params):
+    def _load(self, folder: Path) -> None:
         import fasttext
 
         folder = Path(folder)
-        model = cls(params)
         try:
             meta = json.loads((folder / META).read_text(encoding="utf-8"))
-            model.model_ = fasttext.load_model(str(folder / MODEL_FILE))
+            self.model_ = fasttext.load_model(str(folder / MODEL_FILE))
         except (OSError, ValueError) as exc:
             raise RunError(f"{folder}: cannot read the fastText model ({exc})") from None
-        model.n_classes_ = int(meta["n_classes"])
-        model.period_ = None if meta.get("period") is None else PeriodEncoder(meta["period"])
-        return model
+        self.n_classes_ = int(meta["n_classes"])
+        self.period_ = None if meta.get("period") is None else PeriodEncoder(meta["period"])
 

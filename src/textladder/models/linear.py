@@ -95,9 +95,9 @@ class TfidfLinear(TextClassifier):
         transformers = self.pipeline_.named_steps["features"].named_transformers_
         return PeriodEncoder(list(transformers["period"].categories_[0])) if "period" in transformers else None
 
-    def fit(self, X, y, X_val=None, y_val=None):
+    def _fit(self, X, y, X_val=None, y_val=None):
         try:
-            return self._fit(X, y)
+            return self._fit_pipeline(X, y)
         except ValueError as exc:
             if "empty vocabulary" not in str(exc):
                 raise
@@ -108,7 +108,7 @@ class TfidfLinear(TextClassifier):
                 "words with --set token_pattern='(?u)\\b\\w+\\b', add character n-grams with --set "
                 "char_ngrams=true, or use a rung that reads every token (fasttext, the sequence rungs)") from None
 
-    def _fit(self, X, y):
+    def _fit_pipeline(self, X, y):
         encoder = PeriodEncoder.fit(require_period(X, "tfidf-linear")) if "period" in self.features else None
         pipeline = self._pipeline(encoder.categories if encoder else None)
         inputs = self._inputs(X, encoder)
@@ -124,16 +124,15 @@ class TfidfLinear(TextClassifier):
         self.pipeline_ = pipeline  # both steps fitted: the sampler is not part of prediction
         return self
 
-    def predict_proba(self, X) -> np.ndarray:
+    def _predict_proba(self, X) -> np.ndarray:
         return self.pipeline_.predict_proba(self._inputs(X, self._period_encoder()))
 
-    def save(self, folder: Path) -> None:
+    def _save(self, folder: Path) -> None:
         import skops.io as sio
 
         sio.dump(self.pipeline_, Path(folder) / MODEL_FILE)
 
-    @classmethod
-    def load(cls, folder: Path, params):
+    def _load(self, folder: Path) -> None:
         import skops.io as sio
 
         path = Path(folder) / MODEL_FILE
@@ -147,9 +146,7 @@ class TfidfLinear(TextClassifier):
         if unexpected:
             raise RunError(f"{path}: refusing to load: the file names types or functions this rung never writes "
                            f"({', '.join(unexpected)}); it may have been tampered with")
-        model = cls(params)
-        model.pipeline_ = sio.load(path, trusted=sorted(set(untrusted)))
-        return model
+        self.pipeline_ = sio.load(path, trusted=sorted(set(untrusted)))
 
 
 # The exact types a saved tfidf-linear pipeline holds beyond skops's own trusted defaults (scikit-learn

@@ -149,15 +149,13 @@ class NeuralClassifier(TextClassifier):
     """Base of the neural rungs. Learned state: ``net_``, ``meta_`` (JSON), ``history_``, ``report_``."""
 
     Params: ClassVar[type[Params]] = NeuralParams
+    needs_validation = True
+    checkpointed = True
+    exports_onnx = True
 
     def __init__(self, params: Params | None = None, **overrides):
         super().__init__(params, **overrides)
-        self.work_dir: Path | None = None
-        self.resume = False
-        self.progress = False
         self.meta_: dict[str, Any] = {}
-        self.report_: dict[str, Any] = {}
-        self.history_: list[dict] | None = None
 
     # -- what a rung writes ---------------------------------------------------------------------
     def _prepare(self, X: pd.DataFrame, y: np.ndarray) -> None:
@@ -199,14 +197,17 @@ class NeuralClassifier(TextClassifier):
         return self.period_.transform(require_period(X, f"this '{self.name}' run"))
 
     # -- shared ---------------------------------------------------------------------------------
-    def use_work_dir(self, folder: Path, resume: bool = False, progress: bool = False) -> None:
-        """Keep checkpoints in ``folder`` (so ``resume`` can continue from them); show a progress bar."""
-        self.work_dir, self.resume, self.progress = Path(folder), resume, progress
+    @property
+    def progress(self) -> bool:
+        """Show progress bars (while fitting, as the training context says)."""
+        context = getattr(self, "context", None)
+        return bool(context and context.progress)
 
-    def fit(self, X, y, X_val=None, y_val=None):
+    def _fit(self, X, y, X_val=None, y_val=None):
         from textladder.loop import LitClassifier, LoopConfig, fit
 
         p = self.params
+        context = self.context
         torch.manual_seed(p.seed)
         np.random.seed(p.seed)
         n_classes = int(max(y.max(), -1 if y_val is None else y_val.max())) + 1
@@ -231,11 +232,13 @@ class NeuralClassifier(TextClassifier):
         if weights is not None:
             self.report_["class_weights"] = [round(float(w), 6) for w in weights]
         config = LoopConfig(lr=p.lr, weight_decay=p.weight_decay, epochs=p.epochs, patience=p.patience, seed=p.seed,
-                            progress=self.progress, accelerator=p.accelerator, devices=p.devices,
-                            strategy=p.strategy, precision=p.precision, **self._loop_config())
+                            progress=context.progress, accelerator=context.accelerator or p.accelerator,
+                            devices=context.devices or p.devices, strategy=context.strategy or p.strategy,
+                            precision=context.precision or p.precision, **self._loop_config())
         module = LitClassifier(net, n_classes, config, weights)
         with tempfile.TemporaryDirectory(prefix="textladder-") as tmp:
-            self.history_ = fit(module, train_loader, val_loader, self.work_dir or Path(tmp), resume=self.resume)
+            self.history_ = fit(module, train_loader, val_loader, context.work_dir or Path(tmp), resume=context.resume,
+                                on_epoch=context.on_epoch)
         self.global_rank_ = module.global_rank_  # 0 but in the extra processes of a multi-process (DDP) run
         self.net_ = module.net.cpu().eval()
         if self.history_:
@@ -243,10 +246,9 @@ class NeuralClassifier(TextClassifier):
             self.report_.update(best_epoch=best["epoch"], epochs_run=len(self.history_))
         if module.world_size_ > 1:
             self.report_["processes"] = module.world_size_
-        return self
 
     @torch.inference_mode()
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+    def _predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Batches of similar length (sorted, padded to their own longest), through onnxruntime when
         the run has an exported model (``textladder export``), else through PyTorch."""
         ds = self._dataset(X, None)
@@ -303,7 +305,7 @@ class NeuralClassifier(TextClassifier):
         self.onnx_ = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         self.onnx_path_ = Path(path)
 
-    def save(self, folder: Path) -> None:
+    def _save(self, folder: Path) -> None:
         from safetensors.torch import save_file
 
         folder = Path(folder)
@@ -312,31 +314,28 @@ class NeuralClassifier(TextClassifier):
         (folder / META).write_text(json.dumps({"model": self.name, **self.meta_}, indent=2) + "\n", encoding="utf-8")
         self._save_extra(folder)
 
-    @classmethod
-    def load(cls, folder: Path, params):
+    def _load(self, folder: Path) -> None:
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
         folder = Path(folder)
-        model = cls(params)
         try:
-            model.meta_ = json.loads((folder / META).read_text(encoding="utf-8"))
-            model.meta_.pop("model", None)
+            self.meta_ = json.loads((folder / META).read_text(encoding="utf-8"))
+            self.meta_.pop("model", None)
         except (OSError, ValueError) as exc:
             raise RunError(f"{folder / META}: cannot read the model description ({exc})") from None
-        model._load_extra(folder)
-        net = model._build_net(model.meta_["n_classes"])
+        self._load_extra(folder)
+        net = self._build_net(self.meta_["n_classes"])
         try:
             net.load_state_dict(load_file(str(folder / WEIGHTS)))
         except (OSError, SafetensorError, RuntimeError) as exc:
             raise RunError(f"{folder / WEIGHTS}: cannot load the weights ({str(exc).splitlines()[0]})") from None
-        model.net_ = net.eval()
+        self.net_ = net.eval()
         runtime = os.environ.get("TEXTLADDER_RUNTIME", "auto")  # auto: the int8 ONNX, else fp32, else torch
         for name in {"auto": (ONNX_INT8, ONNX_FP32), "onnx": (ONNX_FP32,), "onnx-int8": (ONNX_INT8,)}.get(runtime, ()):
-            if (folder / ONNX_DIR / name).is_file() and "onnx_inputs" in model.meta_:
-                model.use_onnx(folder / ONNX_DIR / name)
+            if (folder / ONNX_DIR / name).is_file() and "onnx_inputs" in self.meta_:
+                self.use_onnx(folder / ONNX_DIR / name)
                 break
-        return model
 
 
 class VectorClassifier(NeuralClassifier):

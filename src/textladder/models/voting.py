@@ -3,8 +3,9 @@
 Soft voting averages the members' class probabilities (weighted); hard voting counts each
 member's argmax as a (weighted) vote, breaks ties by the summed probabilities, and reports the
 vote shares as its probabilities. An ensemble is built from finished runs by
-:func:`textladder.ensemble.build` (``textladder ensemble``), never trained; its run folder holds a
-copy of every member (config, labels and model), so it loads, predicts and serves on its own.
+:func:`textladder.ensemble.build` (``textladder ensemble``), never trained; its ``model/`` folder
+holds a copy of every member's model folder (``members/RUN_NAME/``, each describing itself), so it
+loads, predicts and serves on its own. This module reads model folders only, never run folders.
 
 Example:
     >>> import numpy as np
@@ -26,11 +27,11 @@ import pandas as pd
 from pydantic import Field, model_validator
 
 from textladder.errors import RunError, TextladderError
-from textladder.models.base import Params, TextClassifier, checked_proba
+from textladder.models.base import RUNG_FILE, Params, TextClassifier, checked_proba
 from textladder.models.registry import register
 
 VOTES = ("soft", "hard")
-MEMBERS = "members"  # model/members/RUN_NAME/{config.json, labels.json, model/}
+MEMBERS = "members"  # model/members/RUN_NAME/: a copy of the member's model folder
 
 
 class EnsembleParams(Params):
@@ -75,26 +76,27 @@ def combine(probas: list[np.ndarray], vote: str = "soft", weights: list[float] |
 
 @register("ensemble")
 class Ensemble(TextClassifier):
-    """Soft or hard voting over the models of finished runs; built with ``textladder ensemble``."""
+    """Soft or hard voting over trained models; built with ``textladder ensemble``."""
 
     Params: ClassVar = EnsembleParams
+    supports_features = True  # the members read what they were trained with
 
     def __init__(self, params: EnsembleParams | None = None, **overrides):
         super().__init__(params, **overrides)
         self.members_: list[TextClassifier] = []
-        self.sources_: list[Path] = []  # run folders to copy into model/members when saved
-        self.classes_: list[str] = []  # the members' shared class names
+        self.sources_: list[Path] = []  # the members' model folders, copied into model/members when saved
 
     @classmethod
-    def from_runs(cls, runs, vote: str = "soft", weights: list[float] | None = None) -> Ensemble:
-        """An ensemble of finished :class:`~textladder.runs.Run` objects (their models are loaded)."""
-        model = cls(EnsembleParams(members=[r.name for r in runs], vote=vote, weights=weights))
-        model.members_ = [r.load_model() for r in runs]
-        model.sources_ = [r.path for r in runs]
-        model.classes_ = runs[0].classes if runs else []
+    def of(cls, models: list[TextClassifier], folders: list[Path], names: list[str], vote: str = "soft",
+           weights: list[float] | None = None) -> Ensemble:
+        """An ensemble of fitted ``models`` saved in ``folders`` (copied when the ensemble is saved),
+        called ``names``; they must share their classes."""
+        model = cls(EnsembleParams(members=list(names), vote=vote, weights=weights))
+        model.members_, model.sources_ = list(models), [Path(f) for f in folders]
+        model.classes_ = np.asarray(models[0].classes_, dtype=object)
         return model
 
-    def fit(self, X, y, X_val=None, y_val=None):
+    def _fit(self, X, y, X_val=None, y_val=None):
         raise TextladderError("an ensemble is not trained: build one from finished runs with "
                               "'textladder ensemble RUN RUN ... --out RUNS_DIR'")
 
@@ -106,33 +108,46 @@ class Ensemble(TextClassifier):
         for m in self.members_:
             m.prepare_to_serve()
 
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+    def _predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         return combine(self.member_probas(X), self.params.vote, self.params.weights)
 
-    def save(self, folder: Path) -> None:
-        from textladder.runs import CONFIG, LABELS, MODEL_DIR
-
-        for name, source in zip(self.params.members, self.sources_):
+    def _save(self, folder: Path) -> None:
+        for name, source, member in zip(self.params.members, self.sources_, self.members_):
             dest = Path(folder) / MEMBERS / name
-            dest.mkdir(parents=True)
-            for f in (CONFIG, LABELS):
-                shutil.copy2(source / f, dest / f)
-            shutil.copytree(source / MODEL_DIR, dest / MODEL_DIR)
+            shutil.copytree(source, dest)
+            if not (dest / RUNG_FILE).is_file():  # a member from before model folders described themselves
+                member.describe(dest)
 
-    @classmethod
-    def load(cls, folder: Path, params: EnsembleParams) -> Ensemble:
-        from textladder.runs import Run
+    def _load(self, folder: Path) -> None:
+        from textladder.models.base import load_folder
 
-        model = cls(params)
         root = (Path(folder) / MEMBERS).resolve()
-        model.sources_ = []
-        for name in params.members:
+        self.sources_ = []
+        for name in self.params.members:
             path = (root / name).resolve()
             if path.parent != root or not path.is_dir():
                 raise RunError(f"{Path(folder) / MEMBERS / name}: ensemble member missing (members must be "
                                "folders inside the ensemble's own model/members/)")
-            model.sources_.append(path)
-        runs = [Run.open(p) for p in model.sources_]
-        model.members_ = [r.load_model() for r in runs]
-        model.classes_ = runs[0].classes if runs else []
-        return model
+            self.sources_.append(path)
+        self.members_ = [load_folder(p) if (p / RUNG_FILE).is_file() else _legacy_member(p) for p in self.sources_]
+        if not len(self.classes_) and self.members_:
+            self.classes_ = np.asarray(self.members_[0].classes_, dtype=object)
+
+
+def _legacy_member(folder: Path) -> TextClassifier:
+    """A member copied by textladder before model folders described themselves: the run's ``config.json``
+    and ``labels.json`` beside its ``model/`` (read as plain JSON; checked like any model folder)."""
+    import json
+
+    from textladder.files import verify_checksums
+    from textladder.models.registry import get
+
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        classes = json.loads((folder / "labels.json").read_text(encoding="utf-8"))["classes"]
+        cls = get(config["model"])
+        params = cls.Params(**config["params"])
+    except Exception as exc:  # noqa: BLE001 - any damage is the same problem for the user
+        raise RunError(f"{folder}: unreadable ensemble member ({exc})") from None
+    verify_checksums(folder / "model")
+    return cls.load(folder / "model", params, classes=classes, features=config.get("features") or ())
