@@ -26,7 +26,7 @@ from textladder.config import DataConfig, RunConfig
 from textladder.errors import TextladderError
 from textladder.models import get
 from textladder.runs import Run
-from textladder.train import train
+from textladder.training import train
 
 
 def _fmt(values: list[float], digits: int, sign: bool = False) -> str:

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/ladder.py [--rungs lstm,bilstm,...] [--out DIR] [--set KEY=VALUE ...] [--label L]
 
-Each rung is trained through ``textladder.train.train`` (so every run folder,
+Each rung is trained through ``textladder.training.train`` (so every run folder,
 history and learning curve is there to look at in ``--out``) with its default
 options. A rung that already has a finished run with the same options in
 ``--out`` is read back, not retrained, and an interrupted neural rung goes on from its last

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from textladder.cli import app
 from textladder.config import DataConfig, RunConfig
 from textladder.runs import Run
-from textladder.train import train
+from textladder.training import train
 
 runner = CliRunner()
 

@@ -13,7 +13,7 @@ from textladder.cli import app
 from textladder.config import DataConfig, RunConfig
 from textladder.errors import TextladderError
 from textladder.runs import Run
-from textladder.train import train
+from textladder.training import train
 
 runner = CliRunner()
 

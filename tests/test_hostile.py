@@ -26,7 +26,7 @@ from textladder.errors import RunError, TextladderError
 from textladder.files import (DiskFull, InUse, atomic_file, atomic_folder, lock, stale_temporaries,
                               write_checksums)
 from textladder.runs import Run, list_runs
-from textladder.train import train
+from textladder.training import train
 
 runner = CliRunner()
 

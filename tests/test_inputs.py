@@ -22,7 +22,7 @@ from textladder.data.reader import FIELD_LIMIT, file_kind
 from textladder.errors import DataError, TextladderError
 from textladder.models import names
 from textladder.runs import Run
-from textladder.train import train
+from textladder.training import train
 
 runner = CliRunner()
 

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from textladder.cli import app
 from textladder.config import DataConfig, RunConfig
 from textladder.runs import CHECKPOINTS, Run, list_runs
-from textladder.train import Interrupted, train
+from textladder.training import Interrupted, train
 
 runner = CliRunner()
 TINY = {"hidden": 16, "embedding_dim": 16, "head": [16], "epochs": 3, "batch_size": 32, "lr": 0.01}

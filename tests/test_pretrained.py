@@ -15,7 +15,7 @@ from conftest import make_rows, write_csv
 from textladder.config import DataConfig, RunConfig
 from textladder.errors import RunError, TextladderError
 from textladder.runs import Run
-from textladder.train import train
+from textladder.training import train
 
 
 @pytest.fixture

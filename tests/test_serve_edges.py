@@ -20,7 +20,7 @@ from textladder.export import export
 from textladder.models import names
 from textladder.runs import Run
 from textladder.serve import create_app
-from textladder.train import train
+from textladder.training import train
 
 EDGE_TEXTS = ["a", "ab", " ", "\t\n", "", "😀", "🎉🎉", "zzqx", "xqzzy wwvvk", "a\x00b", "got promoted", "x" * 500]
 BAD_UNICODE = "\ud800"

@@ -16,7 +16,7 @@ from conftest import make_rows, write_csv
 
 from textladder.config import DataConfig, RunConfig
 from textladder.runs import Run, list_runs
-from textladder.train import train
+from textladder.training import train
 
 
 @pytest.fixture

@@ -1,3 +1,15 @@
-"""textladder: build ever better multi-class text classifiers, one rung at a time."""
+"""textladder: build ever better multi-class text classifiers, one rung at a time.
+
+The Python API (importing ``textladder`` stays light: nothing heavy loads until it is used):
+
+- :func:`load` opens a run folder, an ensemble or a ``model/`` folder: a fitted classifier;
+- :func:`build_model` gives an unfitted rung, a scikit-learn estimator;
+- :func:`train` trains one rung on a file into a run folder; :func:`climb` climbs a whole ladder.
+"""
 
 __version__ = "0.1.0"
+
+from textladder.api import build_model, climb, load, train  # noqa: E402
+from textladder.errors import DataError, RunError, TextladderError  # noqa: E402
+
+__all__ = ["DataError", "RunError", "TextladderError", "__version__", "build_model", "climb", "load", "train"]

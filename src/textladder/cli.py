@@ -221,7 +221,7 @@ def train(
     _setup_logging(verbose)
     with _errors():
         from textladder.config import DataConfig, RunConfig
-        from textladder.train import train as train_run
+        from textladder.training import train as train_run
 
         params = _parse_sets(set_ or [])
         if class_weight is not None:

@@ -144,7 +144,7 @@ def finished(runs_dir: str | Path, config: RunConfig) -> Run | None:
 def train_or_resume(config: RunConfig, runs_dir: str | Path, progress: bool = False) -> Path | None:
     """Train ``config`` into ``runs_dir``, going on from an interrupted run of the same config if there is one."""
     from textladder.models import get
-    from textladder.train import train
+    from textladder.training import train
 
     if not get(config.model).checkpointed:  # trains in one step: nothing to resume
         return train(config, runs_dir)

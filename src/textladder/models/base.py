@@ -126,8 +126,8 @@ class TextClassifier:
         else:
             self._raw = {}
         self.params = params
-        self.features = list(features)
-        self.smote = bool(smote)
+        self.features = features if isinstance(features, list) else list(features)  # as given (clone checks)
+        self.smote = smote
         if self.smote and not self.supports_smote:
             from textladder.balance import smote_refusal
 

@@ -19,6 +19,20 @@ from textladder.models.base import Params, TextClassifier
 
 _REGISTRY: dict[str, type[TextClassifier]] = {}
 _LAZY: dict[str, str] = {}  # name -> module that registers it when imported (keeps torch out of the TF-IDF path)
+ENTRY_POINTS = "textladder.rungs"
+_discovered = False
+
+
+def _discover() -> None:
+    """Read the ``textladder.rungs`` entry points of every installed package, once."""
+    global _discovered
+    if _discovered:
+        return
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINTS):
+        _LAZY.setdefault(ep.name, ep.value.split(":")[0])
+    _discovered = True
 
 
 def register(name: str):
@@ -42,11 +56,14 @@ def register_lazy(name: str, module: str) -> None:
 
 def names() -> list[str]:
     """Registered model names."""
+    _discover()
     return sorted(set(_REGISTRY) | set(_LAZY))
 
 
 def get(name: str) -> type[TextClassifier]:
     """The class registered as ``name``; a clear error lists the known names."""
+    if name not in _REGISTRY:
+        _discover()
     if name not in _REGISTRY and name in _LAZY:
         import importlib
 

@@ -1,0 +1,131 @@
+"""The Python API: what the CLI does, as functions a notebook calls.
+
+Example:
+    >>> import textladder
+    >>> texts = ["my dog", "the gym", "a dog", "gym day", "dog walk", "gym class"] * 4
+    >>> labels = ["pets", "sport", "pets", "sport", "pets", "sport"] * 4
+    >>> model = textladder.build_model("tfidf-linear", min_df=1).fit(texts, labels)
+    >>> model.predict(["walked my dog"]).tolist()
+    ['pets']
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from textladder.errors import TextladderError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+DATA_OPTIONS = ("text_col", "label_col", "id_col", "period_col", "max_drop", "min_class_rows")
+SPLIT_OPTIONS = ("split", "test_size", "val_size")
+
+
+def load(path: str | Path):
+    """A fitted classifier from a run folder, an ensemble run, or a bare ``model/`` folder: its
+    ``predict`` gives labels, ``predict_proba`` one column per ``classes_`` entry.
+
+    Example:
+        >>> model = load("runs/tfidf-linear-20261124-101500-1a2b")  # doctest: +SKIP
+        >>> model.predict(["went for a run with my dog"])  # doctest: +SKIP
+        array(['exercise'], dtype=object)
+    """
+    from textladder.files import verify_checksums
+    from textladder.models import load_folder
+    from textladder.models.base import RUNG_FILE
+    from textladder.runs import CONFIG, Run
+
+    p = Path(path)
+    if (p / CONFIG).is_file():
+        return Run.open(p).load_model()
+    if (p / RUNG_FILE).is_file():
+        verify_checksums(p)
+        return load_folder(p)
+    if not p.exists():
+        raise TextladderError(f"{p}: no such run or model folder")
+    raise TextladderError(f"{p}: neither a run folder (config.json) nor a model folder ({RUNG_FILE})")
+
+
+def build_model(name: str, **params):
+    """An unfitted rung: a scikit-learn estimator with ``params`` (validated); ``features`` (extra input
+    columns) and ``smote`` are accepted too.
+
+    Example:
+        >>> build_model("fasttext", epochs=5).get_params()["epochs"]
+        5
+    """
+    from textladder.models import get
+
+    return get(name)(**params)
+
+
+def run_config(data: str | Path, model: str = "tfidf-linear", *, balance: str = "none",
+               features: list[str] | tuple[str, ...] = (), seed: int = 42, **options: Any):
+    """The :class:`~textladder.config.RunConfig` of a training: ``options`` are data options
+    (``text_col``, ``label_col``, ``id_col``, ``period_col``, ``max_drop``, ``min_class_rows``), split
+    options (``split``, ``test_size``, ``val_size``), and otherwise the model's parameters."""
+    from textladder.config import DataConfig, RunConfig
+    from textladder.data import SplitConfig
+
+    data_opts = {k: options.pop(k) for k in DATA_OPTIONS if options.get(k) is not None}
+    split_opts = {k: options.pop(k) for k in SPLIT_OPTIONS if k in options}
+    method = split_opts.pop("split", None) or "auto"
+    for k in DATA_OPTIONS:
+        options.pop(k, None)
+    return RunConfig(model=model, params=options, balance=balance, features=list(features), seed=seed,
+                     data=DataConfig(path=str(data), **data_opts),
+                     split=SplitConfig(method=method, seed=seed, **split_opts))
+
+
+def train(data: str | Path, model: str = "tfidf-linear", out: str | Path = "runs", *, name: str | None = None,
+          overwrite: bool = False, resume: bool = False, progress: bool = False, **options: Any):
+    """Train one rung on a data file, as ``textladder train`` does, and return its
+    :class:`~textladder.runs.Run` (``run.metrics``, ``run.load_model()``, ``run.path``). ``options``
+    are as :func:`run_config` takes them.
+
+    Example:
+        >>> run = train("hm_train.csv", model="fasttext", out="runs", epochs=20)  # doctest: +SKIP
+        >>> run.metrics["test"]["accuracy"]  # doctest: +SKIP
+        0.9258
+    """
+    from textladder.runs import Run
+    from textladder.training import train as train_run
+
+    config = run_config(data, model, **options)
+    path = train_run(config, out, name=name, resume=resume, progress=progress, overwrite=overwrite)
+    return None if path is None else Run.open(path)
+
+
+def climb(data: str | Path, config: str | Path = "quick", out: str | Path = "runs", *, report: bool = True,
+          seed: int = 42, progress: bool = False, **options: Any) -> "pd.DataFrame":
+    """Climb a ladder (a preset, ``quick`` or ``full``, or a TOML file) as ``textladder ladder`` does and
+    return the leaderboard as a DataFrame (best first); ``.attrs`` holds the report's path, the rungs
+    that failed and the time taken. ``options`` are data and split options.
+
+    Example:
+        >>> board = climb("hm_train.csv", config="quick", out="runs")  # doctest: +SKIP
+        >>> board[["run", "model", "accuracy"]].head(3)  # doctest: +SKIP
+    """
+    import pandas as pd
+
+    from textladder.config import DataConfig
+    from textladder.data import SplitConfig
+    from textladder.ladder import climb as climb_ladder
+    from textladder.ladder import load_ladder
+    from textladder.runs import leaderboard
+
+    spec = load_ladder(config)
+    if seed != spec.seed:
+        spec = spec.model_copy(update={"seed": seed})
+    data_opts = {k: options.pop(k) for k in DATA_OPTIONS if options.get(k) is not None}
+    split_opts = {k: options.pop(k) for k in SPLIT_OPTIONS if k in options}
+    if options:
+        raise TextladderError(f"climb() takes data and split options only, not {', '.join(options)}")
+    method = split_opts.pop("split", None) or "auto"
+    result = climb_ladder(spec, DataConfig(path=str(data), **data_opts), out,
+                          split=SplitConfig(method=method, seed=seed, **split_opts), report=report, progress=progress)
+    board = pd.DataFrame(leaderboard(result.runs + result.ensembles))
+    board.attrs.update(report=result.report, failed=result.failed, seconds=result.seconds)
+    return board
