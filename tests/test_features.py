@@ -76,4 +76,4 @@ def test_period_feature_needs_a_period_column(tmp_path):
     result = runner.invoke(app, ["train", str(data), "--features", "period", "--out", str(tmp_path / "r")])
     assert result.exit_code == 1 and "needs a reflection-period column" in result.output
     result = runner.invoke(app, ["train", str(data), "--features", "weather", "--out", str(tmp_path / "r")])
-    assert result.exit_code == 1 and "--features takes period" in result.output
+    assert result.exit_code == 1 and "--features must be one of period" in result.output

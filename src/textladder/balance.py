@@ -24,20 +24,16 @@ Example:
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 
+from textladder.choices import RESAMPLING
 from textladder.errors import TextladderError
-
-Balance = Literal["none", "oversample", "undersample", "smote", "class-weight"]
-METHODS: tuple[str, ...] = ("none", "oversample", "undersample", "smote", "class-weight")
 
 
 def resample_indices(y: np.ndarray, method: str, seed: int = 42) -> np.ndarray:
     """Row indices of the resampled train split (sorted; repeated rows repeat) for ``oversample`` /
     ``undersample``; every row for the other methods."""
-    if method not in ("oversample", "undersample"):
+    if method not in RESAMPLING:
         return np.arange(len(y))
     from imblearn.under_sampling import RandomUnderSampler
 

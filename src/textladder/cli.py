@@ -235,16 +235,10 @@ def train(
                  "devices": int(devices) if devices is not None and devices.isdigit() else devices,
                  "strategy": strategy, "precision": precision}
         params.update({k: v for k, v in flags.items() if v is not None})
-        from textladder.balance import METHODS
+        from textladder.choices import BALANCE, FEATURES, check
 
-        if balance not in METHODS:
-            raise TextladderError(f"--balance must be one of {', '.join(METHODS)}, not '{balance}'")
-        from textladder.features import FEATURES
-
-        extra = [f.strip() for f in (features or "").split(",") if f.strip()]
-        for f in extra:
-            if f not in FEATURES:
-                raise TextladderError(f"--features takes {', '.join(FEATURES)}, not '{f}'")
+        check(balance, BALANCE, "--balance")
+        extra = [check(f.strip(), FEATURES, "--features") for f in (features or "").split(",") if f.strip()]
         path = _data_path(data)
         config = RunConfig(
             model=model, params=params, seed=seed, balance=balance, features=extra,
@@ -373,9 +367,11 @@ def ensemble(
     """
     _setup_logging()
     with _errors():
+        from textladder.choices import VOTES, check
         from textladder.ensemble import build, expand, parse_select, select_top
         from textladder.runs import Run
 
+        check(vote, VOTES, "--vote")
         k = parse_select(select)
         w = None
         if weights is not None:

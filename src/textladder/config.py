@@ -8,11 +8,12 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from textladder import __version__
+from textladder.choices import Balance, Feature
 from textladder.data.dataset import DEFAULT_MAX_DROP
 from textladder.data.split import SplitConfig
 
@@ -41,8 +42,8 @@ class RunConfig(BaseModel):
 
     model: str
     params: dict[str, Any] = Field(default_factory=dict)
-    balance: Literal["none", "oversample", "undersample", "smote", "class-weight"] = "none"
-    features: list[Literal["period"]] = Field(default_factory=list)
+    balance: Balance = "none"
+    features: list[Feature] = Field(default_factory=list)
     data: DataConfig
     split: SplitConfig = Field(default_factory=SplitConfig)
     seed: int = 42

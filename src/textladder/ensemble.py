@@ -19,7 +19,7 @@ from pathlib import Path
 
 from textladder.errors import TextladderError
 from textladder.files import lock
-from textladder.models.voting import VOTES
+from textladder.choices import VOTES, check
 from textladder.runs import Run, list_runs, new_run_name
 
 log = logging.getLogger("textladder")
@@ -91,8 +91,7 @@ def check_members(runs: list[Run]) -> None:
 def build(runs: list[Run], vote: str = "soft", weights: list[float] | None = None,
           runs_dir: str | Path = "runs", name: str | None = None, on_progress=None) -> Path:
     """Score the members on their shared validation and test rows, vote, and write the ensemble's run folder."""
-    if vote not in VOTES:
-        raise TextladderError(f"--vote must be one of {', '.join(VOTES)}, not '{vote}'")
+    check(vote, VOTES, "vote")
     check_members(runs)
     if weights is not None and len(weights) != len(runs):
         raise TextladderError(f"--weights has {len(weights)} values for {len(runs)} runs; give one per run")

@@ -24,7 +24,6 @@ from textladder.errors import TextladderError
 
 log = logging.getLogger("textladder")
 
-FEATURES = ("period",)
 UNKNOWN = "unknown"
 
 

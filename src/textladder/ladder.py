@@ -30,10 +30,11 @@ import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from textladder.choices import VOTES, Balance, Feature, Vote
 from textladder.config import DataConfig, RunConfig
 from textladder.data.split import SplitConfig
 from textladder.errors import TextladderError
@@ -51,8 +52,8 @@ class Rung(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
     model: str
     set: dict[str, Any] = Field(default_factory=dict)
-    balance: Literal["none", "oversample", "undersample", "smote", "class-weight"] = "none"
-    features: list[Literal["period"]] = Field(default_factory=list)
+    balance: Balance = "none"
+    features: list[Feature] = Field(default_factory=list)
 
     def label(self) -> str:
         extra = [f"{k}={v}" for k, v in sorted(self.set.items())]
@@ -63,7 +64,7 @@ class Rung(BaseModel):
 
 class EnsembleSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    vote: list[Literal["soft", "hard"]] = Field(default_factory=lambda: ["soft", "hard"])
+    vote: list[Vote] = Field(default_factory=lambda: list(VOTES))
     select: str = "top-5"
 
 

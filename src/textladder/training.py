@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from textladder.balance import balanced_weights, counts, resample_indices
+from textladder.choices import RESAMPLING
 from textladder.config import RunConfig, resolve
 from textladder.data import make_split
 from textladder.errors import TextladderError
@@ -129,7 +130,7 @@ def _train(config: RunConfig, runs_dir, name, on_progress, resume, progress, ove
     context = TrainingContext(work_dir=work, resume=resume, progress=progress)
     X_train, y_train = train_ds.frame(), y[split.train]
     balance = {"method": config.balance, "train_before": counts(y_train, classes)}
-    if config.balance in ("oversample", "undersample"):
+    if config.balance in RESAMPLING:
         idx = resample_indices(y_train, config.balance, seed=config.seed)
         X_train, y_train = X_train.iloc[idx].reset_index(drop=True), y_train[idx]
     names = np.asarray(classes, dtype=object)

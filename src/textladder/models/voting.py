@@ -20,23 +20,23 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
 
+from textladder.choices import VOTES, Vote, check
 from textladder.errors import RunError, TextladderError
 from textladder.models.base import RUNG_FILE, Params, TextClassifier, checked_proba
 from textladder.models.registry import register
 
-VOTES = ("soft", "hard")
 MEMBERS = "members"  # model/members/RUN_NAME/: a copy of the member's model folder
 
 
 class EnsembleParams(Params):
     members: list[str] = Field(default_factory=list, description="run names of the members, in order")
-    vote: Literal["soft", "hard"] = Field("soft", description="soft: mean probability; hard: majority of argmaxes")
+    vote: Vote = Field("soft", description="soft: mean probability; hard: majority of argmaxes")
     weights: list[float] | None = Field(None, description="one positive weight per member (default: equal)")
 
     @model_validator(mode="after")
@@ -56,8 +56,7 @@ class EnsembleParams(Params):
 
 def combine(probas: list[np.ndarray], vote: str = "soft", weights: list[float] | None = None) -> np.ndarray:
     """Combine the members' probabilities (each rows x classes) into the ensemble's."""
-    if vote not in VOTES:
-        raise TextladderError(f"--vote must be one of {', '.join(VOTES)}, not '{vote}'")
+    check(vote, VOTES, "vote")
     w = np.ones(len(probas)) if weights is None else np.asarray(weights, dtype=np.float64)
     w = w / w.sum()
     soft = sum(wi * p.astype(np.float64) for wi, p in zip(w, probas))

@@ -1,0 +1,39 @@
+"""Each choice a user makes, declared once: the run config, the ladder file, the ensemble's
+parameters and the CLI all take their allowed values from here.
+
+Example:
+    >>> BALANCE
+    ('none', 'oversample', 'undersample', 'smote', 'class-weight')
+    >>> VOTES
+    ('soft', 'hard')
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+from textladder.errors import TextladderError
+
+Balance = Literal["none", "oversample", "undersample", "smote", "class-weight"]
+BALANCE: tuple[str, ...] = get_args(Balance)
+RESAMPLING: tuple[str, ...] = ("oversample", "undersample")  # the remedies that change the train rows
+
+Vote = Literal["soft", "hard"]
+VOTES: tuple[str, ...] = get_args(Vote)
+
+Feature = Literal["period"]  # extra inputs beside the text: the reflection period, one-hot
+FEATURES: tuple[str, ...] = get_args(Feature)
+
+
+def check(value: str, allowed: tuple[str, ...], what: str) -> str:
+    """``value`` if it is one of ``allowed``, else a clear error naming ``what`` and the choices.
+
+    Example:
+        >>> check("mean", VOTES, "vote")
+        Traceback (most recent call last):
+        ...
+        textladder.errors.TextladderError: vote must be one of soft, hard, not 'mean'
+    """
+    if value not in allowed:
+        raise TextladderError(f"{what} must be one of {', '.join(allowed)}, not '{value}'")
+    return value
