@@ -273,7 +273,8 @@ def _sequence_net(kind: str):
     from textladder.models.attention import AttentionNet, AttentionParams
     from textladder.models.capsule import CapsuleNet, CapsuleParams
     from textladder.models.cnn import CNNNet, CNNParams
-    from textladder.models.rnn import RNNNet, SequenceParams
+    from textladder.models.rnn import RNNNet
+    from textladder.models.sequence import SequenceParams
 
     small = {"hidden": 8, "head": [], "dropout": 0.0}
     if kind == "cnn":

@@ -28,7 +28,8 @@ from torch import nn
 
 from textladder.models.neural import dense_head
 from textladder.models.registry import register
-from textladder.models.rnn import SequenceClassifier, SequenceNet, SequenceParams, recurrent, run_packed
+from textladder.models.rnn import recurrent, run_packed
+from textladder.models.sequence import SequenceClassifier, SequenceNet, SequenceParams
 from textladder.text.tokenize import tokenize
 
 

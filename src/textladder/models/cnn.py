@@ -24,7 +24,7 @@ from torch import nn
 
 from textladder.models.neural import dense_head
 from textladder.models.registry import register
-from textladder.models.rnn import SequenceClassifier, SequenceNet, SequenceParams
+from textladder.models.sequence import SequenceClassifier, SequenceNet, SequenceParams
 
 
 class CNNParams(SequenceParams):
