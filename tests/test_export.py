@@ -34,8 +34,7 @@ def _run(data, tmp_path, model, **params) -> Run:
 
 
 def _proba(run: Run, runtime: str, monkeypatch) -> np.ndarray:
-    monkeypatch.setenv("TEXTLADDER_RUNTIME", runtime)
-    model = run.load_model()
+    model = run.load_model(runtime)
     assert (getattr(model, "onnx_", None) is None) == (runtime == "torch")
     return model.predict_proba(TEXTS)
 
@@ -54,10 +53,15 @@ def test_transformer_onnx_matches_pytorch_and_int8_is_close(data, tmp_path, tiny
     assert (int8.argmax(1) == torch_p.argmax(1)).mean() >= 0.9
     assert json.loads((run.path / "model" / "model.json").read_text())["onnx_inputs"] == ["ids", "lengths"]
     # by default a run with an int8 file uses it, and evaluate works through it
-    monkeypatch.delenv("TEXTLADDER_RUNTIME")
     assert run.load_model().onnx_path_.name == "model.int8.onnx"
     ev = runner.invoke(app, ["evaluate", str(run.path), "--json"])
     assert ev.exit_code == 0, ev.output
+    # the CLI takes its default from the environment; a wrong value is one clear error
+    monkeypatch.setenv("TEXTLADDER_RUNTIME", "torch")
+    assert runner.invoke(app, ["evaluate", str(run.path), "--json"]).exit_code == 0
+    monkeypatch.setenv("TEXTLADDER_RUNTIME", "tpu")
+    bad = runner.invoke(app, ["evaluate", str(run.path)])
+    assert bad.exit_code == 1 and "TEXTLADDER_RUNTIME must be one of auto, torch, onnx, onnx-int8" in bad.stderr
 
 
 @pytest.mark.parametrize("model, params", [("cnn", {}), ("attention", {}), ("lstm", {}),
@@ -70,10 +74,8 @@ def test_sequence_rungs_export_with_the_period_input(data, tmp_path, model, para
     run = Run.open(train(config, tmp_path / "runs"))
     assert runner.invoke(app, ["export", str(run.path), "--onnx"]).exit_code == 0
     X = TEXTS.assign(period=["24h", "3m", "24h", "3m", "unknown"] * 7)
-    monkeypatch.setenv("TEXTLADDER_RUNTIME", "torch")
-    torch_p = run.load_model().predict_proba(X)
-    monkeypatch.setenv("TEXTLADDER_RUNTIME", "onnx")
-    assert np.abs(run.load_model().predict_proba(X) - torch_p).max() < 1e-4
+    torch_p = run.load_model(runtime="torch").predict_proba(X)
+    assert np.abs(run.load_model(runtime="onnx").predict_proba(X) - torch_p).max() < 1e-4
 
 
 def test_what_cannot_be_exported_says_so(data, tmp_path):

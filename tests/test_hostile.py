@@ -268,7 +268,8 @@ def test_two_predictions_into_one_file_give_one_complete_file(run, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv", "same.csv"]  # no temporaries
 
 
-@pytest.mark.parametrize("writer", ["predict", "report", "explore", "export", "ensemble", "train", "ladder"])
+@pytest.mark.parametrize("writer", ["predict", "evaluate", "report", "explore", "export", "ensemble", "train",
+                                    "ladder"])
 def test_every_writer_refuses_a_target_in_use(writer, run, data, fasttext_run, tmp_path):
     """Another process holds the lock (as a command still writing would): the writer says so at once,
     and what is there is left alone."""
@@ -280,6 +281,7 @@ def test_every_writer_refuses_a_target_in_use(writer, run, data, fasttext_run, t
                                 runs))
     target, args = {
         "predict": (tmp_path / "p.csv", ["predict", run.path, data, "-o", tmp_path / "p.csv"]),
+        "evaluate": (runs / "ev" / "eval-test", ["evaluate", runs / "ev"]),
         "report": (runs / "report.html", ["report", runs]),
         "explore": (tmp_path / "ex", ["explore", data, "--out", tmp_path / "ex"]),
         "export": (neural.path / "model" / "onnx" if neural else None, ["export", neural.path if neural else "", "--onnx"]),
@@ -289,6 +291,8 @@ def test_every_writer_refuses_a_target_in_use(writer, run, data, fasttext_run, t
     }[writer]
     if writer == "report":
         copy_run(run, runs)
+    if writer == "evaluate":
+        shutil.copytree(run.path, runs / "ev")
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from textladder.files import lock\n"
                                f"with lock({str(target)!r}, 'the holder'):\n print('held', flush=True); time.sleep(60)"],
                               stdout=subprocess.PIPE, text=True)
@@ -399,3 +403,11 @@ def test_a_failed_write_leaves_no_temporaries(tmp_path):
             (tmp / "x").write_text("half")
             raise KeyboardInterrupt
     assert list(tmp_path.iterdir()) == []
+
+
+def test_evaluating_again_replaces_the_last_evaluation(run, tmp_path):
+    copy = copy_run(run, tmp_path)
+    for _ in range(2):
+        result = cli("evaluate", copy.path)
+        assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in copy.path.iterdir() if p.name.startswith((".tmp-", ".lock-", "eval"))) == ["eval-test"]

@@ -23,9 +23,10 @@ DATA_OPTIONS = ("text_col", "label_col", "id_col", "period_col", "max_drop", "mi
 SPLIT_OPTIONS = ("split", "test_size", "val_size")
 
 
-def load(path: str | Path):
+def load(path: str | Path, runtime: str = "auto"):
     """A fitted classifier from a run folder, an ensemble run, or a bare ``model/`` folder: its
-    ``predict`` gives labels, ``predict_proba`` one column per ``classes_`` entry.
+    ``predict`` gives labels, ``predict_proba`` one column per ``classes_`` entry. ``runtime`` picks how
+    a model exported to ONNX predicts (auto: int8 ONNX, else fp32 ONNX, else torch; torch; onnx; onnx-int8).
 
     Example:
         >>> model = load("runs/tfidf-linear-20261124-101500-1a2b")  # doctest: +SKIP
@@ -39,10 +40,10 @@ def load(path: str | Path):
 
     p = Path(path)
     if (p / CONFIG).is_file():
-        return Run.open(p).load_model()
+        return Run.open(p).load_model(runtime)
     if (p / RUNG_FILE).is_file():
         verify_checksums(p)
-        return load_folder(p)
+        return load_folder(p, runtime)
     if not p.exists():
         raise TextladderError(f"{p}: no such run or model folder")
     raise TextladderError(f"{p}: neither a run folder (config.json) nor a model folder ({RUNG_FILE})")

@@ -21,6 +21,12 @@ RESAMPLING: tuple[str, ...] = ("oversample", "undersample")  # the remedies that
 Vote = Literal["soft", "hard"]
 VOTES: tuple[str, ...] = get_args(Vote)
 
+Runtime = Literal["auto", "torch", "onnx", "onnx-int8"]  # how an exported neural model predicts
+RUNTIMES: tuple[str, ...] = get_args(Runtime)
+
+# Lightning's settings: how a neural run trains, not what it learns (run options, not parameters)
+TRAINER_KEYS: tuple[str, ...] = ("accelerator", "devices", "strategy", "precision")
+
 Feature = Literal["period"]  # extra inputs beside the text: the reflection period, one-hot
 FEATURES: tuple[str, ...] = get_args(Feature)
 

@@ -129,6 +129,13 @@ def _data_path(data: Optional[Path]) -> Path:
         "or run 'textladder data fetch happydb'")
 
 
+def _runtime() -> str:
+    """How exported neural models predict: ``$TEXTLADDER_RUNTIME`` (auto, torch, onnx, onnx-int8), else auto."""
+    from textladder.choices import RUNTIMES, check
+
+    return check(os.environ.get("TEXTLADDER_RUNTIME", "auto"), RUNTIMES, "TEXTLADDER_RUNTIME")
+
+
 def _parse_sets(values: list[str]) -> dict:
     params = {}
     for item in values:
@@ -231,9 +238,9 @@ def train(
         flags = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "lr_decay": lr_decay, "hidden": hidden,
                  "layers": layers, "dropout": dropout, "activation": activation, "leaky_alpha": leaky_alpha,
                  "patience": patience, "seq_len": seq_len, "embeddings": embeddings,
-                 "trainable_embeddings": trainable_embeddings, "encoder": encoder, "accelerator": accelerator,
-                 "devices": int(devices) if devices is not None and devices.isdigit() else devices,
-                 "strategy": strategy, "precision": precision}
+                 "trainable_embeddings": trainable_embeddings, "encoder": encoder}
+        trainer = {"accelerator": accelerator, "devices": int(devices) if devices is not None and devices.isdigit()
+                   else devices, "strategy": strategy, "precision": precision}
         params.update({k: v for k, v in flags.items() if v is not None})
         from textladder.choices import BALANCE, FEATURES, check
 
@@ -241,7 +248,7 @@ def train(
         extra = [check(f.strip(), FEATURES, "--features") for f in (features or "").split(",") if f.strip()]
         path = _data_path(data)
         config = RunConfig(
-            model=model, params=params, seed=seed, balance=balance, features=extra,
+            model=model, params=params, trainer=trainer, seed=seed, balance=balance, features=extra,
             data=DataConfig(path=str(path), text_col=text_col, label_col=label_col, id_col=id_col,
                             period_col=period_col, max_drop=max_drop, min_class_rows=min_class_rows),
             split=_split_config(split, test_size, val_size, seed),
@@ -292,7 +299,8 @@ def evaluate(
     with _errors():
         from textladder.evaluate import metrics, write_artifacts
         from textladder.predict import labelled_rows, run_test_split, score
-        from textladder.runs import Run, atomic_folder
+        from textladder.files import atomic_folder, lock
+        from textladder.runs import Run
 
         r = Run.open(run)
         skipped = 0
@@ -302,12 +310,12 @@ def evaluate(
         else:
             ds, skipped = labelled_rows(r, data, label_col=label_col, text_col=text_col, id_col=id_col)
             source = str(data)
-        y_true, proba = score(r, ds)
+        y_true, proba = score(r, ds, runtime=_runtime())
         result = metrics(y_true, proba, r.classes)
         result["skipped_unlabelled"] = skipped
         result["source"] = source
         target = out_dir or (r.path / f"eval-{'test' if data is None else Path(data).stem}")
-        with atomic_folder(target) as tmp:
+        with lock(target), atomic_folder(target, overwrite=True) as tmp:  # a new evaluation replaces the last
             write_artifacts(tmp, result, r.classes, ds.ids, ds.texts, y_true, proba, prefix=f"{r.config.model}: ")
             (tmp / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
         if json_:
@@ -347,6 +355,7 @@ def predict(
         r = Run.open(run)
         with _file_progress(input_path, f"predicting {input_path.name}") as progress:
             rows = predict_file(r, input_path, output, chunk_size=chunk_size, text_col=text_col, id_col=id_col,
+                                runtime=_runtime(),
                                 on_progress=progress)
         err.print(f"wrote {rows:,} predictions to {output}")
 
@@ -386,7 +395,7 @@ def ensemble(
             members = select_top(members, k)
             err.print(f"selected by validation macro-F1: {', '.join(r.name for r in members)}")
         with err.status(f"scoring {len(members)} runs on validation and test ...", spinner="dots"):
-            path = build(members, vote=vote, weights=w, runs_dir=runs_dir, name=name)
+            path = build(members, vote=vote, weights=w, runs_dir=runs_dir, name=name, runtime=_runtime())
         _print_metrics(Run.open(path))
         print(path)
 
@@ -478,6 +487,7 @@ def serve(
         docs = "" if no_docs else f" (docs: http://{host}:{port}/docs)"
         err.print(f"serving {run} on http://{host}:{port}{docs}{'; API key required' if api_key else ''}; Ctrl-C stops")
         serve_run(run, host=host, port=port, workers=workers, max_batch=max_batch, max_chars=max_chars,
+                  runtime=_runtime(),
                   truncate=truncate, max_body=max_body, api_key=api_key, cors_origin=cors_origin, docs=not no_docs,
                   header_timeout=header_timeout, body_timeout=body_timeout)
 
@@ -703,7 +713,7 @@ def explain(
         from textladder.runs import Run
 
         r = Run.open(run)
-        model = r.load_model()
+        model = r.load_model(_runtime())
         if not model.explains:
             raise TextladderError(f"{run}: model '{r.config.model}' has no attention to show; "
                                   "train an 'attention' rung to explain its predictions")

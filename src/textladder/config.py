@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from textladder import __version__
-from textladder.choices import Balance, Feature
+from textladder.choices import TRAINER_KEYS, Balance, Feature
 from textladder.data.dataset import DEFAULT_MAX_DROP
 from textladder.data.split import SplitConfig
 
@@ -35,6 +35,19 @@ class DataConfig(BaseModel):
     rows: int | None = None
 
 
+class TrainerOptions(BaseModel):
+    """How a neural run trains (Lightning's settings), not what it learns: a run trained on two devices
+    is the same run as one trained on one, for the ladder's reuse rule. ``None``: the rung's default
+    (cpu, one device; the transformer: a GPU when there is one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    accelerator: str | None = None
+    devices: int | str | None = None
+    strategy: str | None = None
+    precision: str | None = None
+
+
 class RunConfig(BaseModel):
     """Everything needed to repeat a run: data, split, model name and its parameters."""
 
@@ -42,12 +55,24 @@ class RunConfig(BaseModel):
 
     model: str
     params: dict[str, Any] = Field(default_factory=dict)
+    trainer: TrainerOptions = Field(default_factory=TrainerOptions)
     balance: Balance = "none"
     features: list[Feature] = Field(default_factory=list)
     data: DataConfig
     split: SplitConfig = Field(default_factory=SplitConfig)
     seed: int = 42
     textladder_version: str = __version__
+
+    @model_validator(mode="before")
+    @classmethod
+    def _trainer_out_of_params(cls, data):
+        """Runs written before trainer settings were run options kept them among the parameters."""
+        if isinstance(data, dict) and isinstance(data.get("params"), dict):
+            moved = {k: data["params"][k] for k in TRAINER_KEYS if k in data["params"]}
+            if moved:
+                data = {**data, "params": {k: v for k, v in data["params"].items() if k not in TRAINER_KEYS},
+                        "trainer": {**moved, **(data.get("trainer") or {})}}
+        return data
 
 
 def resolve(config: RunConfig) -> tuple[type, RunConfig]:

@@ -89,7 +89,7 @@ def check_members(runs: list[Run]) -> None:
 
 
 def build(runs: list[Run], vote: str = "soft", weights: list[float] | None = None,
-          runs_dir: str | Path = "runs", name: str | None = None, on_progress=None) -> Path:
+          runs_dir: str | Path = "runs", name: str | None = None, on_progress=None, runtime: str = "auto") -> Path:
     """Score the members on their shared validation and test rows, vote, and write the ensemble's run folder."""
     check(vote, VOTES, "vote")
     check_members(runs)
@@ -100,17 +100,17 @@ def build(runs: list[Run], vote: str = "soft", weights: list[float] | None = Non
     if final.exists():
         raise TextladderError(f"{final} exists already; choose another --name")
     with lock(final):
-        return _build(runs, vote, weights, final, on_progress)
+        return _build(runs, vote, weights, final, on_progress, runtime)
 
 
-def _build(runs: list[Run], vote: str, weights: list[float] | None, final: Path, on_progress) -> Path:
+def _build(runs: list[Run], vote: str, weights: list[float] | None, final: Path, on_progress, runtime: str) -> Path:
     from textladder.config import RunConfig
     from textladder.models.voting import Ensemble, combine
     from textladder.runs import MODEL_DIR, encode, run_split, write_run
 
     started = time.time()
     first = runs[0]
-    model = Ensemble.of([r.load_model() for r in runs], [r.path / MODEL_DIR for r in runs], [r.name for r in runs],
+    model = Ensemble.of([r.load_model(runtime) for r in runs], [r.path / MODEL_DIR for r in runs], [r.name for r in runs],
                         vote=vote, weights=weights)
     val_ds, test_ds = run_split(first, ("val", "test"), on_progress)
     classes = first.classes

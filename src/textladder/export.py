@@ -1,7 +1,8 @@
 """Export a run's neural model to ONNX (and int8), and check the exported model against PyTorch.
 
 After ``export``, ``predict``, ``evaluate`` and ``serve`` run the model through onnxruntime:
-the int8 file when there is one, else the fp32 one (``TEXTLADDER_RUNTIME=torch`` forces PyTorch,
+the int8 file when there is one, else the fp32 one (``runtime="torch"`` when loading, or
+``TEXTLADDER_RUNTIME=torch`` for the commands, forces PyTorch,
 ``onnx`` or ``onnx-int8`` one file).
 
 Example:
@@ -43,7 +44,7 @@ def export(run: Run, int8: bool = False) -> dict:
 
 
 def _export(run: Run, int8: bool) -> dict:
-    model = run.load_model()
+    model = run.load_model(runtime="torch")
     if not model.exports_onnx:
         raise TextladderError(f"{run.path}: model '{run.config.model}' is not a neural rung; "
                               "ONNX export is for the neural and transformer rungs")

@@ -54,9 +54,9 @@ def labelled_rows(run: Run, path: str | Path, label_col: str | None = None, text
     return ds.subset(keep), int(missing.sum())
 
 
-def score(run: Run, ds: Dataset, model=None) -> tuple[np.ndarray, np.ndarray]:
+def score(run: Run, ds: Dataset, model=None, runtime: str = "auto") -> tuple[np.ndarray, np.ndarray]:
     """(y_true, probabilities) of ``ds`` under the run's model."""
-    model = model or run.load_model()
+    model = model or run.load_model(runtime)
     return encode(ds.labels, run.classes), checked_proba(model, ds.frame(), len(run.classes))
 
 
@@ -91,7 +91,8 @@ def _writer(output: Path, tmp: Path):
 
 
 def predict_file(run: Run, input_path: str | Path, output: str | Path, chunk_size: int = 10_000,
-                 text_col: str | None = None, id_col: str | None = None, on_progress=None) -> int:
+                 text_col: str | None = None, id_col: str | None = None, on_progress=None,
+                 runtime: str = "auto") -> int:
     """Predict every row of ``input_path`` in chunks and write ``id, predicted, proba_<class>...``
     to ``output`` (CSV, or Parquet by suffix), atomically: the file appears complete or not at all, and
     a second command writing the same ``output`` at the same time is refused. Returns the number of rows."""
@@ -102,7 +103,7 @@ def predict_file(run: Run, input_path: str | Path, output: str | Path, chunk_siz
     _, resolved = resolve_columns(input_path, cols, text_col, None, id_col, require_label=False)
     if output.resolve() == input_path.resolve():
         raise TextladderError(f"{output}: the output would replace the input; choose another --output")
-    model = run.load_model()
+    model = run.load_model(runtime)
     rows = empty = 0
     with lock(output), atomic_file(output) as tmp:
         write, close = _writer(output, tmp)

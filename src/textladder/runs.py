@@ -106,9 +106,10 @@ class Run:
     def name(self) -> str:
         return self.path.name
 
-    def load_model(self):
+    def load_model(self, runtime: str = "auto"):
         """The trained model, from safe formats only; no retraining. Every model file is checked against
-        the sha256 recorded when the run was written (a damaged file is refused before it is read)."""
+        the sha256 recorded when the run was written (a damaged file is refused before it is read).
+        ``runtime`` picks how an exported neural model predicts (auto, torch, onnx, onnx-int8)."""
         from textladder.models import get, load_folder, make_params
         from textladder.models.base import RUNG_FILE
 
@@ -119,10 +120,11 @@ class Run:
             log.warning("%s: no checksums recorded (a run written by an older textladder); its model files "
                         "are not verified", self.path)
         if (folder / RUNG_FILE).is_file():
-            return load_folder(folder)
+            return load_folder(folder, runtime)
         # a run written before model folders described themselves: its config and labels say it
         params = make_params(self.config.model, self.config.params)
-        return get(self.config.model).load(folder, params, classes=self.classes, features=self.config.features)
+        return get(self.config.model).load(folder, params, classes=self.classes, features=self.config.features,
+                                           runtime=runtime)
 
 
 # -- writing a run ------------------------------------------------------------------------------

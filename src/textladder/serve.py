@@ -242,7 +242,8 @@ def _unicode_problem(texts: list[str], field: str = "texts") -> str | None:
 
 def create_app(run_path: str | Path, max_batch: int = MAX_BATCH, max_chars: int = MAX_CHARS,
                truncate: bool = False, max_body: int = MAX_BODY, api_key: str | None = None,
-               cors_origin: str | None = None, docs: bool = True, body_timeout: float = BODY_TIMEOUT):
+               cors_origin: str | None = None, docs: bool = True, body_timeout: float = BODY_TIMEOUT,
+               runtime: str = "auto"):
     """A FastAPI app answering for the run in ``run_path`` (loaded now, once). ``api_key`` (default
     ``$TEXTLADDER_API_KEY``) makes every endpoint but ``/health`` require it as a bearer token;
     ``cors_origin`` allows browser calls from that one origin; ``docs=False`` turns ``/docs`` off."""
@@ -253,7 +254,7 @@ def create_app(run_path: str | Path, max_batch: int = MAX_BATCH, max_chars: int 
 
     run = Run.open(run_path)
     started = time.time()
-    model = run.load_model()
+    model = run.load_model(runtime)
     model.prepare_to_serve()
     log.info("serving %s (%s), loaded in %.1f s", run.name, run.config.model, time.time() - started)
     needs_period = "period" in run.config.features
@@ -384,7 +385,8 @@ def app_from_env():
 def serve(run_path: str | Path, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
           max_batch: int = MAX_BATCH, max_chars: int = MAX_CHARS, truncate: bool = False,
           max_body: int = MAX_BODY, api_key: str | None = None, cors_origin: str | None = None,
-          docs: bool = True, header_timeout: float = HEADER_TIMEOUT, body_timeout: float = BODY_TIMEOUT) -> None:
+          docs: bool = True, header_timeout: float = HEADER_TIMEOUT, body_timeout: float = BODY_TIMEOUT,
+          runtime: str = "auto") -> None:
     """Run uvicorn until interrupted; ``workers`` > 1 starts that many processes, each with the model.
     The API key travels to the workers in the environment, never on a command line."""
     import uvicorn
@@ -394,7 +396,8 @@ def serve(run_path: str | Path, host: str = "127.0.0.1", port: int = 8000, worke
         os.environ[API_KEY_ENV] = api_key
     os.environ[ENV] = json.dumps({"run_path": str(Path(run_path).resolve()), "max_batch": max_batch,
                                   "max_chars": max_chars, "truncate": truncate, "max_body": max_body,
-                                  "cors_origin": cors_origin, "docs": docs, "body_timeout": body_timeout})
+                                  "cors_origin": cors_origin, "docs": docs, "body_timeout": body_timeout,
+                                  "runtime": runtime})
     TimedH11Protocol.header_timeout = header_timeout
     uvicorn.run("textladder.serve:app_from_env", factory=True, host=host, port=port, workers=workers,
                 log_level="info", http=TimedH11Protocol, timeout_keep_alive=5,

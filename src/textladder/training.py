@@ -43,8 +43,9 @@ class Interrupted(KeyboardInterrupt):
 
 
 def _same_run(a: dict, b: dict) -> bool:
-    return {k: v for k, v in a.items() if k != "textladder_version"} == \
-        {k: v for k, v in b.items() if k != "textladder_version"}
+    """The same run, whatever the textladder version or the trainer settings (devices) it ran with."""
+    ignore = ("textladder_version", "trainer")
+    return {k: v for k, v in a.items() if k not in ignore} == {k: v for k, v in b.items() if k not in ignore}
 
 
 def find_resumable(runs_dir: Path, config: dict, name: str | None = None) -> str:
@@ -127,7 +128,7 @@ def _train(config: RunConfig, runs_dir, name, on_progress, resume, progress, ove
         work = runs_dir / CHECKPOINTS / name
         work.mkdir(parents=True, exist_ok=True)
         write_json(work / CONFIG, config_json)
-    context = TrainingContext(work_dir=work, resume=resume, progress=progress)
+    context = TrainingContext(work_dir=work, resume=resume, progress=progress, **config.trainer.model_dump())
     X_train, y_train = train_ds.frame(), y[split.train]
     balance = {"method": config.balance, "train_before": counts(y_train, classes)}
     if config.balance in RESAMPLING:

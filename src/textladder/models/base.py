@@ -232,13 +232,20 @@ class TextClassifier:
                                               "features": self.features, "smote": self.smote,
                                               "classes": [_plain(c) for c in self.classes_.tolist()]})
 
+    runtime: str = "auto"  # how an exported neural model predicts: auto, torch, onnx, onnx-int8
+
     @classmethod
     def load(cls, folder: Path, params: Params, classes: list | None = None,
-             features: list[str] | tuple[str, ...] = ()) -> TextClassifier:
+             features: list[str] | tuple[str, ...] = (), runtime: str = "auto") -> TextClassifier:
         """The model saved in ``folder`` with ``params``, ``classes`` and ``features`` (as its ``rung.json``
-        or, for folders written before it existed, its run's config say)."""
+        or, for folders written before it existed, its run's config say). ``runtime`` picks how a model
+        exported to ONNX predicts: ``auto`` (int8, else fp32 ONNX, else torch), ``torch``, ``onnx``,
+        ``onnx-int8``."""
+        from textladder.choices import RUNTIMES, check
+
         model = cls(params, features=features)
         model.classes_ = np.asarray(classes if classes is not None else [], dtype=object)
+        model.runtime = check(runtime, RUNTIMES, "runtime")
         model._load(Path(folder))
         return model
 
@@ -289,8 +296,9 @@ def _hold_out(frame: pd.DataFrame, y: np.ndarray, name: str):
     return (frame.iloc[train].reset_index(drop=True), y[train], frame.iloc[val].reset_index(drop=True), y[val])
 
 
-def load_folder(folder: str | Path) -> TextClassifier:
-    """The model in a ``model/`` folder, from its ``rung.json`` alone (rung, parameters, classes)."""
+def load_folder(folder: str | Path, runtime: str = "auto") -> TextClassifier:
+    """The model in a ``model/`` folder, from its ``rung.json`` alone (rung, parameters, classes);
+    ``runtime`` as :meth:`TextClassifier.load` takes it."""
     from textladder.models.registry import get
 
     folder = Path(folder)
@@ -306,7 +314,8 @@ def load_folder(folder: str | Path) -> TextClassifier:
         raise RunError(f"{path}: unreadable model description ({exc})") from None
     except ValidationError as exc:
         raise RunError(f"{path}: {params_error(cls, exc)}") from None
-    return cls.load(folder, params, classes=info.get("classes"), features=info.get("features") or ())
+    return cls.load(folder, params, classes=info.get("classes"), features=info.get("features") or (),
+                    runtime=runtime)
 
 
 def checked_proba(model: TextClassifier, X: pd.DataFrame, n_classes: int) -> np.ndarray:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import tempfile
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -57,10 +56,6 @@ class LoopParams(Params):
     patience: int = Field(3, ge=1, description="stop after this many epochs without a better validation macro-F1")
     class_weight: Literal["balanced"] | None = Field(None, description="'balanced': weight the loss by inverse class frequency")
     seed: int = 42
-    accelerator: str = Field("cpu", description="Lightning accelerator: cpu, gpu, auto (a GPU if there is one)")
-    devices: int | str = Field(1, description="Lightning devices: how many GPUs (or CPU processes), or 'auto'")
-    strategy: str = Field("auto", description="Lightning strategy: auto, ddp, ...")
-    precision: str | None = Field(None, description="Lightning precision; default bf16-mixed/16-mixed on GPU, 32 on CPU")
 
 
 class NeuralParams(LoopParams):
@@ -152,6 +147,7 @@ class NeuralClassifier(TextClassifier):
     needs_validation = True
     checkpointed = True
     exports_onnx = True
+    default_accelerator: ClassVar[str] = "cpu"  # when the run's trainer settings name none
 
     def __init__(self, params: Params | None = None, **overrides):
         super().__init__(params, **overrides)
@@ -232,9 +228,9 @@ class NeuralClassifier(TextClassifier):
         if weights is not None:
             self.report_["class_weights"] = [round(float(w), 6) for w in weights]
         config = LoopConfig(lr=p.lr, weight_decay=p.weight_decay, epochs=p.epochs, patience=p.patience, seed=p.seed,
-                            progress=context.progress, accelerator=context.accelerator or p.accelerator,
-                            devices=context.devices or p.devices, strategy=context.strategy or p.strategy,
-                            precision=context.precision or p.precision, **self._loop_config())
+                            progress=context.progress, accelerator=context.accelerator or self.default_accelerator,
+                            devices=context.devices or 1, strategy=context.strategy or "auto",
+                            precision=context.precision, **self._loop_config())
         module = LitClassifier(net, n_classes, config, weights)
         with tempfile.TemporaryDirectory(prefix="textladder-") as tmp:
             self.history_ = fit(module, train_loader, val_loader, context.work_dir or Path(tmp), resume=context.resume,
@@ -331,8 +327,8 @@ class NeuralClassifier(TextClassifier):
         except (OSError, SafetensorError, RuntimeError) as exc:
             raise RunError(f"{folder / WEIGHTS}: cannot load the weights ({str(exc).splitlines()[0]})") from None
         self.net_ = net.eval()
-        runtime = os.environ.get("TEXTLADDER_RUNTIME", "auto")  # auto: the int8 ONNX, else fp32, else torch
-        for name in {"auto": (ONNX_INT8, ONNX_FP32), "onnx": (ONNX_FP32,), "onnx-int8": (ONNX_INT8,)}.get(runtime, ()):
+        # auto: the int8 ONNX model when exported, else the fp32 one, else torch
+        for name in {"auto": (ONNX_INT8, ONNX_FP32), "onnx": (ONNX_FP32,), "onnx-int8": (ONNX_INT8,)}.get(self.runtime, ()):
             if (folder / ONNX_DIR / name).is_file() and "onnx_inputs" in self.meta_:
                 self.use_onnx(folder / ONNX_DIR / name)
                 break

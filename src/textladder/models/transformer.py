@@ -47,7 +47,6 @@ class TransformerParams(LoopParams):
     batch_size: int = Field(32, ge=1)
     accumulate: int = Field(1, ge=1, description="batches per optimiser step (gradient accumulation)")
     dropout: float = Field(0.1, ge=0, lt=1, description="dropout before the output layer")
-    accelerator: str = Field("auto", description="Lightning accelerator: auto (a GPU if there is one), cpu, gpu")
 
 
 class TransformerNet(nn.Module):
@@ -71,6 +70,7 @@ class TransformerNet(nn.Module):
 
 @register("transformer")
 class Transformer(NeuralClassifier):
+    default_accelerator = "auto"  # a GPU when there is one
     """A pretrained transformer encoder fine-tuned for classification (mean pooling + linear layer)."""
 
     Params: ClassVar = TransformerParams

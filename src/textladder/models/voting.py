@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
 
-from textladder.choices import VOTES, Vote, check
+from textladder.choices import TRAINER_KEYS, VOTES, Vote, check
 from textladder.errors import RunError, TextladderError
 from textladder.models.base import RUNG_FILE, Params, TextClassifier, checked_proba
 from textladder.models.registry import register
@@ -128,12 +128,13 @@ class Ensemble(TextClassifier):
                 raise RunError(f"{Path(folder) / MEMBERS / name}: ensemble member missing (members must be "
                                "folders inside the ensemble's own model/members/)")
             self.sources_.append(path)
-        self.members_ = [load_folder(p) if (p / RUNG_FILE).is_file() else _legacy_member(p) for p in self.sources_]
+        self.members_ = [load_folder(p, self.runtime) if (p / RUNG_FILE).is_file() else _legacy_member(p, self.runtime)
+                         for p in self.sources_]
         if not len(self.classes_) and self.members_:
             self.classes_ = np.asarray(self.members_[0].classes_, dtype=object)
 
 
-def _legacy_member(folder: Path) -> TextClassifier:
+def _legacy_member(folder: Path, runtime: str) -> TextClassifier:
     """A member copied by textladder before model folders described themselves: the run's ``config.json``
     and ``labels.json`` beside its ``model/`` (read as plain JSON; checked like any model folder)."""
     import json
@@ -145,8 +146,9 @@ def _legacy_member(folder: Path) -> TextClassifier:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
         classes = json.loads((folder / "labels.json").read_text(encoding="utf-8"))["classes"]
         cls = get(config["model"])
-        params = cls.Params(**config["params"])
     except Exception as exc:  # noqa: BLE001 - any damage is the same problem for the user
         raise RunError(f"{folder}: unreadable ensemble member ({exc})") from None
     verify_checksums(folder / "model")
-    return cls.load(folder / "model", params, classes=classes, features=config.get("features") or ())
+    params_in = {k: v for k, v in config["params"].items() if k not in TRAINER_KEYS}
+    return cls.load(folder / "model", cls.Params(**params_in), classes=classes, features=config.get("features") or (),
+                    runtime=runtime)
