@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from textladder.cli import app
 from textladder.config import DataConfig, RunConfig
+from textladder.errors import TextladderError
 from textladder.runs import Run
 from textladder.training import train
 
@@ -74,6 +75,51 @@ def test_period_feature_needs_a_period_column(tmp_path):
             for i in range(60)]
     data = write_csv(tmp_path / "noperiod.csv", rows)
     result = runner.invoke(app, ["train", str(data), "--features", "period", "--out", str(tmp_path / "r")])
-    assert result.exit_code == 1 and "needs a reflection-period column" in result.output
+    assert result.exit_code == 1 and "no column 'period' for the extra input 'period'" in result.output
+    assert "--period-col" in result.output
     result = runner.invoke(app, ["train", str(data), "--features", "weather", "--out", str(tmp_path / "r")])
-    assert result.exit_code == 1 and "--features must be one of period" in result.output
+    assert result.exit_code == 1 and "no column 'weather' for the extra input 'weather'" in result.output
+    result = runner.invoke(app, ["train", str(data), "--features", "label", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 1 and "is the label column; it cannot also be an extra input" in result.output
+
+
+@pytest.mark.parametrize("model", ["tfidf-linear", "fasttext", "cnn"])
+def test_any_categorical_column_is_an_extra_input(tmp_path, model):
+    """The label is decided by the 'shop' column alone for half the rows: only a model that reads it can
+    get those right. Two extra columns at once, through train, reload, predict, serve and Python."""
+    import numpy as np
+    import pandas as pd
+    from fastapi.testclient import TestClient
+
+    import textladder
+    from textladder.serve import create_app
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(400):
+        shop = rng.choice(["north", "south"])
+        rows.append({"id": str(i), "text": "bought some bread" if i % 2 else f"bought {rng.choice(['milk', 'tea'])}",
+                     "label": ("n" if shop == "north" else "s") if i % 2 else "drink",
+                     "shop": shop, "channel": rng.choice(["web", "store"])})
+    data = write_csv(tmp_path / "shops.csv", rows)
+    params = {"tfidf-linear": ["--set", "min_df=1"], "fasttext": ["--set", "epochs=30"],
+              "cnn": ["--set", "epochs=15", "--set", "min_count=1", "--set", "lr=0.01"]}[model]
+    result = runner.invoke(app, ["train", str(data), "--model", model, "--features", "shop,channel",
+                                 "--out", str(tmp_path / "r"), *params])
+    assert result.exit_code == 0, result.output
+    run = Run.open(result.stdout.strip().splitlines()[-1])
+    assert run.config.features == ["shop", "channel"] and run.metrics["test"]["accuracy"] > 0.9, run.metrics["test"]
+    model_ = textladder.load(run.path)
+    X = pd.DataFrame({"text": ["bought some bread"] * 2, "shop": ["north", "south"], "channel": ["web", "web"]})
+    assert model_.predict(X).tolist() == ["n", "s"]
+    with pytest.raises(TextladderError, match="needs a shop column"):
+        model_.predict(X.drop(columns="shop"))
+    out = tmp_path / "pred.csv"
+    assert runner.invoke(app, ["predict", str(run.path), str(data), "-o", str(out)]).exit_code == 0
+    assert (pd.read_csv(out)["predicted"] == pd.read_csv(data)["label"]).mean() > 0.9
+    client = TestClient(create_app(run.path))
+    r = client.post("/predict", json={"texts": ["bought some bread"], "features": {"shop": ["south"],
+                                                                                    "channel": ["store"]}})
+    assert r.status_code == 200 and r.json()["predictions"][0]["label"] == "s"
+    missing = client.post("/predict", json={"texts": ["bought some bread"], "features": {"shop": ["south"]}})
+    assert missing.status_code == 422 and "channel: this run was trained with the extra input" in missing.text

@@ -88,7 +88,7 @@ def test_a_run_trained_with_the_period_needs_it(tmp_path):
     r = train(write_csv(tmp_path / "s.csv", make_rows(240)), tmp_path / "runs", "--features", "period")
     c = TestClient(create_app(r.path))
     missing = c.post("/predict", json={"texts": ["ran five miles"]})
-    assert missing.status_code == 422 and "--features period" in missing.json()["error"]
+    assert missing.status_code == 422 and "trained with the extra input 'period'" in missing.json()["error"]
     ok = c.post("/predict", json={"texts": ["ran five miles"], "period": ["24h"]})
     assert ok.status_code == 200 and ok.json()["predictions"][0]["label"] == "exercise"
 

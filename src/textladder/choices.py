@@ -10,7 +10,9 @@ Example:
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
+
+from pydantic import StringConstraints
 
 from textladder.errors import TextladderError
 
@@ -27,8 +29,9 @@ RUNTIMES: tuple[str, ...] = get_args(Runtime)
 # Lightning's settings: how a neural run trains, not what it learns (run options, not parameters)
 TRAINER_KEYS: tuple[str, ...] = ("accelerator", "devices", "strategy", "precision")
 
-Feature = Literal["period"]  # extra inputs beside the text: the reflection period, one-hot
-FEATURES: tuple[str, ...] = get_args(Feature)
+# Extra inputs beside the text are column names of the data (any categorical column, one-hot);
+# "period" names the file's detected reflection-period column (HappyDB's 24h / 3m).
+Feature = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
 
 
 def check(value: str, allowed: tuple[str, ...], what: str) -> str:

@@ -194,7 +194,7 @@ def train(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the run called --name if it exists (the old one stays until the new one is complete).")] = False,
     set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Model parameter KEY=VALUE (JSON value); repeat.")] = None,
     class_weight: Annotated[Optional[str], typer.Option("--class-weight", help="'balanced': weight classes by inverse frequency (the same as --balance class-weight).")] = None,
-    features: Annotated[Optional[str], typer.Option("--features", help="Extra inputs joined before the classifier head: period (the reflection period, one-hot).")] = None,
+    features: Annotated[Optional[str], typer.Option("--features", help="Extra inputs joined before the classifier head: categorical columns of the data, one-hot (COL[,COL...]; 'period' is the reflection-period column).")] = None,
     balance: Annotated[str, typer.Option("--balance", help="Class-imbalance remedy on the train split: none, oversample, undersample, smote (fixed-length-vector rungs), class-weight.")] = "none",
     epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Neural rungs: most epochs.", rich_help_panel=NEURAL)] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Neural rungs: batch size.", rich_help_panel=NEURAL)] = None,
@@ -242,10 +242,10 @@ def train(
         trainer = {"accelerator": accelerator, "devices": int(devices) if devices is not None and devices.isdigit()
                    else devices, "strategy": strategy, "precision": precision}
         params.update({k: v for k, v in flags.items() if v is not None})
-        from textladder.choices import BALANCE, FEATURES, check
+        from textladder.choices import BALANCE, check
 
         check(balance, BALANCE, "--balance")
-        extra = [check(f.strip(), FEATURES, "--features") for f in (features or "").split(",") if f.strip()]
+        extra = [f.strip() for f in (features or "").split(",") if f.strip()]
         path = _data_path(data)
         config = RunConfig(
             model=model, params=params, trainer=trainer, seed=seed, balance=balance, features=extra,
@@ -704,6 +704,7 @@ def explain(
     text: Annotated[str, typer.Argument(help="The text to explain.")],
     period: Annotated[Optional[str], typer.Option("--period", help="Its reflection period, for runs trained "
                                                                   "with --features period.")] = None,
+    feature: Annotated[Optional[list[str]], typer.Option("--feature", help="COLUMN=VALUE of an extra input the run was trained with; repeat.")] = None,
     json_: Annotated[bool, typer.Option("--json", help="Print JSON: {label, proba, tokens: [[token, weight], ...]}.")] = False,
 ):
     """Which words the model read to decide: each token's attention weight, and the prediction."""
@@ -721,8 +722,13 @@ def explain(
         X = pd.DataFrame({"text": [text]})
         if period is not None:
             X["period"] = [period]
+        for item in feature or []:
+            if "=" not in item:
+                raise TextladderError(f"--feature takes COLUMN=VALUE, got '{item}'")
+            key, value = item.split("=", 1)
+            X[key.strip()] = [value]
         proba = model.predict_proba(X)[0]
-        tokens = model.explain([text], None if period is None else [period])[0]
+        tokens = model.explain(X)[0]
         label = labels[int(proba.argmax())]
         if json_:
             print(json.dumps({"label": label, "proba": {c: round(float(p), 6) for c, p in zip(labels, proba)},

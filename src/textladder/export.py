@@ -50,8 +50,8 @@ def _export(run: Run, int8: bool) -> dict:
                               "ONNX export is for the neural and transformer rungs")
     model.onnx_ = None  # the reference: PyTorch
     X = pd.DataFrame({"text": CHECK_TEXTS})
-    if "period" in run.config.features:
-        X["period"] = ["24h", "3m"] * (len(X) // 2)
+    for column in run.config.features:  # any value: an unseen one is the 'unknown' bucket
+        X[column] = ["24h", "3m"] * (len(X) // 2)
     reference = checked_proba(model, X, len(run.classes))
     paths = model.export_onnx(run.path / MODEL_DIR, int8=int8)
     write_checksums(run.path / MODEL_DIR)

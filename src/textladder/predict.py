@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from textladder.data.dataset import Dataset, load_dataset, resolve_columns
+from textladder.data.dataset import Dataset, feature_column, load_dataset, resolve_columns
 from textladder.data.reader import LINE, columns_of, iter_chunks
 from textladder.errors import DataError, TextladderError
 from textladder.files import atomic_file, lock
@@ -101,6 +101,8 @@ def predict_file(run: Run, input_path: str | Path, output: str | Path, chunk_siz
     text_col = _run_default(run, text_col, "text", cols)
     id_col = _run_default(run, id_col, "id", cols)
     _, resolved = resolve_columns(input_path, cols, text_col, None, id_col, require_label=False)
+    kind = "csv" if input_path.suffix.lower() not in (".parquet", ".pq") else "parquet"
+    sources = {f: feature_column(f, resolved, cols, input_path, kind) for f in run.config.features}
     if output.resolve() == input_path.resolve():
         raise TextladderError(f"{output}: the output would replace the input; choose another --output")
     model = run.load_model(runtime)
@@ -113,8 +115,8 @@ def predict_file(run: Run, input_path: str | Path, output: str | Path, chunk_siz
                 empty += int(texts.str.strip().eq("").sum())
                 ids = chunk[resolved.id].astype(str) if resolved.id else chunk[LINE].astype(str)
                 frame = pd.DataFrame({"text": texts.to_numpy(dtype=object)})
-                if resolved.period:
-                    frame["period"] = chunk[resolved.period].astype(str).to_numpy(dtype=object)
+                for feature, column in sources.items():
+                    frame[feature] = chunk[column].astype(object).where(chunk[column].notna(), "").astype(str)
                 proba = checked_proba(model, frame, len(run.classes))
                 write(predictions_frame(ids.to_numpy(dtype=object), run.classes, proba))
                 rows += len(chunk)

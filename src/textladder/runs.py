@@ -140,7 +140,7 @@ def load_data(config: RunConfig, on_progress=None) -> Dataset:
     d = config.data
     return load_dataset(d.path, text_col=d.text_col, label_col=d.label_col, id_col=d.id_col,
                         period_col=d.period_col, max_drop=d.max_drop, on_progress=on_progress,
-                        min_class_rows=d.min_class_rows)
+                        min_class_rows=d.min_class_rows, features=config.features)
 
 
 def predictions_frame(ids, classes: list[str], proba: np.ndarray, y_true: np.ndarray | None = None) -> pd.DataFrame:

@@ -1,7 +1,8 @@
 """Serve a run (any rung, or an ensemble) over HTTP with FastAPI.
 
-``POST /predict`` takes ``{"texts": [...], "period": [...]}`` (period only for runs trained with
-``--features period``) and returns, per text, the label and the probability of every class.
+``POST /predict`` takes ``{"texts": [...]}`` and, for runs trained with extra inputs, one value per
+text of each: ``{"texts": [...], "features": {"country": [...]}}`` (``"period": [...]`` for the
+period), and returns, per text, the label and the probability of every class.
 ``GET /health``, ``GET /labels`` and ``GET /model`` (the run's config and metrics) describe it;
 the OpenAPI docs are at ``/docs`` and ``/redoc``, with their JavaScript and CSS served by the
 server itself (fastapi-offline), so they work with no network. The model is loaded once, when the
@@ -58,7 +59,9 @@ API_KEY_ENV = "TEXTLADDER_API_KEY"
 class PredictRequest(BaseModel):
     texts: list[str] = Field(description="the texts to classify")
     period: list[str] | None = Field(None, description="one reflection period per text (runs trained with "
-                                                       "--features period)")
+                                                       "the period as an extra input)")
+    features: dict[str, list[str]] | None = Field(None, description="one value per text of each extra input the "
+                                                                   "run was trained with, by column name")
 
 
 class Prediction(BaseModel):
@@ -257,7 +260,7 @@ def create_app(run_path: str | Path, max_batch: int = MAX_BATCH, max_chars: int 
     model = run.load_model(runtime)
     model.prepare_to_serve()
     log.info("serving %s (%s), loaded in %.1f s", run.name, run.config.model, time.time() - started)
-    needs_period = "period" in run.config.features
+    extras = list(run.config.features)
     classes = run.classes
     batcher = Batcher(lambda X: checked_proba(model, X, len(classes)), max_batch)
     api_key = api_key if api_key is not None else (os.environ.get(API_KEY_ENV) or None)
@@ -337,16 +340,22 @@ def create_app(run_path: str | Path, max_batch: int = MAX_BATCH, max_chars: int 
         if too_long and not truncate:
             raise Refused(413, f"texts[{too_long[0]}]: {len(texts[too_long[0]]):,} characters, more than the "
                                f"limit of {max_chars:,} ({len(too_long)} such texts)")
-        problem = _unicode_problem(texts) or _unicode_problem(request.period or [], "period")
+        given = dict(request.features or {})
+        if request.period is not None:
+            given.setdefault("period", request.period)
+        problem = _unicode_problem(texts) or next(
+            (p for name, values in given.items() if (p := _unicode_problem(values, name))), None)
         if problem:
             raise Refused(422, problem)
         frame = pd.DataFrame({"text": [t[:max_chars] for t in texts]})
-        if request.period is not None and len(request.period) != len(texts):
-            raise Refused(422, f"period: {len(request.period)} values for {len(texts)} texts")
-        if needs_period:
-            if request.period is None:
-                raise Refused(422, "period: this run was trained with --features period; give one per text")
-            frame["period"] = request.period
+        for name, values in given.items():
+            if len(values) != len(texts):
+                raise Refused(422, f"{name}: {len(values)} values for {len(texts)} texts")
+        for name in extras:
+            if name not in given:
+                raise Refused(422, f"{name}: this run was trained with the extra input '{name}'; give one value "
+                                   "per text")
+            frame[name] = given[name]
         t = time.time()
         try:
             proba = batcher(frame)

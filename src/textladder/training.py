@@ -118,9 +118,6 @@ def _train(config: RunConfig, runs_dir, name, on_progress, resume, progress, ove
 
     runs_dir = Path(runs_dir)
     model = model_cls(params, features=config.features, smote=config.balance == "smote")
-    if "period" in config.features and ds.period is None:
-        raise TextladderError(f"{ds.path}: --features period needs a reflection-period column and this file "
-                              "has none (name it with --period-col)")
     work = None
     if model_cls.checkpointed:
         config_json = config.model_dump(mode="json")

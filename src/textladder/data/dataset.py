@@ -59,6 +59,7 @@ class Dataset:
     line_kind: str  # "line" (CSV) or "row" (Parquet)
     dropped: dict[str, int] = field(default_factory=dict)
     sha256: str | None = None  # of the bytes that were read
+    extra: dict[str, np.ndarray] = field(default_factory=dict)  # extra input columns, by feature name
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -84,13 +85,15 @@ class Dataset:
             None if self.labels is None else self.labels[index],
             None if self.period is None else self.period[index],
             self.lines[index], self.line_kind, dict(self.dropped), self.sha256,
+            {name: values[index] for name, values in self.extra.items()},
         )
 
     def frame(self) -> pd.DataFrame:
-        """Model input: a DataFrame with ``text`` (and ``period`` when the data has one)."""
+        """Model input: a DataFrame with ``text``, ``period`` when the data has one, and every extra input."""
         data = {"text": self.texts}
         if self.period is not None:
             data["period"] = self.period
+        data.update(self.extra)
         return pd.DataFrame(data)
 
 
@@ -164,6 +167,7 @@ def load_dataset(
     max_drop: float = DEFAULT_MAX_DROP,
     on_progress=None,
     min_class_rows: int = 0,
+    features: list[str] | tuple[str, ...] = (),
 ) -> Dataset:
     """Read, detect, validate and clean a dataset file.
 
@@ -174,11 +178,13 @@ def load_dataset(
     :data:`MISSING_LABELS`, any case). Duplicate ids with the same label keep their
     first row; with different labels they are an error. Classes with fewer than
     ``min_class_rows`` rows are dropped with a warning. Fewer than two classes is an error.
+    ``features`` names extra input columns to keep (``period`` means the file's period column).
     """
     p = Path(path)
     kind = file_kind(p)
     columns = columns_of(p)
     fmt, cols = resolve_columns(p, columns, text_col, label_col, id_col, period_col, require_label, kind=kind)
+    sources = {f: feature_column(f, cols, columns, p, kind) for f in features}
     receipt = Receipt()
     table = read_table(p, on_progress=on_progress, receipt=receipt)
     line_kind = "line" if kind == "csv" else "row"
@@ -246,7 +252,25 @@ def load_dataset(
         ids=ids.to_numpy(dtype=object), texts=table[cols.text].astype(str).to_numpy(dtype=object),
         labels=labels, period=period, lines=table[LINE].to_numpy(dtype=np.int64), line_kind=line_kind,
         dropped=dropped, sha256=receipt.sha256,
+        extra={f: table[c].astype(object).where(table[c].notna(), "").astype(str).str.strip().to_numpy(dtype=object)
+               for f, c in sources.items()},
     )
+
+
+def feature_column(feature: str, cols: Columns, columns: list[str], path: Path, kind: str) -> str:
+    """The file's column of an extra input: ``period`` is the detected period column, any other name a
+    column of that name; a clear error when the file has none."""
+    if feature == "period" and cols.period is not None:
+        return cols.period
+    if feature not in columns:
+        hint = " (name the period column with --period-col)" if feature == "period" else ""
+        raise DataError(path, f"no column '{feature}' for the extra input '{feature}'{hint}; columns are: "
+                              f"{', '.join(columns)}", **({"line": 1} if kind == "csv" else {}))
+    if feature in (cols.text, cols.label):
+        raise DataError(path, f"column '{feature}' is the {'text' if feature == cols.text else 'label'} column; "
+                              "it cannot also be an extra input")
+    refuse_nested(path, {"extra input": feature})
+    return feature
 
 
 def _drop_rare(path: Path, table: pd.DataFrame, labels: np.ndarray, ids: pd.Series, min_rows: int,

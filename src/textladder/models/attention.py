@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-import pandas as pd
 import torch
 from pydantic import Field
 from torch import nn
@@ -70,12 +69,13 @@ class Attention(SequenceClassifier):
     explains = True
 
     @torch.no_grad()
-    def explain(self, texts: str | list[str], period: list[str] | None = None) -> list[list[tuple[str, float]]]:
-        """Each text's tokens (as read, after truncation to ``seq_len``) with their attention weight."""
-        texts = [texts] if isinstance(texts, str) else list(texts)
-        X = pd.DataFrame({"text": texts})
-        if period is not None:
-            X["period"] = period
+    def explain(self, X) -> list[list[tuple[str, float]]]:
+        """Each text's tokens (as read, after truncation to ``seq_len``) with their attention weight;
+        ``X`` as ``predict`` takes it (texts, or a DataFrame with the extra input columns)."""
+        from textladder.models.base import as_frame
+
+        X = as_frame([X] if isinstance(X, str) else X, self.features)
+        texts = X["text"].tolist()
         ds = self._dataset(X, None)
         batch = ds.collate(list(range(len(texts))))
         self.net_.eval()

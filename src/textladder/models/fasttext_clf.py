@@ -38,12 +38,14 @@ import pandas as pd
 from pydantic import Field, model_validator
 
 from textladder.errors import RunError, TextladderError
-from textladder.features import PeriodEncoder, require_period
+from textladder.features import ExtraInputs
 from textladder.models.base import Params, TextClassifier
 from textladder.models.registry import register
 from textladder.text.tokenize import tokenize
 
-PERIOD_TOKEN = "__period__"  # --features period: one more token per text
+def extra_token(column: str, value: str) -> str:
+    """An extra input as one more token of the text: ``__period__24h``."""
+    return f"__{column}__{value}"
 
 MODEL_FILE, META = "model.bin", "model.json"
 LABEL = "__label__"
@@ -81,16 +83,16 @@ class FastText(TextClassifier):
 
     def _lines(self, X: pd.DataFrame) -> list[str]:
         texts = (" ".join(tokenize(t)) for t in X["text"])
-        if self.period_ is None:
+        if self.extra_ is None:
             return list(texts)
-        periods = self.period_.clean(require_period(X, f"this '{self.name}' run"))
-        return [f"{t} {PERIOD_TOKEN}{p}" for t, p in zip(texts, periods)]
+        columns = self.extra_.clean(X, f"this '{self.name}' model")
+        return [" ".join([t, *(extra_token(c, v[i]) for c, v in columns.items())]) for i, t in enumerate(texts)]
 
     def _fit(self, X, y, X_val=None, y_val=None):
         import fasttext
 
         p = self.params
-        self.period_ = PeriodEncoder.fit(require_period(X, self.name)) if "period" in self.features else None
+        self.extra_ = ExtraInputs.fit(X, self.features, self.name)
         self.n_classes_ = int(max(y.max(), -1 if y_val is None else y_val.max())) + 1
         lines = self._lines(X)
         with tempfile.TemporaryDirectory(prefix="textladder-fasttext-") as tmp:
@@ -137,14 +139,15 @@ class FastText(TextClassifier):
 
     def word_vectors(self) -> tuple[list[str], np.ndarray]:
         """fastText's words (most frequent first, the end-of-line token left out) and their input vectors."""
-        words = [w for w in self.model_.get_words() if w != "</s>" and not w.startswith(PERIOD_TOKEN)]
+        extra = {extra_token(c, v) for c, cats in (self.extra_.categories.items() if self.extra_ else ()) for v in cats}
+        words = [w for w in self.model_.get_words() if w != "</s>" and w not in extra]
         return words, np.stack([self.model_.get_word_vector(w) for w in words]) if words else np.zeros((0, 1))
 
     def _save(self, folder: Path) -> None:
         folder = Path(folder)
         self.model_.save_model(str(folder / MODEL_FILE))
         meta = {"model": self.name, "n_classes": self.n_classes_,
-                "period": None if self.period_ is None else self.period_.categories}
+                "features": None if self.extra_ is None else self.extra_.categories}
         (folder / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
     def _load(self, folder: Path) -> None:
@@ -157,5 +160,5 @@ class FastText(TextClassifier):
         except (OSError, ValueError) as exc:
             raise RunError(f"{folder}: cannot read the fastText model ({exc})") from None
         self.n_classes_ = int(meta["n_classes"])
-        self.period_ = None if meta.get("period") is None else PeriodEncoder(meta["period"])
+        self.extra_ = ExtraInputs.from_meta(meta)
 

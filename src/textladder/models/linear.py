@@ -32,7 +32,7 @@ from sklearn.preprocessing import OneHotEncoder
 from sklearn.svm import LinearSVC
 
 from textladder.errors import RunError, TextladderError
-from textladder.features import PeriodEncoder, require_period
+from textladder.features import ExtraInputs
 from textladder.models.base import Params, TextClassifier
 from textladder.models.registry import register
 
@@ -60,7 +60,7 @@ class TfidfLinear(TextClassifier):
 
     Params = TfidfLinearParams
 
-    def _pipeline(self, period: list[str] | None = None) -> Pipeline:
+    def _pipeline(self, extra: ExtraInputs | None = None) -> Pipeline:
         p = self.params
         words = TfidfVectorizer(
             ngram_range=(1, p.ngram_max), min_df=p.min_df, max_features=p.max_features, token_pattern=p.token_pattern,
@@ -78,22 +78,22 @@ class TfidfLinear(TextClassifier):
             svm = LinearSVC(C=p.C or 1.0, class_weight=p.class_weight, max_iter=p.max_iter, random_state=p.seed)
             clf = CalibratedClassifierCV(svm, cv=3, method="sigmoid")
         parts = [("text", features, "text")]
-        if period is not None:  # the period one-hot beside the n-grams
-            parts.append(("period", OneHotEncoder(categories=[period], dtype=np.float32), ["period"]))
+        for name, cats in (extra.categories.items() if extra else ()):  # each extra input one-hot, beside the n-grams
+            parts.append((name, OneHotEncoder(categories=[cats], dtype=np.float32), [name]))
         columns = ColumnTransformer(parts)
         return Pipeline([("features", columns), ("clf", clf)])
 
     supports_smote = True
 
-    def _inputs(self, X, encoder: PeriodEncoder | None):
-        if encoder is None:
+    def _inputs(self, X, extra: ExtraInputs | None):
+        if extra is None:
             return X[["text"]]
-        return pd.DataFrame({"text": X["text"].to_numpy(),
-                             "period": encoder.clean(require_period(X, "this tfidf-linear run"))})
+        return pd.DataFrame({"text": X["text"].to_numpy(), **extra.clean(X, "this tfidf-linear model")})
 
-    def _period_encoder(self) -> PeriodEncoder | None:
+    def _extra(self) -> ExtraInputs | None:
         transformers = self.pipeline_.named_steps["features"].named_transformers_
-        return PeriodEncoder(list(transformers["period"].categories_[0])) if "period" in transformers else None
+        columns = [c for c in self.features if c in transformers]
+        return ExtraInputs({c: list(transformers[c].categories_[0]) for c in columns}) if columns else None
 
     def _fit(self, X, y, X_val=None, y_val=None):
         try:
@@ -109,9 +109,9 @@ class TfidfLinear(TextClassifier):
                 "char_ngrams=true, or use a rung that reads every token (fasttext, the sequence rungs)") from None
 
     def _fit_pipeline(self, X, y):
-        encoder = PeriodEncoder.fit(require_period(X, "tfidf-linear")) if "period" in self.features else None
-        pipeline = self._pipeline(encoder.categories if encoder else None)
-        inputs = self._inputs(X, encoder)
+        extra = ExtraInputs.fit(X, self.features, "tfidf-linear")
+        pipeline = self._pipeline(extra)
+        inputs = self._inputs(X, extra)
         if not self.smote:
             self.pipeline_ = pipeline.fit(inputs, y)
             return self
@@ -125,7 +125,7 @@ class TfidfLinear(TextClassifier):
         return self
 
     def _predict_proba(self, X) -> np.ndarray:
-        return self.pipeline_.predict_proba(self._inputs(X, self._period_encoder()))
+        return self.pipeline_.predict_proba(self._inputs(X, self._extra()))
 
     def _save(self, folder: Path) -> None:
         import skops.io as sio

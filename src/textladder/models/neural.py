@@ -26,7 +26,7 @@ from torch import nn
 from textladder.balance import balanced_weights, smote
 from textladder.errors import RunError
 from textladder.files import atomic_file, write_json
-from textladder.features import PeriodEncoder, require_period
+from textladder.features import ExtraInputs
 from textladder.models.base import Params, TextClassifier
 
 log = logging.getLogger("textladder")
@@ -182,15 +182,13 @@ class NeuralClassifier(TextClassifier):
 
     @property
     def extra_dim(self) -> int:
-        """Width of the extra inputs (the period one-hot) joined to the features before the head."""
-        return len(self.meta_.get("period", []))
+        """Width of the extra inputs (their one-hots) joined to the features before the head."""
+        extra = ExtraInputs.from_meta(self.meta_)
+        return 0 if extra is None else extra.width
 
     def _extra(self, X: pd.DataFrame) -> np.ndarray | None:
-        if "period" not in self.meta_:
-            return None
-        if not hasattr(self, "period_"):
-            self.period_ = PeriodEncoder(self.meta_["period"])
-        return self.period_.transform(require_period(X, f"this '{self.name}' run"))
+        extra = ExtraInputs.from_meta(self.meta_)
+        return None if extra is None else extra.transform(X, f"this '{self.name}' model")
 
     # -- shared ---------------------------------------------------------------------------------
     @property
@@ -208,9 +206,9 @@ class NeuralClassifier(TextClassifier):
         np.random.seed(p.seed)
         n_classes = int(max(y.max(), -1 if y_val is None else y_val.max())) + 1
         self.meta_ = {"n_classes": n_classes}
-        if "period" in self.features:
-            self.period_ = PeriodEncoder.fit(require_period(X, f"model '{self.name}'"))
-            self.meta_["period"] = self.period_.categories
+        extra = ExtraInputs.fit(X, self.features, f"model '{self.name}'")
+        if extra is not None:
+            self.meta_["features"] = extra.categories
         self._prepare(X, y)
         train = self._dataset(X, y)
         if self.smote:
@@ -263,7 +261,8 @@ class NeuralClassifier(TextClassifier):
         """Write ``folder/onnx/model.onnx`` (fp32; batch and sequence length dynamic), and with ``int8``
         also ``model.int8.onnx`` (onnxruntime's dynamic int8 quantisation of the weights)."""
         sample = pd.DataFrame({"text": ["an example text to trace", "a second and longer example text to trace it"],
-                               **({"period": ["24h", "3m"]} if self.meta_.get("period") else {})})
+                               **{c: cats[:1] * 2 for c, cats in (ExtraInputs.from_meta(self.meta_) or
+                                                                   ExtraInputs({})).categories.items()}})
         loader = self._loader(self._dataset(sample, None), shuffle=False)
         batch = next(iter(loader))
         keys = [k for k, v in batch.items() if isinstance(v, torch.Tensor) and k != "y"]
