@@ -250,3 +250,35 @@ def test_a_rung_in_another_package_is_found_trained_and_climbed(runs, tmp_path, 
     sys.modules.pop("my_rungs", None)
     registry._REGISTRY.pop("shouting-tfidf", None)
     registry._LAZY.pop("shouting-tfidf", None)
+
+
+def test_library_errors_name_options_as_python_does_and_the_cli_as_flags(tmp_path):
+    rows = [{"id": str(i), "text": f"text {i}", "label": "ab"[i % 2]} for i in range(60)]
+    rows.append({"id": "60", "text": "lonely", "label": "c"})
+    data = write_csv(tmp_path / "d.csv", rows)
+    with pytest.raises(TextladderError) as caught:
+        textladder.train(data, out=tmp_path / "runs", min_df=1)
+    assert "min_class_rows=3" in str(caught.value) and "--" not in str(caught.value)
+    from typer.testing import CliRunner
+
+    from textladder.cli import app
+
+    result = CliRunner().invoke(app, ["train", str(data), "--out", str(tmp_path / "runs"), "--set", "min_df=1"])
+    assert result.exit_code == 1 and "--min-class-rows 3" in result.stderr and "min_class_rows" not in result.stderr
+
+
+def test_no_library_error_message_spells_a_command_line_flag():
+    """Messages raised outside the CLI module name options with errors.option()/flag(), never '--flag'."""
+    import ast
+    import re
+
+    root = Path(textladder.__file__).parent
+    offenders = []
+    for path in root.rglob("*.py"):
+        if path.name == "cli.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Raise) and node.exc is not None:
+                texts = [n.value for n in ast.walk(node.exc) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+                offenders += [f"{path.name}:{node.lineno}" for t in texts if re.search(r"(^|\s)--[a-z]", t)]
+    assert offenders == []

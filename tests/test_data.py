@@ -65,7 +65,7 @@ def test_format_detection(columns, expected):
 def test_unknown_format_needs_columns(tmp_path):
     p = tmp_path / "x.csv"
     p.write_text("body,tag\nhello,a\nbye,b\n")
-    with pytest.raises(TextladderError, match="unknown format.*--text-col"):
+    with pytest.raises(TextladderError, match="unknown format.*text_col=COL"):
         load_dataset(p)
     ds = load_dataset(p, text_col="body", label_col="tag")
     assert ds.format == "generic" and ds.classes == ["a", "b"]
@@ -114,7 +114,7 @@ def test_stratified_split_is_seeded_and_disjoint():
 
 def test_split_with_a_tiny_class_says_which_class():
     labels = np.array(["a"] * 50 + ["b"])
-    with pytest.raises(TextladderError, match="class 'b' has only 1 row: .* --min-class-rows 3"):
+    with pytest.raises(TextladderError, match="class 'b' has only 1 row: .* min_class_rows=3"):
         make_split(labels, SplitConfig().resolve("generic"))
 
 

@@ -111,7 +111,7 @@ def test_interrupt_then_resume_matches_an_uninterrupted_run(data, tmp_path, monk
             raise KeyboardInterrupt
 
     monkeypatch.setattr(loop.History, "on_train_epoch_end", stop_after_two)
-    with pytest.raises(Interrupted, match="--resume"):
+    with pytest.raises(Interrupted, match="with resume=True to continue"):
         train(config, runs)
     monkeypatch.undo()
     assert list_runs(runs) == []

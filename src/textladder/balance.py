@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from textladder.choices import RESAMPLING
-from textladder.errors import TextladderError
+from textladder.errors import TextladderError, option
 
 
 def resample_indices(y: np.ndarray, method: str, seed: int = 42) -> np.ndarray:
@@ -50,7 +50,7 @@ def smote(X, y: np.ndarray, seed: int = 42):
 
     smallest = int(np.bincount(y)[np.bincount(y) > 0].min())
     if smallest < 2:
-        raise TextladderError("--balance smote needs at least 2 train rows in every class")
+        raise TextladderError(f"{option('balance', 'smote')} needs at least 2 train rows in every class")
     return SMOTE(random_state=seed, k_neighbors=min(5, smallest - 1)).fit_resample(X, y)
 
 
@@ -72,6 +72,7 @@ def balanced_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 def smote_refusal(model: str) -> str:
-    return (f"--balance smote needs fixed-length feature vectors, and '{model}' reads token sequences: "
+    return (f"{option('balance', 'smote')} needs fixed-length feature vectors, and '{model}' reads token sequences: "
             "a point between two sequences of word ids is not a text. Use it with tfidf-linear, w2v-dense, "
-            "w2v-dense2 or contextual; for this rung use --balance oversample or --balance class-weight")
+            f"w2v-dense2 or contextual; for this rung use {option('balance', 'oversample')} or "
+            f"{option('balance', 'class-weight')}")

@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from textladder.errors import TextladderError
+from textladder.errors import Interrupted, TextladderError
 
 DEFAULT_DATA = Path("../shared/data/happydb/hm_train.csv")
 
@@ -69,8 +69,11 @@ def _errors():
     try:
         yield
     except TextladderError as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        err.print(f"[bold red]error:[/] {escape(exc.cli_message())}", highlight=False)
         raise typer.Exit(1) from None
+    except Interrupted as exc:
+        err.print(escape(exc.cli_message()), highlight=False)
+        raise typer.Exit(130) from None
     except KeyboardInterrupt as exc:
         err.print(escape(str(exc)) or "interrupted; nothing was written", highlight=False)
         raise typer.Exit(130) from None

@@ -17,7 +17,7 @@ import re
 import time
 from pathlib import Path
 
-from textladder.errors import TextladderError
+from textladder.errors import TextladderError, option
 from textladder.files import lock
 from textladder.choices import VOTES, check
 from textladder.runs import Run, list_runs, new_run_name
@@ -48,7 +48,7 @@ def parse_select(select: str | None) -> int | None:
         return None
     m = re.fullmatch(r"top-(\d+)", select)
     if not m or int(m.group(1)) < 1:
-        raise TextladderError(f"--select takes top-K (K >= 1) or all, not '{select}'")
+        raise TextladderError(f"{option('select')} takes top-K (K >= 1) or all, not '{select}'")
     return int(m.group(1))
 
 
@@ -94,11 +94,11 @@ def build(runs: list[Run], vote: str = "soft", weights: list[float] | None = Non
     check(vote, VOTES, "vote")
     check_members(runs)
     if weights is not None and len(weights) != len(runs):
-        raise TextladderError(f"--weights has {len(weights)} values for {len(runs)} runs; give one per run")
+        raise TextladderError(f"{option('weights')} has {len(weights)} values for {len(runs)} runs; give one per run")
     name = name or new_run_name(f"ensemble-{vote}")
     final = Path(runs_dir) / name
     if final.exists():
-        raise TextladderError(f"{final} exists already; choose another --name")
+        raise TextladderError(f"{final} exists already; choose another name")
     with lock(final):
         return _build(runs, vote, weights, final, on_progress, runtime)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from textladder.data import Dataset, SplitConfig, make_split
-from textladder.errors import TextladderError
+from textladder.errors import TextladderError, option
 from textladder.files import atomic_folder, lock, write_json
 from textladder.text import token_lengths
 from textladder.viz.plots import class_distribution_png, token_length_png
@@ -73,7 +73,7 @@ def explore(ds: Dataset, out: str | Path, split: SplitConfig | None = None) -> d
     (atomically: an earlier explore folder there is replaced whole; two at once are refused)."""
     out = Path(out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "summary.json").exists())):
-        raise TextladderError(f"{out}: exists and is not an explore folder; choose a new --out")
+        raise TextladderError(f"{out}: exists and is not an explore folder; choose a new {option('out')}")
     summary, lengths = summarize(ds, split)
     with lock(out), atomic_folder(out, overwrite=True) as tmp:
         if summary["classes"]:

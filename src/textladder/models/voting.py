@@ -96,8 +96,8 @@ class Ensemble(TextClassifier):
         return model
 
     def _fit(self, X, y, X_val=None, y_val=None):
-        raise TextladderError("an ensemble is not trained: build one from finished runs with "
-                              "'textladder ensemble RUN RUN ... --out RUNS_DIR'")
+        raise TextladderError("an ensemble is not trained: build one from finished runs "
+                              "(textladder.ensemble.build, or the 'ensemble' command)")
 
     def member_probas(self, X: pd.DataFrame) -> list[np.ndarray]:
         """Each member's probabilities of ``X``, in member order (each checked: finite, summing to 1)."""

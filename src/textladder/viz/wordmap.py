@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from textladder.errors import TextladderError
+from textladder.errors import TextladderError, option
 from textladder.files import atomic_file
 
 METHODS = ("pca", "tsne")
@@ -35,7 +35,7 @@ def project(matrix: np.ndarray, method: str = "pca", seed: int = 42) -> np.ndarr
 
         perplexity = float(min(30, max(2, (len(matrix) - 1) // 3)))
         return TSNE(n_components=2, init="pca", random_state=seed, perplexity=perplexity).fit_transform(matrix)
-    raise TextladderError(f"--method must be one of {', '.join(METHODS)}, not '{method}'")
+    raise TextladderError(f"{option('method')} must be one of {', '.join(METHODS)}, not '{method}'")
 
 
 def word_classes(words: Sequence[str], texts: Sequence[str], labels: Sequence[str], min_count: int = 5) -> list[str]:
@@ -75,7 +75,7 @@ def word_map_figure(words: Sequence[str], matrix: np.ndarray, method: str = "pca
     from bokeh.transform import factor_cmap
 
     if method not in METHODS:
-        raise TextladderError(f"--method must be one of {', '.join(METHODS)}, not '{method}'")
+        raise TextladderError(f"{option('method')} must be one of {', '.join(METHODS)}, not '{method}'")
     n = min(top, len(words))
     if n < 3:
         raise TextladderError(f"a word map needs at least 3 words, the run has {len(words)}")
