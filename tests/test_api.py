@@ -282,3 +282,23 @@ def test_no_library_error_message_spells_a_command_line_flag():
                 texts = [n.value for n in ast.walk(node.exc) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
                 offenders += [f"{path.name}:{node.lineno}" for t in texts if re.search(r"(^|\s)--[a-z]", t)]
     assert offenders == []
+
+
+def test_a_config_written_with_trainer_settings_among_the_parameters_still_reads(tmp_path):
+    from textladder.config import RunConfig, resolve
+
+    old = {"model": "lstm", "params": {"epochs": 2, "accelerator": "cpu", "devices": 2, "strategy": "ddp"},
+           "data": {"path": "d.csv"}, "balance": "none"}
+    config = RunConfig.model_validate(old)
+    assert "accelerator" not in config.params and config.trainer.devices == 2 and config.trainer.strategy == "ddp"
+    _, effective = resolve(config)
+    two = RunConfig(model="lstm", params={"epochs": 2}, data={"path": "d.csv"})
+    assert resolve(two)[1].params == effective.params  # the same run, whatever it trained on
+
+
+def test_class_weight_spellings_are_one_setting():
+    from textladder.config import RunConfig, resolve
+
+    a = resolve(RunConfig(model="tfidf-linear", params={"class_weight": "balanced"}, data={"path": "d.csv"}))[1]
+    b = resolve(RunConfig(model="tfidf-linear", balance="class-weight", data={"path": "d.csv"}))[1]
+    assert (a.balance, a.params) == (b.balance, b.params) == ("class-weight", b.params)

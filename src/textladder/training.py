@@ -143,7 +143,7 @@ def _train(config: RunConfig, runs_dir, name, on_progress, resume, progress, ove
             raise disk_full(work or runs_dir, "checkpoints" if work is not None else "the model") from None
         raise
     train_seconds = time.time() - fit_start
-    if getattr(model, "global_rank_", 0) != 0:  # an extra process of a multi-process (DDP) run: rank 0 writes
+    if model.global_rank_ != 0:  # an extra process of a multi-process (DDP) run: rank 0 writes
         if work is not None:
             shutil.rmtree(work, ignore_errors=True)
         return None

@@ -137,6 +137,7 @@ class TextClassifier:
                                   f"(asked for: {', '.join(self.features)})")
         self.report_: dict[str, Any] = {}  # facts of the last fit, saved in the run's metrics.json
         self.history_: list[dict] | None = None  # one row per epoch, for the rungs that train in epochs
+        self.global_rank_ = 0  # in the extra processes of a multi-process (DDP) fit: their rank (they save nothing)
 
     # -- scikit-learn's estimator API -------------------------------------------------------------
     def get_params(self, deep: bool = True) -> dict[str, Any]:
