@@ -68,8 +68,6 @@ class CategoryEncoder:
         return onehot
 
 
-PeriodEncoder = CategoryEncoder  # the name it had when the period was the only extra input
-
 
 def require_columns(X: pd.DataFrame, columns: Sequence[str], what: str) -> None:
     """A clear error when ``X`` lacks an extra input column the model reads."""

@@ -152,12 +152,12 @@ class TextClassifier:
         smote = values.pop("smote", self.smote)
         merged = {**{k: getattr(self.params, k) for k in self.Params.model_fields}, **values}
         try:
-            self.params = self.Params(**merged)
+            params = self.Params(**merged)
         except ValidationError as exc:
             raise params_error(type(self), exc) from None
-        self._raw.update(values)
-        self.__init__(self.params, features=features, smote=smote)
-        self._raw.update(values)
+        raw = {**self._raw, **values}
+        self.__init__(params, features=features, smote=smote)  # the same checks as at construction
+        self._raw = raw
         return self
 
     def __repr__(self) -> str:
