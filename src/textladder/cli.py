@@ -444,6 +444,62 @@ def ladder(
             raise typer.Exit(1)
 
 
+def _seconds(budget: str) -> float:
+    """``90``, ``90s``, ``15m``, ``2h`` -> seconds."""
+    import re
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", budget)
+    if not m:
+        raise TextladderError(f"--budget takes a time such as 90s, 15m or 2h, not '{budget}'")
+    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+
+
+@app.command()
+def search(
+    data: DataArg = None,
+    model: Annotated[str, typer.Option("--model", "-m", help="Registered model name with a search space.")] = "tfidf-linear",
+    runs_dir: Annotated[Path, typer.Option("--out", "-o", help="Runs folder: the study (search.sqlite), the trials CSV and the best run go here.")] = Path("runs"),
+    trials: Annotated[Optional[int], typer.Option("--trials", min=1, help="More trials to run (with --budget: whichever ends first).")] = None,
+    budget: Annotated[Optional[str], typer.Option("--budget", help="Time to search: 90s, 15m, 2h.")] = None,
+    metric: Annotated[str, typer.Option("--metric", help="Validation metric to maximise: macro_f1 or accuracy.")] = "macro_f1",
+    study: Annotated[Optional[str], typer.Option("--study", help="Study name (default: from the model, data, split and metric: the same search continues).")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Model parameter KEY=VALUE fixed for every trial (JSON value); repeat.")] = None,
+    balance: Annotated[str, typer.Option("--balance", help="Class-imbalance remedy, as for train.")] = "none",
+    features: Annotated[Optional[str], typer.Option("--features", help="Extra input columns, as for train.")] = None,
+    text_col: TextCol = None, label_col: LabelCol = None, id_col: IdCol = None, period_col: PeriodCol = None,
+    max_drop: MaxDrop = 0.05, min_class_rows: MinClassRows = 0,
+    split: SplitOpt = "auto", test_size: TestSize = None, val_size: ValSize = None, seed: Seed = 42,
+):
+    """Search a rung's parameters on validation (Optuna, TPE, seeded; the defaults are the first trial),
+    then train the best and write it as a run folder, whose path is the last line of stdout.
+
+    The study is kept in RUNS/search.sqlite: run the same command again (with more --trials or
+    --budget) and it continues. Test is never used to choose.
+    """
+    _setup_logging()
+    with _errors():
+        from textladder.choices import BALANCE, check
+        from textladder.config import DataConfig, RunConfig
+        from textladder.search import search as run_search
+
+        check(balance, BALANCE, "--balance")
+        if trials is None and budget is None:
+            raise TextladderError("say how long to search: --trials N and/or --budget 15m")
+        path = _data_path(data)
+        config = RunConfig(model=model, params=_parse_sets(set_ or []), seed=seed, balance=balance,
+                           features=[f.strip() for f in (features or "").split(",") if f.strip()],
+                           data=DataConfig(path=str(path), text_col=text_col, label_col=label_col, id_col=id_col,
+                                           period_col=period_col, max_drop=max_drop, min_class_rows=min_class_rows),
+                           split=_split_config(split, test_size, val_size, seed))
+        result = run_search(config, runs_dir, trials=trials, budget=None if budget is None else _seconds(budget),
+                            metric=metric, name=study)
+        out.print(f"study {result.study_name}: {result.trials} trials, best validation {metric} "
+                  f"{result.best_value:.4f} (the defaults: {result.default_value:.4f}); {result.seconds:.0f} s")
+        out.print(f"trials: {result.trials_csv}")
+        _print_metrics(result.run)
+        print(result.run.path)
+
+
 @app.command()
 def report(
     runs_dir: Annotated[Path, typer.Argument(help="Folder of run folders.")] = Path("runs"),

@@ -115,6 +115,17 @@ class TextClassifier:
     explains: ClassVar[bool] = False  # ``explain(texts)`` gives each token's weight
     exports_onnx: ClassVar[bool] = False  # ``export_onnx(folder)`` and ``use_onnx(path)``
 
+    @staticmethod
+    def search_space(trial) -> dict:
+        """The parameters a search tries, suggested through an Optuna ``trial``; empty: not searchable.
+        Declared next to ``Params`` by each rung that can be searched."""
+        return {}
+
+    @classmethod
+    def search_start(cls, params: Params) -> dict:
+        """The first trial of a search: these parameters (the defaults, as a search space names them)."""
+        return params.model_dump(mode="json")
+
     def __init__(self, params: Params | None = None, *, features: list[str] | tuple[str, ...] = (),
                  smote: bool = False, **overrides):
         if params is None:

@@ -81,6 +81,17 @@ class FastText(TextClassifier):
 
     Params = FastTextParams
 
+    @staticmethod
+    def search_space(trial) -> dict:
+        """What a search tries: learning rate, epochs, vector size, word n-grams, rare words."""
+        return {
+            "lr": trial.suggest_float("lr", 0.05, 1.0, log=True),
+            "epochs": trial.suggest_int("epochs", 5, 60),
+            "dim": trial.suggest_categorical("dim", [50, 100, 200]),
+            "word_ngrams": trial.suggest_int("word_ngrams", 1, 2),
+            "min_count": trial.suggest_int("min_count", 1, 3),
+        }
+
     def _lines(self, X: pd.DataFrame) -> list[str]:
         texts = (" ".join(tokenize(t)) for t in X["text"])
         if self.extra_ is None:

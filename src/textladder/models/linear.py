@@ -47,6 +47,9 @@ class TfidfLinearParams(Params):
     min_df: int = Field(2, ge=1, description="ignore n-grams in fewer documents")
     max_features: int | None = Field(None, ge=1)
     sublinear_tf: bool = True
+    use_idf: bool = Field(True, description="weight words by inverse document frequency (false: plain counts)")
+    binary: bool = Field(False, description="word presence (0/1) instead of counts")
+    norm: Literal["l2", "l1"] | None = Field("l2", description="normalise each text's vector (None: raw values)")
     char_ngrams: bool = Field(False, description="add character 2..5-grams (within word boundaries)")
     C: float | None = Field(None, gt=0, description="inverse regularisation; default 20 (logreg) or 1 (svm)")
     class_weight: Literal["balanced"] | None = None
@@ -60,11 +63,37 @@ class TfidfLinear(TextClassifier):
 
     Params = TfidfLinearParams
 
+    @staticmethod
+    def search_space(trial) -> dict:
+        """The parameters a search tries (an Optuna trial suggests each): word patterns and n-grams,
+        character n-grams, counts against tf-idf, pruning of rare words, the classifier and its C."""
+        space = {
+            "token_pattern": trial.suggest_categorical("token_pattern", [r"(?u)\b\w\w+\b", r"\b\w+\b"]),
+            "ngram_max": trial.suggest_int("ngram_max", 1, 3),
+            "char_ngrams": trial.suggest_categorical("char_ngrams", [False, True]),
+            "use_idf": trial.suggest_categorical("use_idf", [True, False]),
+            "sublinear_tf": trial.suggest_categorical("sublinear_tf", [True, False]),
+            "binary": trial.suggest_categorical("binary", [False, True]),
+            "norm": trial.suggest_categorical("norm", ["l2", "l1", None]),
+            "min_df": trial.suggest_int("min_df", 1, 5),
+            "max_features": trial.suggest_categorical("max_features", [None, 20_000, 100_000]),
+            "classifier": trial.suggest_categorical("classifier", ["logreg", "svm"]),
+            "C": trial.suggest_float("C", 0.01, 100.0, log=True),
+            "class_weight": trial.suggest_categorical("class_weight", [None, "balanced"]),
+        }
+        return space
+
+    @classmethod
+    def search_start(cls, params) -> dict:
+        start = params.model_dump(mode="json")
+        start["C"] = params.C or (20.0 if params.classifier == "logreg" else 1.0)  # what C=None means
+        return start
+
     def _pipeline(self, extra: ExtraInputs | None = None) -> Pipeline:
         p = self.params
         words = TfidfVectorizer(
             ngram_range=(1, p.ngram_max), min_df=p.min_df, max_features=p.max_features, token_pattern=p.token_pattern,
-            sublinear_tf=p.sublinear_tf, dtype=np.float32,
+            sublinear_tf=p.sublinear_tf, use_idf=p.use_idf, binary=p.binary, norm=p.norm, dtype=np.float32,
         )
         features = words
         if p.char_ngrams:

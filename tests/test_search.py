@@ -1,0 +1,50 @@
+"""textladder search (issue 15, first part): defaults first, resumable study, the best as a run folder."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from conftest import make_rows, write_csv
+from typer.testing import CliRunner
+
+from textladder.cli import app
+from textladder.config import DataConfig, RunConfig
+from textladder.errors import TextladderError
+from textladder.runs import Run
+from textladder.search import search
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return write_csv(tmp_path_factory.mktemp("search") / "small.csv", make_rows(300))
+
+
+def test_search_starts_from_the_defaults_resumes_and_writes_the_best_run(data, tmp_path):
+    runs = tmp_path / "runs"
+    config = RunConfig(model="fasttext", params={"epochs": 5}, data=DataConfig(path=str(data)))
+    first = search(config, runs, trials=3)
+    trials = pd.read_csv(first.trials_csv)
+    assert len(trials) == 3 and first.trials == 3
+    assert trials.loc[0, "params_lr"] == 0.5 and trials.loc[0, "params_dim"] == 100  # the defaults first
+    assert first.best_value >= first.default_value
+    assert first.run.metrics["val"]["macro_f1"] == pytest.approx(first.best_value, abs=1e-9)
+    again = search(config, runs, trials=2)  # the same study goes on
+    assert again.study_name == first.study_name and again.trials == 5
+    assert len(pd.read_csv(again.trials_csv)) == 5 and (runs / "search.sqlite").is_file()
+    assert again.best_value >= first.best_value
+
+
+def test_search_command_prints_the_best_run_last(data, tmp_path):
+    result = runner.invoke(app, ["search", str(data), "--model", "tfidf-linear", "--trials", "2", "--out",
+                                 str(tmp_path / "runs"), "--set", "max_iter=500"])
+    assert result.exit_code == 0, result.output
+    run = Run.open(result.stdout.strip().splitlines()[-1])
+    assert run.config.model == "tfidf-linear" and run.config.params["max_iter"] == 500
+    assert "2 trials, best validation macro_f1" in result.stdout
+    refused = runner.invoke(app, ["search", str(data), "--model", "ensemble", "--trials", "1", "--out",
+                                  str(tmp_path / "runs")])
+    assert refused.exit_code == 1 and "declares no search space" in refused.stderr
+    with pytest.raises(TextladderError, match="metric must be one of"):
+        search(RunConfig(model="tfidf-linear", data=DataConfig(path=str(data))), tmp_path, trials=1, metric="auc")
