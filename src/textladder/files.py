@@ -82,6 +82,16 @@ def disk_full(where: Path, what: str) -> DiskFull:
                     "Free some space (or write somewhere else) and run the command again")
 
 
+def _make_folder(folder: Path, what: str) -> None:
+    """``mkdir -p folder``, a full disk said as :class:`DiskFull`."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise disk_full(folder, what) from None
+        raise
+
+
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
@@ -151,12 +161,7 @@ def atomic_file(final: str | Path, overwrite: bool = True) -> Iterator[Path]:
         ('done', ['out.txt'])
     """
     final = Path(final)
-    try:
-        final.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        if is_disk_full(exc):
-            raise disk_full(final.parent, final.name) from None
-        raise
+    _make_folder(final.parent, final.name)
     tmp = _tmp_path(final)
     try:
         yield tmp
@@ -237,12 +242,7 @@ def lock(target: str | Path, what: str = "") -> Iterator[None]:
     path = _lock_path(target)
     info = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S"),
             "command": what or " ".join(Path(a).name if i == 0 else a for i, a in enumerate(sys.argv))[:200]}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        if is_disk_full(exc):
-            raise disk_full(path.parent, path.name) from None
-        raise
+    _make_folder(path.parent, path.name)
     for _ in range(3):
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
