@@ -174,6 +174,10 @@ TestSize = Annotated[Optional[float], typer.Option(
 ValSize = Annotated[Optional[float], typer.Option(
     "--val-size", help="Validation part of the rest: fraction or count. Default 0.15.")]
 Seed = Annotated[int, typer.Option("--seed", help="Seed of the split and the model.")]
+CvOpt = Annotated[Optional[int], typer.Option(
+    "--cv", min=2, max=20, help="K: stratified K-fold cross-validation over train+val (test untouched): mean ± std "
+    "of each metric and out-of-fold probabilities for every train+val row (oof_predictions.csv); the saved model "
+    "is then one refit on all of train+val.")]
 MinClassRows = Annotated[int, typer.Option(
     "--min-class-rows", min=0,
     help="Drop classes with fewer rows than this, with a warning (a stratified split needs 3 of each).")]
@@ -218,6 +222,7 @@ def train(
     strategy: Annotated[Optional[str], typer.Option("--strategy", help="Neural rungs: Lightning strategy, e.g. ddp.", rich_help_panel=NEURAL)] = None,
     precision: Annotated[Optional[str], typer.Option("--precision", help="Neural rungs: Lightning precision, e.g. 32-true, bf16-mixed, 16-mixed (default: mixed on GPU).", rich_help_panel=NEURAL)] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run of this same command from its last finished epoch.")] = False,
+    cv: CvOpt = None,
     text_col: TextCol = None, label_col: LabelCol = None, id_col: IdCol = None, period_col: PeriodCol = None,
     max_drop: MaxDrop = 0.05, min_class_rows: MinClassRows = 0,
     split: SplitOpt = "auto", test_size: TestSize = None, val_size: ValSize = None, seed: Seed = 42,
@@ -254,7 +259,7 @@ def train(
             model=model, params=params, trainer=trainer, seed=seed, balance=balance, features=extra,
             data=DataConfig(path=str(path), text_col=text_col, label_col=label_col, id_col=id_col,
                             period_col=period_col, max_drop=max_drop, min_class_rows=min_class_rows),
-            split=_split_config(split, test_size, val_size, seed),
+            split=_split_config(split, test_size, val_size, seed), cv=cv,
         )
         from textladder.config import resolve
 
@@ -282,7 +287,13 @@ def _print_metrics(run) -> None:
     for part in ("val", "test"):
         r = m[part]
         table.add_row(part, f"{r['accuracy']:.4f}", f"{r['macro_f1']:.4f}", f"{r['weighted_f1']:.4f}", f"{r['n']:,}")
+    cv = m.get("cv")
+    if cv:
+        table.add_row(f"cv{cv['k']} train+val", f"{cv['accuracy']['mean']:.4f} ± {cv['accuracy']['std']:.4f}",
+                      f"{cv['macro_f1']['mean']:.4f} ± {cv['macro_f1']['std']:.4f}", "", "")
     out.print(table)
+    if m.get("val_source"):
+        out.print(f"trained on {m.get('trained_on', 'train')}; validation figures: {m['val_source']}")
     out.print(f"training time {m['train_seconds']:.1f} s")
 
 
@@ -584,8 +595,9 @@ def runs(
     runs_dir: Annotated[Path, typer.Argument(help="Folder of run folders.")] = Path("runs"),
     json_: Annotated[bool, typer.Option("--json", help="Print the leaderboard as JSON.")] = False,
     clean: Annotated[bool, typer.Option("--clean", help="Delete temporaries and locks left by commands that no longer run.")] = False,
+    by: Annotated[str, typer.Option("--by", help="Rank by val (validation macro-F1, or its cross-validated mean: what runs are chosen by) or test (to look at only: choosing by test overstates the winner).")] = "val",
 ):
-    """Leaderboard of the runs in a folder, best test macro-F1 first.
+    """Leaderboard of the runs in a folder, best validation macro-F1 first (test shown beside it).
 
     Unreadable run folders are named and skipped; temporaries left by killed commands are listed
     (--clean deletes them).
@@ -595,7 +607,14 @@ def runs(
         from textladder.files import remove_stale, stale_temporaries
         from textladder.runs import CHECKPOINTS, leaderboard, list_runs
 
-        rows = leaderboard(list_runs(runs_dir))
+        from textladder.choices import check
+        from textladder.runs import RANK_BY
+
+        check(by, RANK_BY, "--by")
+        if by == "test":
+            log.warning("ranking by test: fine for looking, but a model chosen by its test score has been fitted "
+                        "to the test split, and its test score overstates what it will do on new data")
+        rows = leaderboard(list_runs(runs_dir), by=by)
         folders = [Path(runs_dir), Path(runs_dir) / CHECKPOINTS]
         if clean:
             gone = [p for f in folders for p in remove_stale(f)]
@@ -611,13 +630,15 @@ def runs(
         if not rows:
             out.print(f"no finished runs in {runs_dir}")
             return
-        table = Table(title=f"leaderboard: {runs_dir}")
-        for col in ("#", "run", "model", "options", "accuracy", "macro-F1", "val macro-F1", "train s"):
-            table.add_column(col, justify="right" if col in ("#", "accuracy", "macro-F1", "val macro-F1", "train s") else "left")
+        table = Table(title=f"leaderboard: {runs_dir} (ranked by {'test macro-F1' if by == 'test' else 'validation macro-F1'})")
+        numeric = ("#", "val macro-F1", "test acc", "test macro-F1", "train s")
+        for col in ("#", "run", "model", "options", "trained on", "val macro-F1", "test acc", "test macro-F1", "train s"):
+            table.add_column(col, justify="right" if col in numeric else "left")
         fmt = lambda v, d=4: "-" if v is None else f"{v:.{d}f}"  # noqa: E731
         for i, row in enumerate(rows, 1):
-            table.add_row(str(i), row["run"], row["model"], row["options"], fmt(row["accuracy"]),
-                          fmt(row["macro_f1"]), fmt(row["val_macro_f1"]), fmt(row["train_seconds"], 1))
+            val = fmt(row["val_macro_f1"]) + (f" ± {row['cv_macro_f1_std']:.4f}" if row["cv_macro_f1_std"] is not None else "")
+            table.add_row(str(i), row["run"], row["model"], row["options"], row["trained_on"], val,
+                          fmt(row["accuracy"]), fmt(row["macro_f1"]), fmt(row["train_seconds"], 1))
         out.print(table)
 
 

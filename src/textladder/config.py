@@ -8,7 +8,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -61,7 +61,19 @@ class RunConfig(BaseModel):
     data: DataConfig
     split: SplitConfig = Field(default_factory=SplitConfig)
     seed: int = 42
+    fit_on: Literal["train", "train+val"] = Field(
+        "train", description="rows the saved model is trained on: the train split, or train and validation "
+                             "together (a refit, after validation chose the configuration)")
+    cv: int | None = Field(None, ge=2, le=20, description="K: stratified K-fold cross-validation over train+val "
+                                                          "(out-of-fold probabilities for every row; the saved model "
+                                                          "is then one refit on all of train+val)")
     textladder_version: str = __version__
+
+    @model_validator(mode="after")
+    def _cv_refits(self):
+        if self.cv is not None and self.fit_on != "train+val":
+            self.fit_on = "train+val"
+        return self
 
     @model_validator(mode="before")
     @classmethod

@@ -53,13 +53,14 @@ def parse_select(select: str | None) -> int | None:
 
 
 def select_top(runs: list[Run], k: int | None) -> list[Run]:
-    """The ``k`` runs with the best validation macro-F1 (ties: validation accuracy, then the order given),
-    best first; all of them when ``k`` is None. Test figures are never looked at."""
+    """The ``k`` runs with the best validation macro-F1 (cross-validated mean where a run has one; ties:
+    validation accuracy, then the order given), best first; all of them when ``k`` is None. Test figures
+    are never looked at."""
     def key(r: Run) -> tuple[float, float]:
-        val = r.metrics.get("val", {})
-        if val.get("macro_f1") is None:
+        score = r.choice_score("macro_f1")
+        if score is None:
             raise TextladderError(f"{r.path}: no validation macro-F1 in metrics.json, so it cannot be ranked")
-        return val["macro_f1"], val.get("accuracy") or 0.0
+        return score, r.choice_score("accuracy") or 0.0
 
     ranked = sorted(runs, key=key, reverse=True)
     return ranked if k is None else ranked[:k]

@@ -124,7 +124,8 @@ def finished(runs_dir: str | Path, config: RunConfig) -> Run | None:
     sha = None
     for run in list_runs(runs_dir):
         c = run.config
-        if (c.model, c.features, c.seed) != (config.model, config.features, config.seed):
+        if (c.model, c.features, c.seed, c.fit_on, c.cv) != (config.model, config.features, config.seed,
+                                                              config.fit_on, config.cv):
             continue
         try:  # through today's Params: options added since the run was made take their defaults
             _, saved = resolve(c)

@@ -57,8 +57,9 @@ def _f(v, digits: int = 4) -> str:
 
 
 def _leaderboard_table(rows: list[dict], runs: dict[str, Run], classes: list[str]) -> str:
-    head = ["#", "run", "model", "accuracy", "macro-F1", "val macro-F1", *classes, "train s", "options"]
-    group = (f'<tr><th colspan="6" class="l">test split (val: validation)</th>'
+    head = ["#", "run", "model", "trained on", "val macro-F1", "accuracy", "macro-F1", *classes, "train s", "options"]
+    group = (f'<tr><th colspan="5" class="l">ranked by validation (cross-validated mean where there is one)</th>'
+             f'<th colspan="2">test (never used to choose)</th>'
              f'<th colspan="{len(classes)}">test F1 of each class</th><th colspan="2"></th></tr>')
     out = ["<table>" + group + "<tr>" + "".join(
         f'<th class="{"l" if h in ("run", "model", "options") else ""}">{html.escape(h)}</th>' for h in head)
@@ -68,10 +69,11 @@ def _leaderboard_table(rows: list[dict], runs: dict[str, Run], classes: list[str
         cls = ["best"] if i == 1 else []
         cls += ["ensemble"] if row["model"] == "ensemble" else []
         cells = [str(i), f'<a href="#run-{html.escape(row["run"])}">{html.escape(row["run"])}</a>',
-                 html.escape(row["model"]), _f(row["accuracy"]), _f(row["macro_f1"]), _f(row["val_macro_f1"]),
+                 html.escape(row["model"]), html.escape(row["trained_on"]), _f(row["val_macro_f1"]),
+                 _f(row["accuracy"]), _f(row["macro_f1"]),
                  *[_f(per_class.get(c, {}).get("f1"), 3) for c in classes], _f(row["train_seconds"], 1),
                  html.escape(row["options"])]
-        aligns = ["", "l", "l", "", "", "", *[""] * len(classes), "", "l wrap"]
+        aligns = ["", "l", "l", "l", "", "", "", *[""] * len(classes), "", "l wrap"]
         out.append(f'<tr class="{" ".join(cls)}">' + "".join(
             f'<td class="{a}">{c}</td>' for a, c in zip(aligns, cells)) + "</tr>")
     out.append("</table>")
@@ -79,7 +81,8 @@ def _leaderboard_table(rows: list[dict], runs: dict[str, Run], classes: list[str
 
 
 def _score_chart(rows: list[dict]):
-    """Horizontal bars of test accuracy and macro-F1 per run, best at the top; hover shows the options."""
+    """Horizontal bars of test accuracy and macro-F1 per run, in leaderboard order (best on validation at the
+    top); hover shows the options."""
     from bokeh.models import ColumnDataSource, HoverTool
     from bokeh.plotting import figure
     from bokeh.transform import dodge

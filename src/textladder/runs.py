@@ -36,6 +36,7 @@ from textladder.viz.plots import learning_curve_png
 log = logging.getLogger("textladder")
 
 CONFIG, LABELS, SPLIT, METRICS, MODEL_DIR = "config.json", "labels.json", "split.json", "metrics.json", "model"
+TEST_PREDICTIONS, VAL_PREDICTIONS, OOF_PREDICTIONS = "test_predictions.csv", "val_predictions.csv", "oof_predictions.csv"
 CHECKPOINTS = ".checkpoints"  # RUNS_DIR/.checkpoints/NAME: a neural run's checkpoints while it trains
 
 
@@ -106,6 +107,39 @@ class Run:
     def name(self) -> str:
         return self.path.name
 
+    @property
+    def trained_on(self) -> str:
+        """Which rows the saved model learned from: ``train``, ``train+val`` (a refit) or ``cv5`` (five folds
+        over train+val, then one refit on all of them)."""
+        cfg = self.config
+        return f"cv{cfg.cv}" if cfg.cv else cfg.fit_on
+
+    def choice_score(self, metric: str = "macro_f1") -> float | None:
+        """The figure runs are chosen by, never a test figure: the cross-validated mean when the run has one,
+        else its validation score (a refit's is the score its configuration had on validation before the
+        validation rows joined its training; see ``metrics["val_source"]``)."""
+        m = self.metrics
+        cv = m.get("cv", {}).get(metric)
+        if isinstance(cv, dict) and cv.get("mean") is not None:
+            return float(cv["mean"])
+        value = m.get("val", {}).get(metric)
+        return None if value is None else float(value)
+
+    def predictions(self, part: str = "val") -> tuple[list[str], np.ndarray] | None:
+        """``(ids, probabilities)`` the run saved for ``part``: "val" (validation rows, out of sample),
+        "oof" (out-of-fold, every train+val row, cross-validated runs only) or "test"; None when the run
+        has no such file (runs written before validation predictions were kept)."""
+        name = {"val": VAL_PREDICTIONS, "oof": OOF_PREDICTIONS, "test": TEST_PREDICTIONS}[part]
+        path = self.path / name
+        if not path.is_file():
+            return None
+        try:
+            frame = pd.read_csv(path, dtype={"id": str}, keep_default_na=False)
+            proba = frame[[f"proba_{c}" for c in self.classes]].to_numpy(dtype=np.float64)
+        except (KeyError, ValueError, pd.errors.ParserError) as exc:
+            raise RunError(f"{path}: unreadable predictions ({exc})") from None
+        return frame["id"].astype(str).tolist(), proba
+
     def load_model(self, runtime: str = "auto"):
         """The trained model, from safe formats only; no retraining. Every model file is checked against
         the sha256 recorded when the run was written (a damaged file is refused before it is read).
@@ -158,11 +192,13 @@ def predictions_frame(ids, classes: list[str], proba: np.ndarray, y_true: np.nda
 def write_run(final: Path, config: RunConfig, model, classes: list[str], class_counts: dict, split: dict,
               val_ds: Dataset, y_val: np.ndarray, proba_val: np.ndarray, test_ds: Dataset, y_test: np.ndarray,
               proba_test: np.ndarray, facts: dict, history: list[dict] | None = None,
-              overwrite: bool = False) -> Path:
+              overwrite: bool = False, oof: pd.DataFrame | None = None) -> Path:
     """Score validation and test, and write a complete run folder at ``final`` atomically: config, labels,
     split (``split`` plus the val and test ids), the saved model with the sha256 of each of its files,
-    metrics (plus ``facts``), the test artefacts and predictions, and the learning curve when there is
-    a ``history``. An existing ``final`` is an error unless ``overwrite``."""
+    metrics (plus ``facts``), the validation and test predictions (``val_predictions.csv``: what stacking
+    and greedy selection read; ``test_predictions.csv``), the test artefacts, the out-of-fold predictions
+    of a cross-validated run (``oof``, written as ``oof_predictions.csv``) and the learning curve when
+    there is a ``history``. An existing ``final`` is an error unless ``overwrite``."""
     val_metrics = metrics(y_val, proba_val, classes)
     test_metrics = metrics(y_test, proba_test, classes)
     log.info("validation: %s", summary_line(val_metrics))
@@ -176,7 +212,10 @@ def write_run(final: Path, config: RunConfig, model, classes: list[str], class_c
         write_checksums(tmp / MODEL_DIR)
         write_artifacts(tmp, test_metrics, classes, test_ds.ids, test_ds.texts, y_test, proba_test,
                         prefix=f"{config.model}: test ")
-        predictions_frame(test_ds.ids, classes, proba_test, y_test).to_csv(tmp / "test_predictions.csv", index=False)
+        predictions_frame(test_ds.ids, classes, proba_test, y_test).to_csv(tmp / TEST_PREDICTIONS, index=False)
+        predictions_frame(val_ds.ids, classes, proba_val, y_val).to_csv(tmp / VAL_PREDICTIONS, index=False)
+        if oof is not None:
+            oof.to_csv(tmp / OOF_PREDICTIONS, index=False)
         write_json(tmp / METRICS, {"val": val_metrics, "test": test_metrics, **facts,
                                    "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")})
         if history:
@@ -248,11 +287,18 @@ def _short(key: str, value) -> str:
     return str(value)
 
 
-def leaderboard(runs: list[Run]) -> list[dict]:
-    """One row per run: model, options that differ from defaults, test accuracy, macro-F1,
-    validation macro-F1 and training time; best test macro-F1 first."""
+RANK_BY = ("val", "test")
+
+
+def leaderboard(runs: list[Run], by: str = "val") -> list[dict]:
+    """One row per run: model, options that differ from defaults, the rows it was trained on, its
+    validation macro-F1 (cross-validated mean when it has one), test accuracy and macro-F1, and training
+    time. Ranked by the validation figure, the one runs are chosen by (``by="test"`` ranks by test
+    macro-F1, which is for looking, not choosing)."""
+    from textladder.choices import check
     from textladder.models import get
 
+    check(by, RANK_BY, "by")
     rows = []
     for run in runs:
         cfg, m = run.config, run.metrics
@@ -261,16 +307,20 @@ def leaderboard(runs: list[Run]) -> list[dict]:
         except Exception:
             defaults = {}
         options = {k: v for k, v in cfg.params.items() if defaults.get(k, object()) != v}
-        test, val = m.get("test", {}), m.get("val", {})
+        test, val, cv = m.get("test", {}), m.get("val", {}), m.get("cv", {})
         rows.append({
             "run": run.name,
             "model": cfg.model,
             "options": " ".join(f"{k}={_short(k, v)}" for k, v in sorted(options.items())),
+            "trained_on": run.trained_on,
+            "val_macro_f1": run.choice_score("macro_f1"),
+            "val_accuracy": val.get("accuracy"),
+            "cv_macro_f1_std": (cv.get("macro_f1") or {}).get("std"),
             "accuracy": test.get("accuracy"),
             "macro_f1": test.get("macro_f1"),
-            "val_macro_f1": val.get("macro_f1"),
             "train_seconds": m.get("train_seconds"),
             "data": Path(cfg.data.path).name,
         })
-    rows.sort(key=lambda r: (r["macro_f1"] is None, -(r["macro_f1"] or 0)))
+    key = "val_macro_f1" if by == "val" else "macro_f1"
+    rows.sort(key=lambda r: (r[key] is None, -(r[key] or 0), -(r["val_accuracy"] or 0)))
     return rows

@@ -24,7 +24,7 @@ from textladder.data import make_split
 from textladder.errors import Interrupted, TextladderError, flag  # noqa: F401 (Interrupted: re-exported)
 from textladder.files import disk_full, is_disk_full, lock, write_json
 from textladder.models import TrainingContext, make_params
-from textladder.runs import CHECKPOINTS, CONFIG, encode, load_data, new_run_name, write_run
+from textladder.runs import CHECKPOINTS, CONFIG, encode, load_data, new_run_name, predictions_frame, write_run
 
 log = logging.getLogger("textladder")
 
@@ -64,8 +64,18 @@ def find_resumable(runs_dir: Path, config: dict, name: str | None = None) -> str
 
 
 def train(config: RunConfig, runs_dir: str | Path, name: str | None = None, on_progress=None,
-          resume: bool = False, progress: bool = False, overwrite: bool = False) -> Path | None:
+          resume: bool = False, progress: bool = False, overwrite: bool = False,
+          chosen_by: str | Path | None = None) -> Path | None:
     """Load, split, fit, evaluate on validation and test, and write the run folder atomically.
+
+    ``config.fit_on="train+val"`` refits on train and validation together: validation can no longer
+    score the model, so its validation figures are those of ``chosen_by`` (the run of the same
+    configuration trained on train only, whose validation score chose it); without ``chosen_by`` they
+    are in-sample and marked so. ``config.cv=K`` cross-validates over train+val first (stratified K
+    folds; out-of-fold probabilities for every row go to ``oof_predictions.csv``, the validation
+    figures are the out-of-fold ones of the validation rows, and ``metrics["cv"]`` has each metric's
+    mean, std and folds), then refits one model on all of train+val: one model to serve, at the cost of
+    one, rather than K fold models averaged at K times the cost.
 
     Neural rungs keep their checkpoints in ``RUNS_DIR/.checkpoints/NAME`` while they train; after an
     interrupt, the same call with ``resume=True`` continues from the last finished epoch. ``progress``
@@ -80,8 +90,8 @@ def train(config: RunConfig, runs_dir: str | Path, name: str | None = None, on_p
             raise TextladderError(f"{Path(runs_dir) / name} exists already; choose another name, or pass "
                                   f"{flag('overwrite')} to replace it")
         with lock(Path(runs_dir) / name):
-            return _train(config, runs_dir, name, on_progress, resume, progress, overwrite)
-    return _train(config, runs_dir, name, on_progress, resume, progress, overwrite)
+            return _train(config, runs_dir, name, on_progress, resume, progress, overwrite, chosen_by)
+    return _train(config, runs_dir, name, on_progress, resume, progress, overwrite, chosen_by)
 
 
 def _check_name(name: str) -> None:
@@ -89,7 +99,7 @@ def _check_name(name: str) -> None:
         raise TextladderError(f"run name '{name}' must be a plain folder name (no '/', not starting with '.')")
 
 
-def _train(config: RunConfig, runs_dir, name, on_progress, resume, progress, overwrite) -> Path | None:
+def _train(config: RunConfig, runs_dir, name, on_progress, resume, progress, overwrite, chosen_by) -> Path | None:
     started = time.time()
     seed_everything(config.seed)
     model_cls, config = resolve(config)
@@ -123,14 +133,23 @@ def _train(config: RunConfig, runs_dir, name, on_progress, resume, progress, ove
         work.mkdir(parents=True, exist_ok=True)
         write_json(work / CONFIG, config_json)
     context = TrainingContext(work_dir=work, resume=resume, progress=progress, **config.trainer.model_dump())
-    X_train, y_train = train_ds.frame(), y[split.train]
+    refit = config.fit_on == "train+val"
+    fit_rows = np.concatenate([split.train, split.val]) if refit else split.train
+    names = np.asarray(classes, dtype=object)
+    cv = oof = None
+    if config.cv:
+        cv, oof_proba = cross_validate(model_cls, params, config, ds.subset(fit_rows).frame(), y[fit_rows],
+                                       classes, progress)
+        oof = predictions_frame(ds.ids[fit_rows], classes, oof_proba, y[fit_rows])
+    X_train, y_train = ds.subset(fit_rows).frame(), y[fit_rows]
     balance = {"method": config.balance, "train_before": counts(y_train, classes)}
     if config.balance in RESAMPLING:
         idx = resample_indices(y_train, config.balance, seed=config.seed)
         X_train, y_train = X_train.iloc[idx].reset_index(drop=True), y_train[idx]
-    names = np.asarray(classes, dtype=object)
     fit_start = time.time()
     try:
+        # a refit's rung that picks its best epoch watches the validation rows it now also learns from:
+        # a search or ladder refit fixes its epochs to those validation chose before (see search.py)
         model.fit(X_train, names[y_train], val_ds.frame(), names[y[split.val]], context=context)
     except BaseException as exc:
         kept = work is not None and (work / "last.ckpt").is_file()
@@ -159,7 +178,25 @@ def _train(config: RunConfig, runs_dir, name, on_progress, resume, progress, ove
         log.info("balance %s: train rows per class %s -> %s", config.balance, balance["train_before"],
                  balance["train_after"])
 
-    proba_val = model.predict_proba(val_ds.frame())
+    facts_val: dict = {}
+    if cv is not None:
+        proba_val = oof_proba[len(split.train):]  # fit_rows is train then val: the val rows' out-of-fold rows
+        facts_val = {"cv": cv, "val_source": f"out-of-fold predictions of {config.cv}-fold cross-validation"}
+    elif refit and chosen_by is not None:
+        from textladder.runs import Run
+
+        source = Run.open(chosen_by)
+        saved = source.predictions("val")
+        if saved is None or saved[0] != val_ds.ids.tolist() or source.classes != classes:
+            raise TextladderError(f"{source.path}: its validation predictions do not cover this run's validation "
+                                  "rows; it cannot stand for this refit's validation score")
+        proba_val = saved[1]
+        facts_val = {"val_source": f"run {source.name}: the same configuration trained on train only",
+                     "chosen_by": source.name}
+    else:
+        proba_val = model.predict_proba(val_ds.frame())
+        if refit:
+            facts_val = {"val_source": "in-sample: the validation rows are in this model's training rows"}
     infer_start = time.time()
     proba_test = model.predict_proba(test_ds.frame())
     infer_seconds = time.time() - infer_start
@@ -169,10 +206,65 @@ def _train(config: RunConfig, runs_dir, name, on_progress, resume, progress, ove
               {"method": split_cfg.method, "seed": split_cfg.seed, "train": train_ds.ids.tolist()},
               val_ds, y[split.val], proba_val, test_ds, y[split.test], proba_test, {
                   "train_seconds": round(train_seconds, 3), "test_predict_seconds": round(infer_seconds, 3),
-                  "total_seconds": round(time.time() - started, 3), "train_rows": int(len(split.train)),
-                  "balance": balance, "dropped_rows": ds.dropped,
+                  "total_seconds": round(time.time() - started, 3), "train_rows": int(len(fit_rows)),
+                  "trained_on": config.fit_on, "balance": balance, "dropped_rows": ds.dropped, **facts_val,
                   **({"model_report": model.report_} if model.report_ else {}),
-              }, history=model.history_, overwrite=overwrite)
+              }, history=model.history_, overwrite=overwrite, oof=oof)
     if work is not None:
         shutil.rmtree(work, ignore_errors=True)
     return runs_dir / name
+
+
+def cross_validate(model_cls, params, config: RunConfig, X, y: np.ndarray, classes: list[str],
+                   progress: bool = False) -> tuple[dict, np.ndarray]:
+    """Stratified ``config.cv``-fold cross-validation of one configuration over the rows ``X``, ``y`` (label
+    indices): each fold's model learns from the other folds (resampled there when ``config.balance``
+    resamples; a rung that picks its best epoch holds out its own slice of them) and predicts its own
+    fold. Returns ``({metric: {"mean", "std", "folds"}}, out-of-fold probabilities)``: every row is
+    predicted exactly once, by the one model that did not see it.
+
+    Example:
+        >>> import pandas as pd
+        >>> from textladder.config import DataConfig
+        >>> from textladder.models import get, make_params
+        >>> X = pd.DataFrame({"text": ["good dog", "bad cat", "nice dog", "mean cat"] * 6})
+        >>> cfg = RunConfig(model="tfidf-linear", cv=3, data=DataConfig(path="-"))
+        >>> cv, oof = cross_validate(get("tfidf-linear"), make_params("tfidf-linear", {"min_df": 1}), cfg, X,
+        ...                          np.array([0, 1, 0, 1] * 6), ["cat", "dog"])
+        >>> oof.shape, len(cv["accuracy"]["folds"])
+        ((24, 2), 3)
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    from textladder.evaluate import metrics
+
+    k = int(config.cv)
+    smallest = int(np.bincount(y, minlength=len(classes)).min())
+    if smallest < k:
+        raise TextladderError(f"{k}-fold cross-validation needs at least {k} train+val rows of every class; the "
+                              f"smallest class has {smallest} (use fewer folds, or {flag('min-class-rows')})")
+    names = np.asarray(classes, dtype=object)
+    oof = np.zeros((len(y), len(classes)), dtype=np.float64)
+    scores: dict[str, list[float]] = {"accuracy": [], "macro_f1": []}
+    folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=config.seed).split(np.zeros(len(y)), y)
+    for i, (fit_idx, held) in enumerate(folds, 1):
+        t = time.time()
+        seed_everything(config.seed + i)
+        if config.balance in RESAMPLING:
+            fit_idx = fit_idx[resample_indices(y[fit_idx], config.balance, seed=config.seed + i)]
+        model = model_cls(params, features=config.features, smote=config.balance == "smote")
+        model.fit(X.iloc[fit_idx].reset_index(drop=True), names[y[fit_idx]],
+                  context=TrainingContext(progress=progress, **config.trainer.model_dump()))
+        oof[held] = model.predict_proba(X.iloc[held].reset_index(drop=True))
+        m = metrics(y[held], oof[held], classes)
+        for key in scores:
+            scores[key].append(round(float(m[key]), 6))
+        log.info("fold %d/%d: accuracy %.4f, macro-F1 %.4f (%.0f s)", i, k, m["accuracy"], m["macro_f1"],
+                 time.time() - t)
+    summary = {key: {"mean": round(float(np.mean(v)), 6), "std": round(float(np.std(v)), 6), "folds": v}
+               for key, v in scores.items()}
+    summary["k"] = k
+    log.info("%d-fold cross-validation: accuracy %.4f ± %.4f, macro-F1 %.4f ± %.4f", k,
+             summary["accuracy"]["mean"], summary["accuracy"]["std"], summary["macro_f1"]["mean"],
+             summary["macro_f1"]["std"])
+    return summary, oof
