@@ -474,6 +474,8 @@ def search(
     budget: Annotated[Optional[str], typer.Option("--budget", help="Time to search: 90s, 15m, 2h.")] = None,
     metric: Annotated[str, typer.Option("--metric", help="Validation metric to maximise: macro_f1 or accuracy.")] = "macro_f1",
     study: Annotated[Optional[str], typer.Option("--study", help="Study name (default: from the model, data, split and metric: the same search continues).")] = None,
+    refit: Annotated[bool, typer.Option("--refit", help="Also retrain the best configuration on train+validation (neural rungs: for the epochs validation chose) as its own run, scored on test once.")] = False,
+    cv: CvOpt = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Model parameter KEY=VALUE fixed for every trial (JSON value); repeat.")] = None,
     balance: Annotated[str, typer.Option("--balance", help="Class-imbalance remedy, as for train.")] = "none",
     features: Annotated[Optional[str], typer.Option("--features", help="Extra input columns, as for train.")] = None,
@@ -482,7 +484,8 @@ def search(
     split: SplitOpt = "auto", test_size: TestSize = None, val_size: ValSize = None, seed: Seed = 42,
 ):
     """Search a rung's parameters on validation (Optuna, TPE, seeded; the defaults are the first trial),
-    then train the best and write it as a run folder, whose path is the last line of stdout.
+    then train the best and write it as a run folder, whose path is the last line of stdout (the refit's,
+    with --refit). Neural trials that fall behind are stopped early (median pruner).
 
     The study is kept in RUNS/search.sqlite: run the same command again (with more --trials or
     --budget) and it continues. Test is never used to choose.
@@ -503,12 +506,16 @@ def search(
                                            period_col=period_col, max_drop=max_drop, min_class_rows=min_class_rows),
                            split=_split_config(split, test_size, val_size, seed))
         result = run_search(config, runs_dir, trials=trials, budget=None if budget is None else _seconds(budget),
-                            metric=metric, name=study)
-        out.print(f"study {result.study_name}: {result.trials} trials, best validation {metric} "
-                  f"{result.best_value:.4f} (the defaults: {result.default_value:.4f}); {result.seconds:.0f} s")
+                            metric=metric, name=study, cv=cv, refit=refit, progress=err.is_terminal)
+        default = "-" if result.default_value is None else f"{result.default_value:.4f}"
+        out.print(f"study {result.study_name}: {result.trials} trials ({result.pruned} pruned), best "
+                  f"{'cross-validated' if cv else 'validation'} {metric} {result.best_value:.4f} (the defaults: "
+                  f"{default}); {result.seconds:.0f} s")
         out.print(f"trials: {result.trials_csv}")
         _print_metrics(result.run)
-        print(result.run.path)
+        if result.refit is not None:
+            _print_metrics(result.refit)
+        print(result.final.path)
 
 
 @app.command()

@@ -2,11 +2,18 @@
 
 Each rung declares what a search tries in its ``search_space(trial)``, next to its ``Params``; a trial
 is an ordinary set of validated parameters. The data is read and split once; every trial fits on the
-train split and is scored on the validation split (test is never looked at). The rung's defaults are
-the first trial, so a search never ends below them on validation. The study lives in SQLite inside the
-runs folder (``RUNS/search.sqlite``): an interrupted search resumes, and the same search again with a
-bigger budget continues the same study. The best trial is then trained again and written as a normal
-run folder; the trials table is saved beside the study as CSV.
+train split and is scored on the validation split, or (``cv=K``) is cross-validated over train+val
+and scored by the mean of its folds. Test is never looked at. The rung's defaults are the first
+trial, so a search never ends below them on validation. Neural rungs report each epoch's validation
+macro-F1 (cross-validated trials: each fold's running mean) to a median pruner, which stops trials
+that fall behind the others at the same step.
+
+The study lives in SQLite inside the runs folder (``RUNS/search.sqlite``): an interrupted search
+resumes, and the same search again with a bigger budget continues the same study. The best trial is
+then trained again and written as a normal run folder, with the study's optimisation history and
+parameter importances (``search/``: JSON and two PNGs the report shows); ``refit`` also writes the
+same configuration retrained on train+validation (a neural rung for the epoch count validation
+chose). The trials table is saved beside the study as CSV.
 
 Example:
     >>> from textladder.config import DataConfig, RunConfig  # doctest: +SKIP
@@ -22,43 +29,77 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from textladder.choices import check
 from textladder.config import RunConfig, resolve
 from textladder.data import make_split
 from textladder.errors import TextladderError
 from textladder.evaluate import metrics
-from textladder.files import atomic_file, lock
-from textladder.models import TextClassifier, make_params
+from textladder.files import atomic_file, lock, write_json
+from textladder.models import TextClassifier, TrainingContext, make_params
 from textladder.runs import Run, encode, load_data
 
 log = logging.getLogger("textladder")
 
 METRICS = ("macro_f1", "accuracy")
 STORAGE = "search.sqlite"
+SEARCH_DIR = "search"  # in the best run's folder: study.json, history.png, importance.png
 
 
 @dataclass
 class SearchResult:
-    run: Run  # the best trial, trained again and written as a run folder
+    run: Run  # the best trial, trained again (on train; with cv: cross-validated, then refit on train+val)
     study_name: str
     trials: int  # finished trials in the study, this call's and earlier ones
+    pruned: int  # trials the pruner stopped early
     best_value: float
     default_value: float | None  # the first trial: the rung's defaults
     trials_csv: Path
     seconds: float
+    refit: Run | None = None  # the best configuration retrained on train+val (refit=True)
+
+    @property
+    def final(self) -> Run:
+        """The run to use: the refit when there is one."""
+        return self.refit or self.run
 
 
-def study_name(config: RunConfig, metric: str) -> str:
-    """One study per rung, data contents, split, seed, balance, extra inputs and metric."""
+def study_name(config: RunConfig, metric: str, cv: int | None = None) -> str:
+    """One study per rung, data contents, split, seed, balance, extra inputs, fixed parameters, metric, folds."""
+    import hashlib
+    import json
+
     extra = "-".join(config.features) or "text"
+    fixed = hashlib.sha256(json.dumps(config.params, sort_keys=True).encode()).hexdigest()[:6] if config.params else "free"
     return (f"{config.model}-{(config.data.sha256 or 'nodata')[:12]}-{config.split.method}-seed{config.seed}-"
-            f"{config.balance}-{extra}-{metric}")
+            f"{config.balance}-{extra}-{fixed}-{metric}" + (f"-cv{cv}" if cv else ""))
+
+
+def _pruning(trial, optuna):
+    """A history-row listener that reports validation macro-F1 after each epoch and stops a poor trial."""
+    def on_epoch(row: dict) -> None:
+        trial.report(row["val_macro_f1"], row["epoch"])
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"epoch {row['epoch']}: validation macro-F1 {row['val_macro_f1']:.4f} "
+                                     "behind the other trials")
+    return on_epoch
+
+
+def best_epoch(history: list[dict] | None) -> int | None:
+    """The epoch (1-based) with the best validation macro-F1, the one a neural rung keeps."""
+    if not history:
+        return None
+    return int(max(history, key=lambda r: r["val_macro_f1"])["epoch"])
 
 
 def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, budget: float | None = None,
-           metric: str = "macro_f1", name: str | None = None, progress: bool = False) -> SearchResult:
+           metric: str = "macro_f1", name: str | None = None, progress: bool = False, cv: int | None = None,
+           refit: bool = False) -> SearchResult:
     """Search ``config``'s rung for ``trials`` more trials or ``budget`` seconds (whichever ends first),
-    then train the best trial into ``runs_dir`` and return it."""
+    then train the best trial into ``runs_dir`` and return it. ``cv=K`` scores each trial by K-fold
+    cross-validation over train+val (the best is then written cross-validated, with its out-of-fold
+    predictions, and refit on train+val); ``refit`` also writes the best retrained on train+val."""
     import optuna
 
     check(metric, METRICS, "metric")
@@ -78,37 +119,56 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
     train_ds, val_ds = ds.subset(split.train), ds.subset(split.val)
     X_train, y_train, X_val, y_val = train_ds.frame(), train_ds.labels, val_ds.frame(), val_ds.labels
     y_val_index = encode(y_val, classes)
-    study_id = name or study_name(config, metric)
+    trval = ds.subset(np.concatenate([split.train, split.val]))
+    study_id = name or study_name(config, metric, cv)
     runs_dir.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with lock(runs_dir / f"search-{study_id}"):
         study = optuna.create_study(direction="maximize", study_name=study_id, load_if_exists=True,
                                     storage=f"sqlite:///{(runs_dir / STORAGE).resolve()}",
-                                    sampler=optuna.samplers.TPESampler(seed=config.seed))
+                                    sampler=optuna.samplers.TPESampler(seed=config.seed),
+                                    pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1))
         if not study.trials:
             study.enqueue_trial(cls.search_start(make_params(config.model, config.params)))
 
         def objective(trial) -> float:
             params = make_params(config.model, {**config.params, **cls.search_space(trial)})
-            model = cls(params, features=config.features, smote=config.balance == "smote")
             t = time.time()
-            model.fit(X_train, y_train, X_val, y_val)
-            m = metrics(y_val_index, model.predict_proba(X_val), classes)
+            if cv:
+                from textladder.training import cross_validate
+
+                def on_fold(i: int, running: float) -> None:
+                    trial.report(running, i)
+                    if trial.should_prune():
+                        raise optuna.TrialPruned(f"fold {i}: mean {metric} {running:.4f} behind the other trials")
+
+                summary, _ = cross_validate(cls, params, config.model_copy(update={"cv": cv}), trval.frame(),
+                                            encode(trval.labels, classes), classes, metric=metric, on_fold=on_fold)
+                m = {k: summary[k]["mean"] for k in METRICS}
+            else:
+                model = cls(params, features=config.features, smote=config.balance == "smote")
+                context = TrainingContext(on_epoch=_pruning(trial, optuna) if cls.checkpointed else None,
+                                          **config.trainer.model_dump())
+                model.fit(X_train, y_train, X_val, y_val, context=context)
+                m = metrics(y_val_index, model.predict_proba(X_val), classes)
+                if model.history_:
+                    trial.set_user_attr("best_epoch", best_epoch(model.history_))
             trial.set_user_attr("val_accuracy", m["accuracy"])
             trial.set_user_attr("val_macro_f1", m["macro_f1"])
             trial.set_user_attr("seconds", round(time.time() - t, 2))
-            log.info("trial %d: validation %s %.4f (%.0f s) %s", trial.number, metric, m[metric], time.time() - t,
-                     {k: v for k, v in trial.params.items()})
+            log.info("trial %d: %s %s %.4f (%.0f s) %s", trial.number, "cross-validated" if cv else "validation",
+                     metric, m[metric], time.time() - t, dict(trial.params))
             return m[metric]
 
-        before = len(study.trials)
+        before = sum(t.state != optuna.trial.TrialState.WAITING for t in study.trials)
         study.optimize(objective, n_trials=trials, timeout=budget, catch=(TextladderError, ValueError, RuntimeError),
                        show_progress_bar=progress)
         done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
         if not done:
             raise TextladderError(f"no trial of '{config.model}' finished; see the warnings above")
-        log.info("%d trials this time, %d in the study; best validation %s %.4f", len(study.trials) - before,
-                 len(done), metric, study.best_value)
+        log.info("%d trials this time, %d finished in the study (%d pruned); best %s %.4f",
+                 len(study.trials) - before, len(done), pruned, metric, study.best_value)
         frame = study.trials_dataframe()
         csv = runs_dir / f"search-{study_id}.trials.csv"
         with atomic_file(csv) as tmp:
@@ -116,8 +176,61 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
     from textladder.training import train
 
     best = make_params(config.model, {**config.params, **study.best_params}).model_dump(mode="json")
-    path = train(config.model_copy(update={"params": best}), runs_dir)
+    chosen = config.model_copy(update={"params": best, "cv": cv})
+    run = Run.open(train(chosen, runs_dir))
     first = study.trials[0]
-    return SearchResult(run=Run.open(path), study_name=study_id, trials=len(done), best_value=float(study.best_value),
-                        default_value=first.value if first.state == optuna.trial.TrialState.COMPLETE else None,
-                        trials_csv=csv, seconds=time.time() - started)
+    default = first.value if first.state == optuna.trial.TrialState.COMPLETE else None
+    write_study(run, study, metric, default)
+    refit_run = None
+    if refit and not cv:  # a cross-validated best is refit on train+val already
+        refit_run = Run.open(train(refit_config(chosen, run, cls), runs_dir, chosen_by=run.path))
+    return SearchResult(run=run, study_name=study_id, trials=len(done), pruned=pruned,
+                        best_value=float(study.best_value), default_value=default, trials_csv=csv,
+                        seconds=time.time() - started, refit=refit_run)
+
+
+def refit_config(chosen: RunConfig, run: Run, cls: type) -> RunConfig:
+    """``chosen`` retrained on train+val; a rung that picks its best epoch on validation trains for the
+    epoch count ``run`` (trained on train only) found, without stopping early."""
+    params = dict(chosen.params)
+    if cls.checkpointed:
+        import pandas as pd
+
+        history = run.path / "history.csv"
+        epochs = best_epoch(pd.read_csv(history).to_dict("records")) if history.is_file() else None
+        if epochs:
+            params.update(epochs=epochs, patience=epochs)
+    return chosen.model_copy(update={"params": params, "fit_on": "train+val", "cv": None})
+
+
+def write_study(run: Run, study, metric: str, default: float | None) -> Path:
+    """The study's story in the best run's folder (``search/``): ``study.json`` (trials, best, defaults,
+    parameter importances), ``history.png`` (each trial's score and the best so far) and
+    ``importance.png``. Each file is written atomically."""
+    import optuna
+
+    folder = run.path / SEARCH_DIR
+    folder.mkdir(exist_ok=True)
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    importances: dict[str, float] = {}
+    if len(done) >= 3:
+        try:
+            importances = {k: round(float(v), 4) for k, v in optuna.importance.get_param_importances(
+                study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0)).items()}
+        except (RuntimeError, ValueError) as exc:  # e.g. every trial alike
+            log.info("no parameter importances: %s", exc)
+    write_json(folder / "study.json", {
+        "study": study.study_name, "metric": metric, "best_value": study.best_value, "default_value": default,
+        "best_params": study.best_params, "finished": len(done),
+        "pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials),
+        "importances": importances,
+        "trials": [{"number": t.number, "value": t.value, "state": t.state.name, "params": t.params,
+                    "seconds": t.user_attrs.get("seconds")} for t in study.trials],
+    })
+    from textladder.viz.plots import search_history_png, search_importance_png
+
+    search_history_png([(t.number, t.value) for t in done], folder / "history.png", metric=metric,
+                       title=f"{run.config.model}: {len(done)} trials")
+    if importances:
+        search_importance_png(importances, folder / "importance.png", title=f"{run.config.model}: what mattered")
+    return folder

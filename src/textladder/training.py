@@ -216,12 +216,13 @@ def _train(config: RunConfig, runs_dir, name, on_progress, resume, progress, ove
 
 
 def cross_validate(model_cls, params, config: RunConfig, X, y: np.ndarray, classes: list[str],
-                   progress: bool = False) -> tuple[dict, np.ndarray]:
+                   progress: bool = False, metric: str = "macro_f1", on_fold=None) -> tuple[dict, np.ndarray]:
     """Stratified ``config.cv``-fold cross-validation of one configuration over the rows ``X``, ``y`` (label
     indices): each fold's model learns from the other folds (resampled there when ``config.balance``
     resamples; a rung that picks its best epoch holds out its own slice of them) and predicts its own
     fold. Returns ``({metric: {"mean", "std", "folds"}}, out-of-fold probabilities)``: every row is
-    predicted exactly once, by the one model that did not see it.
+    predicted exactly once, by the one model that did not see it. ``on_fold(i, running mean of metric)``
+    is called after each fold (a search's pruner listens there).
 
     Example:
         >>> import pandas as pd
@@ -261,6 +262,8 @@ def cross_validate(model_cls, params, config: RunConfig, X, y: np.ndarray, class
             scores[key].append(round(float(m[key]), 6))
         log.info("fold %d/%d: accuracy %.4f, macro-F1 %.4f (%.0f s)", i, k, m["accuracy"], m["macro_f1"],
                  time.time() - t)
+        if on_fold is not None:
+            on_fold(i, float(np.mean(scores[metric])))
     summary = {key: {"mean": round(float(np.mean(v)), 6), "std": round(float(np.std(v)), 6), "folds": v}
                for key, v in scores.items()}
     summary["k"] = k

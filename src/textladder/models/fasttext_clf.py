@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -60,6 +61,9 @@ class FastTextParams(Params):
     minn: int = Field(0, ge=0, description="shortest character n-gram (0: none)")
     maxn: int = Field(0, ge=0, description="longest character n-gram (0: none)")
     bucket: int = Field(200_000, ge=1, description="hash buckets for the n-grams (the model file grows with it)")
+    loss: Literal["softmax", "ova", "hs", "ns"] = Field("softmax", description="softmax; ova: one-vs-all "
+                                                        "(independent sigmoids); hs: hierarchical softmax; ns: "
+                                                        "negative sampling")
     thread: int = Field(1, ge=1, description="training threads; 1 is deterministic (n-gram models use at least 10)")
     seed: int = 42
 
@@ -83,8 +87,9 @@ class FastText(TextClassifier):
 
     @staticmethod
     def search_space(trial) -> dict:
-        """What a search tries: learning rate, epochs, vector size, word n-grams, rare words."""
+        """What a search tries: learning rate, epochs, vector size, word n-grams, rare words, the loss."""
         return {
+            "loss": trial.suggest_categorical("loss", ["softmax", "ova"]),
             "lr": trial.suggest_float("lr", 0.05, 1.0, log=True),
             "epochs": trial.suggest_int("epochs", 5, 60),
             "dim": trial.suggest_categorical("dim", [50, 100, 200]),
@@ -116,7 +121,7 @@ class FastText(TextClassifier):
                 self.model_ = fasttext.train_supervised(
                     input=str(path), lr=p.lr, epoch=p.epochs, dim=p.dim, wordNgrams=p.word_ngrams,
                     minCount=p.min_count, minn=p.minn, maxn=p.maxn, bucket=p.bucket,
-                    thread=max(p.thread, 10) if p.uses_buckets else p.thread, seed=p.seed, loss="softmax",
+                    thread=max(p.thread, 10) if p.uses_buckets else p.thread, seed=p.seed, loss=p.loss,
                     pretrainedVectors=str(vectors), verbose=0)
             except RuntimeError as exc:
                 if "NaN" not in str(exc):

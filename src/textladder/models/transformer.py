@@ -26,7 +26,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from textladder.errors import RunError
+from textladder.errors import RunError, TextladderError
 from textladder.models.neural import LoopParams, NeuralClassifier
 from textladder.models.registry import register
 from textladder.text.sequences import SequenceDataset, sequence_loader
@@ -47,6 +47,8 @@ class TransformerParams(LoopParams):
     batch_size: int = Field(32, ge=1)
     accumulate: int = Field(1, ge=1, description="batches per optimiser step (gradient accumulation)")
     dropout: float = Field(0.1, ge=0, lt=1, description="dropout before the output layer")
+    frozen_layers: int = Field(0, ge=0, description="keep the embeddings and this many lower encoder layers as "
+                                                    "pretrained (fewer FLOPs per step: no gradients below them)")
 
 
 class TransformerNet(nn.Module):
@@ -74,6 +76,17 @@ class Transformer(NeuralClassifier):
     """A pretrained transformer encoder fine-tuned for classification (mean pooling + linear layer)."""
 
     Params: ClassVar = TransformerParams
+
+    @staticmethod
+    def search_space(trial) -> dict:
+        """What a search tries: learning rate, epochs, warm-up, input length, frozen lower layers."""
+        return {
+            "lr": trial.suggest_float("lr", 2e-5, 3e-4, log=True),
+            "epochs": trial.suggest_int("epochs", 1, 4),
+            "warmup": trial.suggest_float("warmup", 0.0, 0.2),
+            "max_length": trial.suggest_categorical("max_length", [32, 64, 128]),
+            "frozen_layers": trial.suggest_int("frozen_layers", 0, 5),
+        }
 
     def _tokenizer(self):
         if getattr(self, "tokenizer_", None) is None:
@@ -110,6 +123,13 @@ class Transformer(NeuralClassifier):
             encoder = AutoModel.from_config(AutoConfig.from_pretrained(str(self.source_), local_files_only=True))
         if getattr(encoder, "pooler", None) is not None:
             encoder.pooler = None  # unused (mean pooling here); DDP refuses parameters that get no gradient
+        if self.params.frozen_layers:
+            layers = encoder.encoder.layer
+            if self.params.frozen_layers > len(layers):
+                raise TextladderError(f"frozen_layers {self.params.frozen_layers}: the encoder has only "
+                                      f"{len(layers)} layers")
+            for module in [encoder.embeddings, *layers[:self.params.frozen_layers]]:
+                module.requires_grad_(False)
         return TransformerNet(encoder.train(), n_classes, self.params.dropout, self.extra_dim)
 
     def _loop_config(self):

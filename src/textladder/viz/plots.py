@@ -126,3 +126,35 @@ def learning_curve_png(history: list[dict], path: Path, title: str = "learning c
         ax.grid(alpha=0.3)
     fig.suptitle(title)
     return _save(fig, path)
+
+
+def search_history_png(points: list[tuple[int, float]], path: Path, metric: str = "macro_f1",
+                       title: str = "search") -> Path:
+    """Optimisation history of a search: each finished trial's score (dots; the first is the defaults)
+    and the best so far (a step line)."""
+    numbers = [n for n, _ in points]
+    values = [v for _, v in points]
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    ax.plot(numbers, values, "o", alpha=0.6, label="trial")
+    ax.step(numbers, np.maximum.accumulate(values), where="post", color="#DD8452", label="best so far")
+    if points:
+        ax.plot(numbers[:1], values[:1], "s", color="black", label=f"defaults ({values[0]:.4f})")
+        low = np.percentile(values, 10) if len(values) >= 10 else min(values)
+        ax.set_ylim(max(low - 0.01, 0), max(values) + 0.005)  # poor trials off the bottom: the top is what matters
+    ax.set_xlabel("trial")
+    ax.set_ylabel(f"validation {metric}")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    return _save(fig, path)
+
+
+def search_importance_png(importances: dict[str, float], path: Path, title: str = "parameter importance") -> Path:
+    """Horizontal bars of each searched parameter's importance (fANOVA: its share of the score's variance)."""
+    items = sorted(importances.items(), key=lambda kv: kv[1])
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(items) + 1.2))
+    ax.barh([k for k, _ in items], [v for _, v in items], color="#4C72B0")
+    ax.set_xlabel("importance (share of the variance of the score)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, axis="x")
+    return _save(fig, path)
