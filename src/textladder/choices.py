@@ -5,7 +5,7 @@ Example:
     >>> BALANCE
     ('none', 'oversample', 'undersample', 'smote', 'class-weight')
     >>> VOTES
-    ('soft', 'hard')
+    ('soft', 'hard', 'stack')
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ Balance = Literal["none", "oversample", "undersample", "smote", "class-weight"]
 BALANCE: tuple[str, ...] = get_args(Balance)
 RESAMPLING: tuple[str, ...] = ("oversample", "undersample")  # the remedies that change the train rows
 
-Vote = Literal["soft", "hard"]
+Vote = Literal["soft", "hard", "stack"]
 VOTES: tuple[str, ...] = get_args(Vote)
 
 Runtime = Literal["auto", "torch", "onnx", "onnx-int8"]  # how an exported neural model predicts

@@ -377,13 +377,14 @@ def predict(
 @app.command()
 def ensemble(
     runs_: Annotated[list[Path], typer.Argument(metavar="RUN...", help="Run folders, or a folder of runs (all its finished runs).")],
-    vote: Annotated[str, typer.Option("--vote", help="soft: mean of the probabilities; hard: majority of the predicted labels (ties: the larger summed probability).")] = "soft",
+    vote: Annotated[str, typer.Option("--vote", help="soft: mean of the probabilities; hard: majority of the predicted labels (ties: the larger summed probability); stack: a logistic regression on the members' log-probabilities, fitted on their out-of-fold predictions when all have them (train --cv), otherwise cross-fitted on validation.")] = "soft",
     weights: Annotated[Optional[str], typer.Option("--weights", help="Comma-separated positive weights, one per run, in order (not with --select).")] = None,
-    select: Annotated[Optional[str], typer.Option("--select", help="top-K: keep the K runs with the best validation macro-F1 (never test); default all.")] = None,
+    select: Annotated[Optional[str], typer.Option("--select", help="top-K: keep the K runs with the best validation macro-F1 (never test); greedy: forward selection with replacement (Caruana) of soft-voting weights on out-of-fold or validation predictions; default all.")] = None,
     runs_dir: Annotated[Path, typer.Option("--out", "-o", help="Runs folder; the ensemble gets its own run folder inside.")] = Path("runs"),
     name: Annotated[Optional[str], typer.Option("--name", help="Run folder name (default: ensemble-VOTE-TIME-RANDOM).")] = None,
 ):
-    """Combine finished runs by soft or hard voting into a new run folder (evaluate, predict and runs work on it).
+    """Combine finished runs by soft or hard voting, stacking or greedy selection into a new run folder
+    (evaluate, predict, serve and runs work on it). Test is never used to choose or fit.
 
     Members must have the same labels and the same validation and test rows. Prints the metrics,
     then the ensemble's run folder as the last line of stdout.
@@ -396,6 +397,7 @@ def ensemble(
 
         check(vote, VOTES, "--vote")
         k = parse_select(select)
+        greedy = k == "greedy"
         w = None
         if weights is not None:
             if k is not None:
@@ -405,11 +407,12 @@ def ensemble(
             except ValueError:
                 raise TextladderError(f"--weights must be numbers separated by commas, not '{weights}'") from None
         members = expand(runs_)
-        if k is not None:
+        if isinstance(k, int):
             members = select_top(members, k)
             err.print(f"selected by validation macro-F1: {', '.join(r.name for r in members)}")
         with err.status(f"scoring {len(members)} runs on validation and test ...", spinner="dots"):
-            path = build(members, vote=vote, weights=w, runs_dir=runs_dir, name=name, runtime=_runtime())
+            path = build(members, vote=vote, weights=w, runs_dir=runs_dir, name=name, runtime=_runtime(),
+                         greedy=greedy)
         _print_metrics(Run.open(path))
         print(path)
 

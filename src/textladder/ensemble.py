@@ -17,9 +17,12 @@ import re
 import time
 from pathlib import Path
 
+import numpy as np
+
 from textladder.errors import TextladderError, option
 from textladder.files import lock
 from textladder.choices import VOTES, check
+from textladder.models.base import checked_proba
 from textladder.runs import Run, list_runs, new_run_name
 
 log = logging.getLogger("textladder")
@@ -42,13 +45,13 @@ def expand(paths: list[str | Path]) -> list[Run]:
     return list(seen.values())
 
 
-def parse_select(select: str | None) -> int | None:
+def _parse_top(select: str | None) -> int | None:
     """``top-k`` -> k; None or ``all`` -> None."""
     if select is None or select == "all":
         return None
     m = re.fullmatch(r"top-(\d+)", select)
     if not m or int(m.group(1)) < 1:
-        raise TextladderError(f"{option('select')} takes top-K (K >= 1) or all, not '{select}'")
+        raise TextladderError(f"{option('select')} takes top-K (K >= 1), all or greedy, not '{select}'")
     return int(m.group(1))
 
 
@@ -89,56 +92,197 @@ def check_members(runs: list[Run]) -> None:
                     f"{differ:,} ids in only one); train the members on the same data, split and seed")
 
 
+def parse_select(select: str | None) -> int | str | None:
+    """``top-k`` -> k; ``greedy`` -> "greedy"; None or ``all`` -> None."""
+    if select == "greedy":
+        return "greedy"
+    return _parse_top(select)
+
+
+def member_predictions(runs: list[Run], part: str, on_progress=None) -> tuple[list[str], list[np.ndarray]] | None:
+    """The members' saved predictions of ``part`` ("oof" or "val"), on the ids they share, in one order.
+
+    "oof" is None unless every member was cross-validated over the same rows. "val" falls back on
+    predicting the validation rows with a member's model when it saved none (runs from before
+    ``val_predictions.csv``); a refit member must have saved them (its model has seen those rows)."""
+    saved = [r.predictions(part) for r in runs]
+    if part == "oof":
+        if any(s is None for s in saved):
+            return None
+        ids = saved[0][0]
+        if any(sorted(s[0]) != sorted(ids) for s in saved):
+            return None
+        order = [dict(zip(s[0], range(len(s[0])))) for s in saved]
+        return ids, [s[1][[o[i] for i in ids]] for s, o in zip(saved, order)]
+    from textladder.runs import run_split
+
+    ids = runs[0].split_ids["val"]
+    probas = []
+    val_ds = None
+    for r, s in zip(runs, saved):
+        if s is not None and s[0] == ids:
+            probas.append(s[1])
+            continue
+        if r.trained_on != "train":
+            raise TextladderError(f"{r.path}: saved no validation predictions, and its model was trained on the "
+                                  "validation rows, so it cannot be scored there")
+        if val_ds is None:
+            val_ds = run_split(runs[0], "val", on_progress)[0]
+        probas.append(checked_proba(r.load_model(), val_ds.frame(), len(r.classes)))
+    return ids, probas
+
+
+def greedy_weights(probas: list[np.ndarray], y: np.ndarray, rounds: int = 50, metric: str = "accuracy") -> list[int]:
+    """Caruana et al. (2004) forward selection with replacement: start empty and, ``rounds`` times, add the
+    member whose addition gives the best ``metric`` of the mean probabilities (ties: lower log-loss);
+    keep the picks of the best round. Returns how often each member was picked (0: left out).
+
+    Example:
+        >>> y = np.array([0, 1, 0, 1])
+        >>> good = np.array([[0.8, 0.2], [0.3, 0.7], [0.6, 0.4], [0.2, 0.8]])
+        >>> bad = np.array([[0.4, 0.6], [0.6, 0.4], [0.5, 0.5], [0.5, 0.5]])
+        >>> greedy_weights([good, bad], y, rounds=5)
+        [1, 0]
+    """
+    from textladder.evaluate import metrics as score
+
+    classes = [str(i) for i in range(probas[0].shape[1])]
+    counts = np.zeros(len(probas), dtype=int)
+    total = np.zeros_like(probas[0], dtype=np.float64)
+    best, best_counts = (-np.inf, np.inf), counts.copy()
+    for n in range(1, rounds + 1):
+        trials = []
+        for p in probas:
+            mean = (total + p) / n
+            loss = float(-np.log(np.clip(mean[np.arange(len(y)), y], 1e-12, 1)).mean())
+            trials.append((score(y, mean, classes)[metric], -loss))
+        j = max(range(len(probas)), key=lambda i: trials[i])
+        counts[j] += 1
+        total += probas[j]
+        if trials[j] > best:
+            best, best_counts = trials[j], counts.copy()
+    return best_counts.tolist()
+
+
 def build(runs: list[Run], vote: str = "soft", weights: list[float] | None = None,
-          runs_dir: str | Path = "runs", name: str | None = None, on_progress=None, runtime: str = "auto") -> Path:
-    """Score the members on their shared validation and test rows, vote, and write the ensemble's run folder."""
+          runs_dir: str | Path = "runs", name: str | None = None, on_progress=None, runtime: str = "auto",
+          greedy: bool = False) -> Path:
+    """Score the members on their shared validation and test rows, combine them, and write the ensemble's run
+    folder. ``vote="stack"`` fits a meta-learner; ``greedy`` picks members and weights by forward selection
+    (soft voting). Both learn from out-of-fold predictions when every member has them, otherwise from the
+    validation predictions; neither reads a test row."""
     check(vote, VOTES, "vote")
     check_members(runs)
     if weights is not None and len(weights) != len(runs):
         raise TextladderError(f"{option('weights')} has {len(weights)} values for {len(runs)} runs; give one per run")
-    name = name or new_run_name(f"ensemble-{vote}")
+    if greedy and (vote != "soft" or weights is not None):
+        raise TextladderError(f"{option('select', 'greedy')} chooses soft-voting weights itself; leave out "
+                              f"{option('vote')} and {option('weights')}")
+    name = name or new_run_name(f"ensemble-{'greedy' if greedy else vote}")
     final = Path(runs_dir) / name
     if final.exists():
         raise TextladderError(f"{final} exists already; choose another name")
     with lock(final):
-        return _build(runs, vote, weights, final, on_progress, runtime)
+        return _build(runs, vote, weights, final, on_progress, runtime, greedy)
 
 
-def _build(runs: list[Run], vote: str, weights: list[float] | None, final: Path, on_progress, runtime: str) -> Path:
+def _build(runs: list[Run], vote: str, weights: list[float] | None, final: Path, on_progress, runtime: str,
+           greedy: bool) -> Path:
     from textladder.config import RunConfig
-    from textladder.models.voting import Ensemble, combine
+    from textladder.models.voting import Ensemble, Stacker, combine
     from textladder.runs import MODEL_DIR, encode, run_split, write_run
 
     started = time.time()
     first = runs[0]
-    model = Ensemble.of([r.load_model(runtime) for r in runs], [r.path / MODEL_DIR for r in runs], [r.name for r in runs],
-                        vote=vote, weights=weights)
-    val_ds, test_ds = run_split(first, ("val", "test"), on_progress)
     classes = first.classes
-    member_val = model.member_probas(val_ds.frame())
+    val_ds, test_ds = run_split(first, ("val", "test"), on_progress)
+    y_val, y_test = encode(val_ds.labels, classes), encode(test_ds.labels, classes)
+    _, member_val = member_predictions(runs, "val", on_progress)
+    oof = member_predictions(runs, "oof") if (greedy or vote == "stack") else None
+    learned: dict = {}
+    if oof is not None:
+        truth = _truth(runs, oof[0], classes)
+        fit_rows, fit_probas, fit_y = oof[0], oof[1], truth
+        learned["learned_from"] = f"out-of-fold predictions of {len(oof[0]):,} train+val rows"
+    else:
+        fit_rows, fit_probas, fit_y = val_ds.ids.tolist(), member_val, y_val
+        learned["learned_from"] = f"validation predictions of {len(y_val):,} rows"
+    stacker = None
+    proba_val = None
+    if greedy:
+        learned["candidates"] = [r.name for r in runs]
+        counts = greedy_weights(fit_probas, fit_y)
+        keep = [i for i, c in enumerate(counts) if c > 0]
+        log.info("greedy selection: %s", ", ".join(f"{runs[i].name} x{counts[i]}" for i in keep))
+        runs, member_val, weights = [runs[i] for i in keep], [member_val[i] for i in keep], [float(counts[i]) for i in keep]
+        learned["greedy_counts"] = {r.name: int(counts[i]) for r, i in zip(runs, keep)}
+        if len(runs) == 1:
+            log.warning("greedy selection kept one run (%s): no mix of the others did better", runs[0].name)
+    if vote == "stack":
+        stacker = Stacker.fit(fit_probas, fit_y, len(classes))
+        proba_val = _cross_fitted(fit_probas, fit_y, fit_rows, val_ds.ids.tolist(), len(classes), first.config.seed)
+        learned["val_source"] = "cross-fitted: each validation row scored by a meta-learner fitted without it"
+    model = Ensemble.of([r.load_model(runtime) for r in runs], [r.path / MODEL_DIR for r in runs],
+                        [r.name for r in runs], vote=vote, weights=weights, stacker=stacker)
     t = time.time()
     member_test = model.member_probas(test_ds.frame())
     infer_seconds = time.time() - t
+    if proba_val is None:
+        proba_val = combine(member_val, vote, weights)
+        if greedy:
+            learned["val_source"] = "in-sample: greedy selection chose its weights on these predictions"
     features = sorted({f for r in runs for f in r.config.features})
+    refits = any(r.trained_on != "train" for r in runs)  # its members have seen the validation rows
     config = RunConfig(model="ensemble", params=model.params.model_dump(), features=features,
-                       data=first.config.data, split=first.config.split, seed=first.config.seed)
-    y_val, y_test = encode(val_ds.labels, classes), encode(test_ds.labels, classes)
+                       data=first.config.data, split=first.config.split, seed=first.config.seed,
+                       fit_on="train+val" if refits else "train")
     members = []
     for r, w, pv, pt in zip(runs, model.params.weights or [1.0] * len(runs), member_val, member_test):
-        members.append({"run": r.name, "model": r.config.model, "weight": w,
-                        "val_macro_f1": r.metrics["val"]["macro_f1"],
+        members.append({"run": r.name, "model": r.config.model, "weight": w, "trained_on": r.trained_on,
+                        "val_macro_f1": r.choice_score("macro_f1"),
                         "test_accuracy": float((pt.argmax(1) == y_test).mean()),
                         "val_accuracy": float((pv.argmax(1) == y_val).mean())})
-    log.info("ensemble of %d runs, %s voting: %s", len(runs), vote, ", ".join(r.name for r in runs))
+    log.info("ensemble of %d runs, %s: %s", len(runs), "greedy selection" if greedy else f"{vote} voting",
+             ", ".join(r.name for r in runs))
     return write_run(final, config, model, classes, first.class_counts,
                      {"method": first.split_ids.get("method"), "seed": first.split_ids.get("seed"),
                       "train": first.split_ids.get("train", [])},
-                     val_ds, y_val, combine(member_val, vote, weights), test_ds, y_test,
-                     combine(member_test, vote, weights), {
+                     val_ds, y_val, proba_val, test_ds, y_test, combine(member_test, vote, weights, stacker), {
                          "train_seconds": round(sum(r.metrics.get("train_seconds") or 0 for r in runs), 3),
                          "test_predict_seconds": round(infer_seconds, 3),
                          "total_seconds": round(time.time() - started, 3),
                          "train_rows": len(first.split_ids.get("train", [])),
-                         "members": members,
+                         "members": members, **learned,
                      })
 
+
+def _truth(runs: list[Run], ids: list[str], classes: list[str]) -> np.ndarray:
+    """The true labels of out-of-fold rows, as the members' ``oof_predictions.csv`` record them."""
+    import pandas as pd
+
+    from textladder.runs import OOF_PREDICTIONS, encode
+
+    frame = pd.read_csv(runs[0].path / OOF_PREDICTIONS, usecols=["id", "true"], dtype={"id": str},
+                        keep_default_na=False)
+    truth = dict(zip(frame["id"].astype(str), frame["true"].astype(str)))
+    return encode(np.asarray([truth[i] for i in ids], dtype=object), classes)
+
+
+def _cross_fitted(probas: list[np.ndarray], y: np.ndarray, rows: list[str], val_ids: list[str], n_classes: int,
+                  seed: int, folds: int = 5) -> np.ndarray:
+    """The meta-learner's predictions of the validation rows, each by a meta-learner fitted on the other
+    folds of ``rows`` (which hold the validation rows): an honest validation score for stacking."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    from textladder.models.voting import Stacker
+
+    counts = np.bincount(y)
+    smallest = int(counts[counts > 0].min())
+    splitter = (StratifiedKFold(max(2, min(folds, smallest)), shuffle=True, random_state=seed) if smallest >= 2
+                else KFold(folds, shuffle=True, random_state=seed))
+    out = np.zeros((len(y), n_classes))
+    for fit_idx, held in splitter.split(np.zeros(len(y)), y):
+        out[held] = Stacker.fit([p[fit_idx] for p in probas], y[fit_idx], n_classes).predict_proba(
+            [p[held] for p in probas])
+    position = {r: i for i, r in enumerate(rows)}
+    return out[[position[i] for i in val_ids]]

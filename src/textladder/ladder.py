@@ -9,8 +9,9 @@ A ladder is a TOML file (or a shipped preset, ``quick`` or ``full``; see ``textl
     features = []                    # as --features
 
     [ensemble]
-    vote = ["soft", "hard"]          # one ensemble run per vote
+    vote = ["soft", "hard"]          # one ensemble run per vote: soft, hard, stack
     select = "top-5"                 # members: the best by validation macro-F1 (or "all")
+    greedy = false                   # also forward selection with replacement over every rung
 
 A rung whose run is already finished in the runs folder (same model, options, data and split) is
 read back; an interrupted neural rung goes on from its last finished epoch. A rung that fails is
@@ -34,7 +35,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from textladder.choices import VOTES, Balance, Feature, Vote
+from textladder.choices import Balance, Feature, Vote
 from textladder.config import DataConfig, RunConfig
 from textladder.data.split import SplitConfig
 from textladder.errors import TextladderError
@@ -64,8 +65,9 @@ class Rung(BaseModel):
 
 class EnsembleSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    vote: list[Vote] = Field(default_factory=lambda: list(VOTES))
+    vote: list[Vote] = Field(default_factory=lambda: ["soft", "hard"])
     select: str = "top-5"
+    greedy: bool = Field(False, description="also build a greedy-selection ensemble (Caruana) from every rung")
 
 
 class Ladder(BaseModel):
@@ -158,6 +160,30 @@ def train_or_resume(config: RunConfig, runs_dir: str | Path, progress: bool = Fa
     return train(config, runs_dir, progress=progress)
 
 
+def ensembles(runs: list[Run], spec: EnsembleSpec, runs_dir: Path) -> list[Run]:
+    """The ensembles ``spec`` asks for over ``runs`` (each read back if it exists already): one per vote over
+    the runs ``spec.select`` keeps, and a greedy selection over all of them."""
+    from textladder.ensemble import build, parse_select, select_top
+
+    k = parse_select(spec.select)
+    if k == "greedy":
+        raise TextladderError("ensemble.select takes top-K or all; ask for greedy selection with greedy = true")
+    members = select_top(runs, k)
+    names = [r.name for r in members]
+    out = []
+    for vote in [*spec.vote, *(["greedy"] if spec.greedy else [])]:
+        chosen = [r.name for r in runs] if vote == "greedy" else names
+        done = existing_ensemble(runs_dir, chosen, vote)
+        if done is None:
+            log.info("ensemble (%s) of %s ...", vote, ", ".join(chosen))
+            done = Run.open(build(runs if vote == "greedy" else members, vote="soft" if vote == "greedy" else vote,
+                                  runs_dir=runs_dir, greedy=vote == "greedy"))
+        out.append(done)
+        log.info("ensemble (%s): validation macro-F1 %.4f; test accuracy %.4f, macro-F1 %.4f", vote,
+                 done.choice_score() or 0, done.metrics["test"]["accuracy"], done.metrics["test"]["macro_f1"])
+    return out
+
+
 @dataclass
 class ClimbResult:
     runs: list[Run] = field(default_factory=list)
@@ -170,11 +196,16 @@ class ClimbResult:
 
 
 def existing_ensemble(runs_dir: Path, members: list[str], vote: str) -> Run | None:
-    """An unweighted ensemble run in ``runs_dir`` of exactly these members and vote, else None."""
+    """An unweighted ensemble run in ``runs_dir`` of exactly these members and vote (``vote="greedy"``: a
+    greedy selection from exactly these candidates), else None."""
     for run in list_runs(runs_dir):
         p = run.config.params
-        if run.config.model == "ensemble" and p.get("members") == members and p.get("vote") == vote \
-                and p.get("weights") is None:
+        if run.config.model != "ensemble":
+            continue
+        if vote == "greedy":
+            if run.metrics.get("candidates") == members:
+                return run
+        elif p.get("members") == members and p.get("vote") == vote and p.get("weights") is None:
             return run
     return None
 
@@ -190,8 +221,6 @@ def climb(ladder: Ladder, data: DataConfig, runs_dir: str | Path, split: SplitCo
 
 def _climb(ladder: Ladder, data: DataConfig, runs_dir: Path, split: SplitConfig | None, report: bool,
            progress: bool) -> ClimbResult:
-    from textladder.ensemble import build, parse_select, select_top
-
     started = time.time()
     result = ClimbResult()
     n = len(ladder.rungs)
@@ -221,16 +250,7 @@ def _climb(ladder: Ladder, data: DataConfig, runs_dir: Path, split: SplitConfig 
         log.info("rung %d/%d %s: test accuracy %.4f, macro-F1 %.4f (%.0f s)", i, n, rung.label(),
                  run.metrics["test"]["accuracy"], run.metrics["test"]["macro_f1"], time.time() - t)
     if ladder.ensemble is not None and len(result.runs) >= 2:
-        members = select_top(result.runs, parse_select(ladder.ensemble.select))
-        names = [r.name for r in members]
-        for vote in ladder.ensemble.vote:
-            done = existing_ensemble(runs_dir, names, vote)
-            if done is None:
-                log.info("ensemble (%s voting) of %s ...", vote, ", ".join(names))
-                done = Run.open(build(members, vote=vote, runs_dir=runs_dir))
-            result.ensembles.append(done)
-            log.info("ensemble (%s voting): test accuracy %.4f, macro-F1 %.4f", vote,
-                     done.metrics["test"]["accuracy"], done.metrics["test"]["macro_f1"])
+        result.ensembles = ensembles(result.runs, ladder.ensemble, runs_dir)
     if report and result.runs:
         from textladder.report import write_report
 

@@ -1,8 +1,11 @@
-"""``ensemble``: soft or hard voting over finished runs (the blog's last rung).
+"""``ensemble``: soft or hard voting, or stacking, over finished runs (the blog's last rung, and the next).
 
-Soft voting averages the members' class probabilities (weighted); hard voting counts each
-member's argmax as a (weighted) vote, breaks ties by the summed probabilities, and reports the
-vote shares as its probabilities. An ensemble is built from finished runs by
+Soft voting averages the members' class probabilities (weighted; greedy selection's weights are
+how often each member was picked); hard voting counts each member's argmax as a (weighted) vote,
+breaks ties by the summed probabilities, and reports the vote shares as its probabilities.
+Stacking feeds the members' log-probabilities to a multinomial logistic regression (the
+meta-learner, :class:`Stacker`), fitted by :func:`textladder.ensemble.build` on out-of-fold or
+validation predictions, never on test. An ensemble is built from finished runs by
 :func:`textladder.ensemble.build` (``textladder ensemble``), never trained; its ``model/`` folder
 holds a copy of every member's model folder (``members/RUN_NAME/``, each describing itself), so it
 loads, predicts and serves on its own. This module reads model folders only, never run folders.
@@ -18,7 +21,9 @@ Example:
 
 from __future__ import annotations
 
+import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -36,7 +41,8 @@ MEMBERS = "members"  # model/members/RUN_NAME/: a copy of the member's model fol
 
 class EnsembleParams(Params):
     members: list[str] = Field(default_factory=list, description="run names of the members, in order")
-    vote: Vote = Field("soft", description="soft: mean probability; hard: majority of argmaxes")
+    vote: Vote = Field("soft", description="soft: mean probability; hard: majority of argmaxes; stack: a logistic "
+                                           "regression on the members' log-probabilities")
     weights: list[float] | None = Field(None, description="one positive weight per member (default: equal)")
 
     @model_validator(mode="after")
@@ -54,9 +60,74 @@ class EnsembleParams(Params):
         return self
 
 
-def combine(probas: list[np.ndarray], vote: str = "soft", weights: list[float] | None = None) -> np.ndarray:
+STACK_FILE = "stack.json"  # model/stack.json: the meta-learner's coefficients (vote "stack")
+
+
+def stack_features(probas: list[np.ndarray]) -> np.ndarray:
+    """The meta-learner's input: each member's log-probabilities (clipped at 1e-6), side by side."""
+    return np.hstack([np.log(np.clip(p.astype(np.float64), 1e-6, 1.0)) for p in probas])
+
+
+@dataclass
+class Stacker:
+    """A multinomial logistic regression over :func:`stack_features`, kept as plain numbers (JSON).
+
+    Example:
+        >>> a = np.array([[0.9, 0.1], [0.2, 0.8]] * 10); b = np.array([[0.6, 0.4], [0.4, 0.6]] * 10)
+        >>> s = Stacker.fit([a, b], np.array([0, 1] * 10))
+        >>> s.predict_proba([a[:2], b[:2]]).argmax(axis=1).tolist()
+        [0, 1]
+    """
+
+    coef: np.ndarray  # classes x (members * classes)
+    intercept: np.ndarray  # classes
+
+    C: ClassVar[float] = 1.0
+
+    @classmethod
+    def fit(cls, probas: list[np.ndarray], y: np.ndarray, n_classes: int | None = None) -> Stacker:
+        from sklearn.linear_model import LogisticRegression
+
+        n_classes = n_classes or probas[0].shape[1]
+        present = np.unique(y)
+        lr = LogisticRegression(C=cls.C, max_iter=5000).fit(stack_features(probas), y)
+        coef = np.zeros((n_classes, lr.coef_.shape[1]))
+        intercept = np.full(n_classes, -50.0)  # a class missing from the fitting rows is never predicted
+        if len(present) == 2:  # scikit-learn keeps one row for two classes
+            coef[present[1]], intercept[present[1]] = lr.coef_[0], lr.intercept_[0]
+            coef[present[0]], intercept[present[0]] = 0.0, 0.0
+        else:
+            coef[present], intercept[present] = lr.coef_, lr.intercept_
+        return cls(coef, intercept)
+
+    def predict_proba(self, probas: list[np.ndarray]) -> np.ndarray:
+        z = stack_features(probas) @ self.coef.T + self.intercept
+        z -= z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def to_json(self) -> dict:
+        return {"kind": "multinomial logistic regression on log-probabilities", "C": self.C,
+                "coef": self.coef.tolist(), "intercept": self.intercept.tolist()}
+
+    @classmethod
+    def from_json(cls, data: dict, n_features: int, n_classes: int) -> Stacker:
+        coef = np.asarray(data["coef"], dtype=np.float64)
+        intercept = np.asarray(data["intercept"], dtype=np.float64)
+        if coef.shape != (n_classes, n_features) or intercept.shape != (n_classes,) \
+                or not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
+            raise ValueError(f"coefficients of shape {coef.shape} for {n_classes} classes of {n_features} inputs")
+        return cls(coef, intercept)
+
+
+def combine(probas: list[np.ndarray], vote: str = "soft", weights: list[float] | None = None,
+            stacker: Stacker | None = None) -> np.ndarray:
     """Combine the members' probabilities (each rows x classes) into the ensemble's."""
     check(vote, VOTES, "vote")
+    if vote == "stack":
+        if stacker is None:
+            raise TextladderError("stacking needs a fitted meta-learner")
+        return stacker.predict_proba(probas)
     w = np.ones(len(probas)) if weights is None else np.asarray(weights, dtype=np.float64)
     w = w / w.sum()
     soft = sum(wi * p.astype(np.float64) for wi, p in zip(w, probas))
@@ -84,14 +155,16 @@ class Ensemble(TextClassifier):
         super().__init__(params, **overrides)
         self.members_: list[TextClassifier] = []
         self.sources_: list[Path] = []  # the members' model folders, copied into model/members when saved
+        self.stacker_: Stacker | None = None  # vote "stack": the meta-learner
 
     @classmethod
     def of(cls, models: list[TextClassifier], folders: list[Path], names: list[str], vote: str = "soft",
-           weights: list[float] | None = None) -> Ensemble:
+           weights: list[float] | None = None, stacker: Stacker | None = None) -> Ensemble:
         """An ensemble of fitted ``models`` saved in ``folders`` (copied when the ensemble is saved),
-        called ``names``; they must share their classes."""
+        called ``names``; they must share their classes. ``vote="stack"`` takes a fitted ``stacker``."""
         model = cls(EnsembleParams(members=list(names), vote=vote, weights=weights))
         model.members_, model.sources_ = list(models), [Path(f) for f in folders]
+        model.stacker_ = stacker
         model.classes_ = np.asarray(models[0].classes_, dtype=object)
         return model
 
@@ -108,7 +181,7 @@ class Ensemble(TextClassifier):
             m.prepare_to_serve()
 
     def _predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        return combine(self.member_probas(X), self.params.vote, self.params.weights)
+        return combine(self.member_probas(X), self.params.vote, self.params.weights, self.stacker_)
 
     def _save(self, folder: Path) -> None:
         for name, source, member in zip(self.params.members, self.sources_, self.members_):
@@ -116,6 +189,8 @@ class Ensemble(TextClassifier):
             shutil.copytree(source, dest)
             if not (dest / RUNG_FILE).is_file():  # a member from before model folders described themselves
                 member.describe(dest)
+        if self.params.vote == "stack":
+            (Path(folder) / STACK_FILE).write_text(json.dumps(self.stacker_.to_json()), encoding="utf-8")
 
     def _load(self, folder: Path) -> None:
         from textladder.models.base import load_folder
@@ -132,6 +207,13 @@ class Ensemble(TextClassifier):
                          for p in self.sources_]
         if not len(self.classes_) and self.members_:
             self.classes_ = np.asarray(self.members_[0].classes_, dtype=object)
+        if self.params.vote == "stack":
+            path = Path(folder) / STACK_FILE
+            n = len(self.classes_)
+            try:
+                self.stacker_ = Stacker.from_json(json.loads(path.read_text(encoding="utf-8")), n * len(self.members_), n)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise RunError(f"{path}: unreadable meta-learner ({exc})") from None
 
 
 def _legacy_member(folder: Path, runtime: str) -> TextClassifier:
