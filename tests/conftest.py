@@ -23,14 +23,18 @@ WORDS = {
 }
 
 
-def make_rows(n: int = 120, seed: int = 0) -> list[dict]:
-    """Synthetic labelled rows whose class is learnable from its words."""
+def make_rows(n: int = 120, seed: int = 0, noise: float = 0.0) -> list[dict]:
+    """Synthetic labelled rows whose class is learnable from its words; with ``noise``, that share of the
+    rows says the words of another class, so models make mistakes and disagree."""
     rng = random.Random(seed)
     rows = []
     classes = list(WORDS)
     for i in range(n):
         label = classes[i % len(classes)]
         text = f"today I {rng.choice(WORDS[label])} and {rng.choice(WORDS[label])}"
+        if noise and rng.random() < noise:  # (no draw at all without noise: the same rows as ever)
+            said = rng.choice(classes)
+            text = f"today I {rng.choice(WORDS[said])} and {rng.choice(WORDS[rng.choice([label, said])])}"
         if i % 7 == 0:
             text = f'"Quoted", with a comma\r\nand a second line: {text}'
         rows.append({"hmid": str(1000 + i), "reflection_period": rng.choice(["24h", "3m"]),

@@ -420,7 +420,8 @@ def ensemble(
 @app.command()
 def ladder(
     data: DataArg = None,
-    config: Annotated[str, typer.Option("--config", "-c", help="Ladder: a preset (quick, full) or a TOML file of rungs.")] = "quick",
+    config: Annotated[str, typer.Option("--config", "-c", help="Ladder: auto (search every rung within --budget, refit the winners, stack), a preset (quick, full) or a TOML file of rungs.")] = "quick",
+    budget: Annotated[Optional[str], typer.Option("--budget", help="--config auto: the time to spend, e.g. 10m or 30m (default 10m).")] = None,
     runs_dir: Annotated[Path, typer.Option("--out", "-o", help="Runs folder: finished rungs in it are read back, not retrained.")] = Path("runs"),
     no_report: Annotated[bool, typer.Option("--no-report", help="Do not write RUNS_DIR/report.html.")] = False,
     text_col: TextCol = None, label_col: LabelCol = None, id_col: IdCol = None, period_col: PeriodCol = None,
@@ -438,6 +439,14 @@ def ladder(
         from textladder.config import DataConfig
         from textladder.ladder import climb, load_ladder
 
+        if config == "auto":
+            return _ladder_auto(data, runs_dir, budget or "10m", not no_report,
+                                DataConfig(path=str(_data_path(data)), text_col=text_col, label_col=label_col,
+                                           id_col=id_col, period_col=period_col, max_drop=max_drop,
+                                           min_class_rows=min_class_rows),
+                                _split_config(split, test_size, val_size, seed), seed)
+        if budget is not None:
+            raise TextladderError("--budget applies to --config auto; a preset or TOML ladder trains each rung as written")
         spec = load_ladder(config)
         if seed != spec.seed:
             spec = spec.model_copy(update={"seed": seed})
@@ -456,6 +465,24 @@ def ladder(
             print(result.report)
         if result.failed:
             raise typer.Exit(1)
+
+
+def _ladder_auto(data, runs_dir: Path, budget: str, report: bool, data_cfg, split_cfg, seed: int) -> None:
+    from textladder.auto import climb_auto
+
+    seconds = _seconds(budget)
+    if seconds < 60:
+        raise TextladderError(f"--budget {budget} is too short for the auto ladder; give at least 1m")
+    log.info("auto ladder on %s into %s: %s budget", Path(data_cfg.path).name, runs_dir, budget)
+    result = climb_auto(data_cfg, runs_dir, seconds, split=split_cfg, seed=seed, report=report,
+                        progress=err.is_terminal)
+    runs(runs_dir)
+    for model, why in result.dropped.items():
+        err.print(f"[yellow]{escape(model)}[/]: {escape(why)}", highlight=False)
+    out.print(f"{len(result.searched)} rungs searched, {len(result.refits)} refit, {len(result.ensembles)} ensembles; "
+              f"{result.seconds:.0f} s of a {seconds:.0f} s budget")
+    if result.report is not None:
+        print(result.report)
 
 
 def _seconds(budget: str) -> float:

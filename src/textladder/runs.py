@@ -284,6 +284,8 @@ def _short(key: str, value) -> str:
     """An option's value for the leaderboard; an ensemble's members as their count."""
     if key == "members" and isinstance(value, list):
         return f"{len(value)} runs"
+    if isinstance(value, float):
+        return f"{value:.4g}"
     return str(value)
 
 

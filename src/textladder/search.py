@@ -31,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from textladder.choices import check
+from textladder.balance import resample_indices
+from textladder.choices import RESAMPLING, check
 from textladder.config import RunConfig, resolve
 from textladder.data import make_split
 from textladder.errors import TextladderError
@@ -49,7 +50,7 @@ SEARCH_DIR = "search"  # in the best run's folder: study.json, history.png, impo
 
 @dataclass
 class SearchResult:
-    run: Run  # the best trial, trained again (on train; with cv: cross-validated, then refit on train+val)
+    run: Run | None  # the best trial, trained again (on train; with cv: cross-validated, then refit on train+val)
     study_name: str
     trials: int  # finished trials in the study, this call's and earlier ones
     pruned: int  # trials the pruner stopped early
@@ -76,6 +77,23 @@ def study_name(config: RunConfig, metric: str, cv: int | None = None) -> str:
             f"{config.balance}-{extra}-{fixed}-{metric}" + (f"-cv{cv}" if cv else ""))
 
 
+class _Fixed:
+    """An Optuna trial whose ``suggest_*`` answers the parameters the caller fixed with their value (they are
+    then not searched) and asks the real trial for the others."""
+
+    def __init__(self, trial, fixed: dict):
+        self._trial, self._fixed = trial, fixed
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._trial, name)
+        if not name.startswith("suggest_"):
+            return attr
+
+        def suggest(param: str, *args, **kwargs):
+            return self._fixed[param] if param in self._fixed else attr(param, *args, **kwargs)
+        return suggest
+
+
 def _pruning(trial, optuna):
     """A history-row listener that reports validation macro-F1 after each epoch and stops a poor trial."""
     def on_epoch(row: dict) -> None:
@@ -95,17 +113,19 @@ def best_epoch(history: list[dict] | None) -> int | None:
 
 def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, budget: float | None = None,
            metric: str = "macro_f1", name: str | None = None, progress: bool = False, cv: int | None = None,
-           refit: bool = False) -> SearchResult:
+           refit: bool = False, write_best: bool = True) -> SearchResult:
     """Search ``config``'s rung for ``trials`` more trials or ``budget`` seconds (whichever ends first),
     then train the best trial into ``runs_dir`` and return it. ``cv=K`` scores each trial by K-fold
     cross-validation over train+val (the best is then written cross-validated, with its out-of-fold
-    predictions, and refit on train+val); ``refit`` also writes the best retrained on train+val."""
+    predictions, and refit on train+val); ``refit`` also writes the best retrained on train+val.
+    ``write_best=False`` only searches (the result's ``run`` is None): for a search to be continued."""
     import optuna
 
     check(metric, METRICS, "metric")
     if trials is None and budget is None:
         raise TextladderError("give a number of trials or a time budget")
     started = time.time()
+    fixed = {k: v for k, v in config.params.items() if k != "seed"}  # what the caller set: never searched
     cls, config = resolve(config)
     if cls.search_space is TextClassifier.search_space:
         raise TextladderError(f"model '{config.model}' declares no search space")
@@ -120,7 +140,11 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
     X_train, y_train, X_val, y_val = train_ds.frame(), train_ds.labels, val_ds.frame(), val_ds.labels
     y_val_index = encode(y_val, classes)
     trval = ds.subset(np.concatenate([split.train, split.val]))
-    study_id = name or study_name(config, metric, cv)
+    if config.balance in RESAMPLING:  # as train() does: the trials learn from the same rows as the final run
+        idx = resample_indices(encode(y_train, classes), config.balance, seed=config.seed)
+        X_train, y_train = X_train.iloc[idx].reset_index(drop=True), y_train[idx]
+    kept: dict = {"value": -np.inf}  # this call's best trial's fitted model: written without fitting again
+    study_id = name or study_name(config.model_copy(update={"params": fixed}), metric, cv)
     runs_dir.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with lock(runs_dir / f"search-{study_id}"):
@@ -129,10 +153,11 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
                                     sampler=optuna.samplers.TPESampler(seed=config.seed),
                                     pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1))
         if not study.trials:
-            study.enqueue_trial(cls.search_start(make_params(config.model, config.params)))
+            start = cls.search_start(make_params(config.model, config.params))
+            study.enqueue_trial({k: v for k, v in start.items() if k not in fixed})
 
         def objective(trial) -> float:
-            params = make_params(config.model, {**config.params, **cls.search_space(trial)})
+            params = make_params(config.model, {**config.params, **cls.search_space(_Fixed(trial, fixed))})
             t = time.time()
             if cv:
                 from textladder.training import cross_validate
@@ -153,6 +178,8 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
                 m = metrics(y_val_index, model.predict_proba(X_val), classes)
                 if model.history_:
                     trial.set_user_attr("best_epoch", best_epoch(model.history_))
+                if m[metric] > kept["value"]:
+                    kept.update(value=m[metric], number=trial.number, model=model, seconds=time.time() - t)
             trial.set_user_attr("val_accuracy", m["accuracy"])
             trial.set_user_attr("val_macro_f1", m["macro_f1"])
             trial.set_user_attr("seconds", round(time.time() - t, 2))
@@ -161,8 +188,9 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
             return m[metric]
 
         before = sum(t.state != optuna.trial.TrialState.WAITING for t in study.trials)
-        study.optimize(objective, n_trials=trials, timeout=budget, catch=(TextladderError, ValueError, RuntimeError),
-                       show_progress_bar=progress)
+        if trials != 0:  # 0: only write the best of the study so far
+            study.optimize(objective, n_trials=trials, timeout=budget,
+                           catch=(TextladderError, ValueError, RuntimeError), show_progress_bar=progress)
         done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
         pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
         if not done:
@@ -173,13 +201,18 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
         csv = runs_dir / f"search-{study_id}.trials.csv"
         with atomic_file(csv) as tmp:
             frame.to_csv(tmp, index=False)
+    first = study.trials[0]
+    default = first.value if first.state == optuna.trial.TrialState.COMPLETE else None
+    if not write_best:
+        return SearchResult(run=None, study_name=study_id, trials=len(done), pruned=pruned,
+                            best_value=float(study.best_value), default_value=default, trials_csv=csv,
+                            seconds=time.time() - started)
     from textladder.training import train
 
     best = make_params(config.model, {**config.params, **study.best_params}).model_dump(mode="json")
     chosen = config.model_copy(update={"params": best, "cv": cv})
-    run = Run.open(train(chosen, runs_dir))
-    first = study.trials[0]
-    default = first.value if first.state == optuna.trial.TrialState.COMPLETE else None
+    fitted = (kept["model"], kept["seconds"]) if kept.get("number") == study.best_trial.number else None
+    run = Run.open(train(chosen, runs_dir, fitted=fitted))
     write_study(run, study, metric, default)
     refit_run = None
     if refit and not cv:  # a cross-validated best is refit on train+val already

@@ -65,7 +65,7 @@ def find_resumable(runs_dir: Path, config: dict, name: str | None = None) -> str
 
 def train(config: RunConfig, runs_dir: str | Path, name: str | None = None, on_progress=None,
           resume: bool = False, progress: bool = False, overwrite: bool = False,
-          chosen_by: str | Path | None = None) -> Path | None:
+          chosen_by: str | Path | None = None, fitted: tuple | None = None) -> Path | None:
     """Load, split, fit, evaluate on validation and test, and write the run folder atomically.
 
     ``config.fit_on="train+val"`` refits on train and validation together: validation can no longer
@@ -75,7 +75,8 @@ def train(config: RunConfig, runs_dir: str | Path, name: str | None = None, on_p
     folds; out-of-fold probabilities for every row go to ``oof_predictions.csv``, the validation
     figures are the out-of-fold ones of the validation rows, and ``metrics["cv"]`` has each metric's
     mean, std and folds), then refits one model on all of train+val: one model to serve, at the cost of
-    one, rather than K fold models averaged at K times the cost.
+    one, rather than K fold models averaged at K times the cost. ``fitted=(model, seconds)`` writes a model
+    fitted already with exactly this config on this train split (a search's best trial) instead of fitting.
 
     Neural rungs keep their checkpoints in ``RUNS_DIR/.checkpoints/NAME`` while they train; after an
     interrupt, the same call with ``resume=True`` continues from the last finished epoch. ``progress``
@@ -90,8 +91,26 @@ def train(config: RunConfig, runs_dir: str | Path, name: str | None = None, on_p
             raise TextladderError(f"{Path(runs_dir) / name} exists already; choose another name, or pass "
                                   f"{flag('overwrite')} to replace it")
         with lock(Path(runs_dir) / name):
-            return _train(config, runs_dir, name, on_progress, resume, progress, overwrite, chosen_by)
-    return _train(config, runs_dir, name, on_progress, resume, progress, overwrite, chosen_by)
+            return _train(config, runs_dir, name, on_progress, resume, progress, overwrite, chosen_by, fitted)
+    return _train(config, runs_dir, name, on_progress, resume, progress, overwrite, chosen_by, fitted)
+
+
+def _fit(model, X, y, X_val, y_val, context: TrainingContext, work: Path | None, runs_dir: Path) -> float:
+    """Fit ``model``; on failure, keep an interrupted neural run's last epoch (or clean up). Returns seconds."""
+    started = time.time()
+    try:
+        model.fit(X, y, X_val, y_val, context=context)
+    except BaseException as exc:
+        kept = work is not None and (work / "last.ckpt").is_file()
+        if work is not None and not kept:
+            shutil.rmtree(work, ignore_errors=True)  # nothing worth resuming
+        if kept and isinstance(exc, KeyboardInterrupt):
+            raise Interrupted(f"interrupted; the last finished epoch is kept in {work}: repeat the same command "
+                              f"with {flag('resume')} to continue") from None
+        if is_disk_full(exc):
+            raise disk_full(work or runs_dir, "checkpoints" if work is not None else "the model") from None
+        raise
+    return time.time() - started
 
 
 def _check_name(name: str) -> None:
@@ -99,9 +118,12 @@ def _check_name(name: str) -> None:
         raise TextladderError(f"run name '{name}' must be a plain folder name (no '/', not starting with '.')")
 
 
-def _train(config: RunConfig, runs_dir, name, on_progress, resume, progress, overwrite, chosen_by) -> Path | None:
+def _train(config: RunConfig, runs_dir, name, on_progress, resume, progress, overwrite, chosen_by,
+           fitted) -> Path | None:
     started = time.time()
     seed_everything(config.seed)
+    if config.cv and config.fit_on != "train+val":  # (model_copy skips RunConfig's validator that says so)
+        config = config.model_copy(update={"fit_on": "train+val"})
     model_cls, config = resolve(config)
     params = make_params(config.model, config.params)
     if resume and not model_cls.checkpointed:
@@ -126,7 +148,9 @@ def _train(config: RunConfig, runs_dir, name, on_progress, resume, progress, ove
     runs_dir = Path(runs_dir)
     model = model_cls(params, features=config.features, smote=config.balance == "smote")
     work = None
-    if model_cls.checkpointed:
+    if fitted is not None and (config.cv or config.fit_on != "train"):
+        raise TextladderError("a model fitted already can only be written as a run trained on the train split")
+    if model_cls.checkpointed and fitted is None:
         config_json = config.model_dump(mode="json")
         name = find_resumable(runs_dir, config_json, name) if resume else (name or new_run_name(config.model))
         work = runs_dir / CHECKPOINTS / name
@@ -146,22 +170,13 @@ def _train(config: RunConfig, runs_dir, name, on_progress, resume, progress, ove
     if config.balance in RESAMPLING:
         idx = resample_indices(y_train, config.balance, seed=config.seed)
         X_train, y_train = X_train.iloc[idx].reset_index(drop=True), y_train[idx]
-    fit_start = time.time()
-    try:
+    if fitted is not None:  # a search's best trial, fitted on this split with these parameters
+        model, train_seconds = fitted
+    else:
         # a refit's rung that picks its best epoch watches the validation rows it now also learns from:
         # a search or ladder refit fixes its epochs to those validation chose before (see search.py)
-        model.fit(X_train, names[y_train], val_ds.frame(), names[y[split.val]], context=context)
-    except BaseException as exc:
-        kept = work is not None and (work / "last.ckpt").is_file()
-        if work is not None and not kept:
-            shutil.rmtree(work, ignore_errors=True)  # nothing worth resuming
-        if kept and isinstance(exc, KeyboardInterrupt):
-            raise Interrupted(f"interrupted; the last finished epoch is kept in {work}: repeat the same command "
-                              f"with {flag('resume')} to continue") from None
-        if is_disk_full(exc):
-            raise disk_full(work or runs_dir, "checkpoints" if work is not None else "the model") from None
-        raise
-    train_seconds = time.time() - fit_start
+        train_seconds = _fit(model, X_train, names[y_train], val_ds.frame(), names[y[split.val]], context, work,
+                             runs_dir)
     if model.global_rank_ != 0:  # an extra process of a multi-process (DDP) run: rank 0 writes
         if work is not None:
             shutil.rmtree(work, ignore_errors=True)

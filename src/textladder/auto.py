@@ -1,0 +1,165 @@
+"""``ladder --config auto --budget 30m``: search every rung within one time budget, refit the winners, combine.
+
+The budget is spent in three parts, cheap rungs first:
+
+1. **Search** (about 60% of it): each rung of :data:`RUNGS` in turn is searched on validation
+   (:func:`textladder.search.search`) for its share, plus what earlier rungs left unspent. After its first
+   trials, a rung far behind the leader on validation (more than ``drop_margin`` macro-F1) gets no more.
+2. **Refit**: every rung kept is retrained on train+validation: cross-validated (``cv`` folds, out-of-fold
+   predictions for stacking) when the time left allows it at the rung's measured cost, else one refit.
+3. **Combine**: soft voting, stacking and greedy selection over the refit runs, then the leaderboard
+   (ranked by validation) and the report.
+
+Nothing here reads a test row to choose; test is scored once per run, for the leaderboard.
+
+Example:
+    >>> plan = AutoPlan()
+    >>> [r.model for r in plan.rungs]
+    ['tfidf-linear', 'fasttext', 'attention']
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from textladder.config import DataConfig, RunConfig
+from textladder.data.split import SplitConfig
+from textladder.errors import TextladderError
+from textladder.files import lock
+from textladder.runs import Run
+
+log = logging.getLogger("textladder")
+
+
+@dataclass
+class AutoRung:
+    model: str
+    share: float  # of the search budget
+    fixed: dict[str, Any] = field(default_factory=dict)  # parameters every trial keeps
+    first_trials: int = 3  # trials before the drop rule may stop it
+
+
+@dataclass
+class AutoPlan:
+    """What ``--config auto`` climbs. The attention BiLSTM is capped at 6 epochs so that a trial fits the budget."""
+
+    rungs: list[AutoRung] = field(default_factory=lambda: [
+        AutoRung("tfidf-linear", 0.30),
+        AutoRung("fasttext", 0.20),
+        AutoRung("attention", 0.50, {"epochs": 6, "patience": 2}, first_trials=2),
+    ])
+    search_fraction: float = 0.6  # of the whole budget
+    drop_margin: float = 0.03  # macro-F1 behind the leader on validation after the first trials: dropped
+    cv: int = 5
+    metric: str = "macro_f1"
+
+
+@dataclass
+class AutoResult:
+    searched: dict[str, Run] = field(default_factory=dict)  # rung -> best trial, trained on train
+    refits: dict[str, Run] = field(default_factory=dict)  # rung -> refit on train+val
+    dropped: dict[str, str] = field(default_factory=dict)  # rung -> why
+    ensembles: list[Run] = field(default_factory=list)
+    default_scores: dict[str, float | None] = field(default_factory=dict)  # rung -> its defaults' validation score
+    seconds: float = 0.0
+    report: Path | None = None
+
+    @property
+    def runs(self) -> list[Run]:
+        return [*self.searched.values(), *self.refits.values()]
+
+
+def climb_auto(data: DataConfig, runs_dir: str | Path, budget: float, split: SplitConfig | None = None,
+               seed: int = 42, plan: AutoPlan | None = None, report: bool = True, progress: bool = False) -> AutoResult:
+    """Search, refit and combine within ``budget`` seconds (see the module docstring). A second ladder in the
+    same runs folder at the same time is refused."""
+    if budget < 10:
+        raise TextladderError(f"a budget of {budget:.0f} s is too short for the auto ladder")
+    runs_dir = Path(runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    with lock(runs_dir / "ladder"):
+        return _climb(data, runs_dir, budget, split or SplitConfig(seed=seed), seed, plan or AutoPlan(), report,
+                      progress)
+
+
+def _climb(data, runs_dir, budget, split, seed, plan: AutoPlan, report, progress) -> AutoResult:
+    from textladder.models import get
+    from textladder.search import refit_config, search
+    from textladder.training import train
+
+    started = time.time()
+    deadline = started + budget
+    result = AutoResult()
+    search_end = started + plan.search_fraction * budget
+    total_share = sum(r.share for r in plan.rungs)
+    best_val = -1.0
+    for i, rung in enumerate(plan.rungs):
+        left = search_end - time.time()
+        share = left * rung.share / sum(r.share for r in plan.rungs[i:]) if left > 0 else 0
+        if share < 5:
+            result.dropped[rung.model] = "no search budget left"
+            log.info("auto: %s skipped: no search budget left", rung.model)
+            continue
+        config = RunConfig(model=rung.model, params=dict(rung.fixed), data=data, split=split, seed=seed)
+        log.info("auto: searching %s for up to %.0f s (%.0f%% of the search budget)", rung.model, share,
+                 100 * rung.share / total_share)
+        t = time.time()
+        try:
+            first = search(config, runs_dir, trials=rung.first_trials, budget=share, metric=plan.metric,
+                           progress=progress, write_best=False)
+            more = share - (time.time() - t)
+            if first.best_value < best_val - plan.drop_margin:
+                result.dropped[rung.model] = (f"validation {plan.metric} {first.best_value:.4f} after "
+                                              f"{first.trials} trials, more than {plan.drop_margin} behind the "
+                                              f"leader ({best_val:.4f})")
+                log.info("auto: %s dropped: %s", rung.model, result.dropped[rung.model])
+                more = 0
+            # the same study goes on for the rest of the share (with no trial left: the best is written)
+            res = search(config, runs_dir, budget=max(more, 0.01), trials=None if more > 5 else 0,
+                         metric=plan.metric, progress=progress)
+        except TextladderError as exc:
+            result.dropped[rung.model] = f"failed: {exc}"
+            log.error("auto: %s failed: %s", rung.model, exc)
+            continue
+        result.searched[rung.model] = res.run
+        result.default_scores[rung.model] = res.default_value
+        if rung.model not in result.dropped:
+            best_val = max(best_val, res.best_value)
+    kept = sorted((m for m in result.searched if m not in result.dropped),
+                  key=lambda m: result.searched[m].choice_score(plan.metric) or 0, reverse=True)
+    for model in kept:
+        run = result.searched[model]
+        cls = get(model)
+        left = deadline - time.time() - min(60.0, 0.1 * budget)  # kept for the ensembles and the report
+        cost = 1.3 * (run.metrics.get("total_seconds") or 60)  # a refit learns from about 1.2x the rows
+        try:
+            if (plan.cv + 1) * cost < left:
+                log.info("auto: %s: %d-fold cross-validation and refit on train+val (about %.0f s)", model, plan.cv,
+                         (plan.cv + 1) * cost)
+                path = train(run.config.model_copy(update={"cv": plan.cv}), runs_dir)
+            elif cost < left:
+                log.info("auto: %s: refit on train+val (about %.0f s; no time for cross-validation)", model, cost)
+                path = train(refit_config(run.config, run, cls), runs_dir, chosen_by=run.path)
+            else:
+                log.info("auto: %s: no time left to refit; its train-only run joins the ensembles", model)
+                continue
+        except TextladderError as exc:
+            log.error("auto: refitting %s failed: %s", model, exc)
+            continue
+        result.refits[model] = Run.open(path)
+    members = [result.refits.get(m) or result.searched[m] for m in kept]
+    if len(members) >= 2:
+        from textladder.ladder import EnsembleSpec, ensembles
+
+        result.ensembles = ensembles(members, EnsembleSpec(vote=["soft", "stack"], select="all", greedy=True),
+                                     runs_dir)
+    if report and result.searched:
+        from textladder.report import write_report
+
+        result.report = write_report(runs_dir, runs=result.runs + result.ensembles)
+    result.seconds = time.time() - started
+    return result
