@@ -217,15 +217,18 @@ def test_the_auto_ladder_searches_refits_and_combines_within_its_budget(noisy, t
     stack = next(r for r in result.ensembles if "stack" in r.name)
     assert stack.metrics["learned_from"].startswith("out-of-fold")
     assert result.report is not None and result.report.is_file()
+    page = result.report.read_text()
+    assert "chosen by a search of" in page and "search/history.png" in page and "cross-validation: accuracy" in page
+    assert "ranked by validation" in page
     assert result.seconds < 30 + 45  # a trial is not cut short, but the plan keeps close to its budget
 
 
 def test_the_auto_ladder_drops_a_rung_far_behind_after_its_first_trials(noisy, tmp_path):
     from textladder.auto import AutoPlan, AutoRung, climb_auto
 
-    plan = AutoPlan(rungs=[AutoRung("tfidf-linear", 0.5, {"min_df": 1}),
-                           AutoRung("fasttext", 0.5, {"epochs": 1, "lr": 0.05, "dim": 10}, first_trials=1)],
+    plan = AutoPlan(rungs=[AutoRung("tfidf-linear", 0.3, {"min_df": 1}),
+                           AutoRung("fasttext", 0.7, {"epochs": 1, "lr": 0.001, "dim": 10}, first_trials=1)],
                     cv=2, drop_margin=0.0)
-    result = climb_auto(DataConfig(path=str(noisy)), tmp_path, budget=20, plan=plan, report=False)
+    result = climb_auto(DataConfig(path=str(noisy)), tmp_path, budget=40, plan=plan, report=False)
     assert "behind the leader" in result.dropped["fasttext"]
     assert list(result.refits) == ["tfidf-linear"] and not result.ensembles

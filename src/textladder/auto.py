@@ -107,24 +107,26 @@ def _climb(data, runs_dir, budget, split, seed, plan: AutoPlan, report, progress
         config = RunConfig(model=rung.model, params=dict(rung.fixed), data=data, split=split, seed=seed)
         log.info("auto: searching %s for up to %.0f s (%.0f%% of the search budget)", rung.model, share,
                  100 * rung.share / total_share)
-        t = time.time()
+        leader = best_val
+
+        def behind(study, rung=rung, leader=leader) -> str | None:
+            import optuna
+
+            done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+            if len(done) >= rung.first_trials and study.best_value < leader - plan.drop_margin:
+                return (f"validation {plan.metric} {study.best_value:.4f} after {len(done)} trials, more than "
+                        f"{plan.drop_margin} behind the leader ({leader:.4f})")
+            return None
+
         try:
-            first = search(config, runs_dir, trials=rung.first_trials, budget=share, metric=plan.metric,
-                           progress=progress, write_best=False)
-            more = share - (time.time() - t)
-            if first.best_value < best_val - plan.drop_margin:
-                result.dropped[rung.model] = (f"validation {plan.metric} {first.best_value:.4f} after "
-                                              f"{first.trials} trials, more than {plan.drop_margin} behind the "
-                                              f"leader ({best_val:.4f})")
-                log.info("auto: %s dropped: %s", rung.model, result.dropped[rung.model])
-                more = 0
-            # the same study goes on for the rest of the share (with no trial left: the best is written)
-            res = search(config, runs_dir, budget=max(more, 0.01), trials=None if more > 5 else 0,
-                         metric=plan.metric, progress=progress)
+            res = search(config, runs_dir, budget=share, metric=plan.metric, progress=progress, stop=behind)
         except TextladderError as exc:
             result.dropped[rung.model] = f"failed: {exc}"
             log.error("auto: %s failed: %s", rung.model, exc)
             continue
+        if res.stopped:
+            result.dropped[rung.model] = res.stopped
+            log.info("auto: %s dropped: %s", rung.model, res.stopped)
         result.searched[rung.model] = res.run
         result.default_scores[rung.model] = res.default_value
         if rung.model not in result.dropped:

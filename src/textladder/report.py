@@ -176,7 +176,8 @@ def _mistakes(run: Run, classes: list[str], per_class: int) -> str:
 def _run_section(run: Run, opened: bool = False) -> str:
     m = run.metrics
     test = m.get("test", {})
-    imgs = [_b64_img(run.path / f, f"{run.name} {f}") for f in ("confusion_matrix_normalized.png", "learning_curve.png")
+    imgs = [_b64_img(run.path / f, f"{run.name} {f}") for f in ("confusion_matrix_normalized.png", "learning_curve.png",
+                                                                "search/history.png", "search/importance.png")
             if (run.path / f).is_file()]
     members = ""
     if run.config.model == "ensemble":
@@ -184,10 +185,30 @@ def _run_section(run: Run, opened: bool = False) -> str:
             f'{html.escape(x["run"])} (test accuracy {x["test_accuracy"]:.4f}, weight {x["weight"]:g})'
             for x in m.get("members", [])) + "</p>"
     params = html.escape(", ".join(f"{k}={v}" for k, v in run.config.params.items() if k != "members"))
+    how = f"trained on {html.escape(run.trained_on)}"
+    if m.get("val_source"):
+        how += f"; validation figures: {html.escape(m['val_source'])}"
+    if m.get("learned_from"):
+        how += f"; combined from {html.escape(m['learned_from'])}"
+    cv = m.get("cv")
+    if cv:
+        how += (f"; {cv['k']}-fold cross-validation: accuracy {cv['accuracy']['mean']:.4f} ± {cv['accuracy']['std']:.4f}, "
+                f"macro-F1 {cv['macro_f1']['mean']:.4f} ± {cv['macro_f1']['std']:.4f}")
+    study = run.path / "search" / "study.json"
+    if study.is_file():
+        import json
+
+        try:
+            st = json.loads(study.read_text(encoding="utf-8"))
+            how += (f"; chosen by a search of {st['finished']} trials ({st['pruned']} pruned): validation "
+                    f"{html.escape(st['metric'])} {st['best_value']:.4f}, the defaults "
+                    f"{_f(st.get('default_value'))}")
+        except (ValueError, KeyError, TypeError):
+            pass
     return (f'<details id="run-{html.escape(run.name)}"{" open" if opened else ""}><summary>{html.escape(run.name)}: accuracy '
             f'{_f(test.get("accuracy"))}, macro-F1 {_f(test.get("macro_f1"))}</summary>'
             f'<p class="muted">model {html.escape(run.config.model)}; balance {html.escape(run.config.balance)}; '
-            f"parameters: {params}; trained in {_f(m.get('train_seconds'), 1)} s.</p>{members}"
+            f"parameters: {params}; trained in {_f(m.get('train_seconds'), 1)} s; {how}.</p>{members}"
             f'<div class="row">{"".join(imgs)}</div></details>')
 
 

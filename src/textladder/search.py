@@ -9,7 +9,8 @@ macro-F1 (cross-validated trials: each fold's running mean) to a median pruner, 
 that fall behind the others at the same step.
 
 The study lives in SQLite inside the runs folder (``RUNS/search.sqlite``): an interrupted search
-resumes, and the same search again with a bigger budget continues the same study. The best trial is
+resumes, and the same search again with a bigger budget continues the same study. After the defaults
+come the rung's ``search_portfolio`` (configurations that won earlier searches), then TPE. The best trial is
 then trained again and written as a normal run folder, with the study's optimisation history and
 parameter importances (``search/``: JSON and two PNGs the report shows); ``refit`` also writes the
 same configuration retrained on train+validation (a neural rung for the epoch count validation
@@ -59,6 +60,7 @@ class SearchResult:
     trials_csv: Path
     seconds: float
     refit: Run | None = None  # the best configuration retrained on train+val (refit=True)
+    stopped: str | None = None  # why ``stop`` ended the search early
 
     @property
     def final(self) -> Run:
@@ -113,12 +115,14 @@ def best_epoch(history: list[dict] | None) -> int | None:
 
 def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, budget: float | None = None,
            metric: str = "macro_f1", name: str | None = None, progress: bool = False, cv: int | None = None,
-           refit: bool = False, write_best: bool = True) -> SearchResult:
+           refit: bool = False, write_best: bool = True, stop=None) -> SearchResult:
     """Search ``config``'s rung for ``trials`` more trials or ``budget`` seconds (whichever ends first),
     then train the best trial into ``runs_dir`` and return it. ``cv=K`` scores each trial by K-fold
     cross-validation over train+val (the best is then written cross-validated, with its out-of-fold
     predictions, and refit on train+val); ``refit`` also writes the best retrained on train+val.
-    ``write_best=False`` only searches (the result's ``run`` is None): for a search to be continued."""
+    ``write_best=False`` only searches (the result's ``run`` is None): for a search to be continued.
+    ``stop(study)``, called after each trial, ends the search early when it returns a reason (kept in
+    the result's ``stopped``)."""
     import optuna
 
     check(metric, METRICS, "metric")
@@ -152,9 +156,10 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
                                     storage=f"sqlite:///{(runs_dir / STORAGE).resolve()}",
                                     sampler=optuna.samplers.TPESampler(seed=config.seed),
                                     pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1))
-        if not study.trials:
+        if not study.trials:  # the defaults first, then the rung's portfolio of earlier winners
             start = cls.search_start(make_params(config.model, config.params))
-            study.enqueue_trial({k: v for k, v in start.items() if k not in fixed})
+            for trial_params in (start, *cls.search_portfolio):
+                study.enqueue_trial({k: v for k, v in trial_params.items() if k not in fixed}, skip_if_exists=True)
 
         def objective(trial) -> float:
             params = make_params(config.model, {**config.params, **cls.search_space(_Fixed(trial, fixed))})
@@ -188,8 +193,16 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
             return m[metric]
 
         before = sum(t.state != optuna.trial.TrialState.WAITING for t in study.trials)
+        stopped: list[str] = []
+
+        def check_stop(study, trial) -> None:
+            reason = stop(study) if stop is not None else None
+            if reason:
+                stopped.append(reason)
+                study.stop()
+
         if trials != 0:  # 0: only write the best of the study so far
-            study.optimize(objective, n_trials=trials, timeout=budget,
+            study.optimize(objective, n_trials=trials, timeout=budget, callbacks=[check_stop],
                            catch=(TextladderError, ValueError, RuntimeError), show_progress_bar=progress)
         done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
         pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
@@ -206,7 +219,7 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
     if not write_best:
         return SearchResult(run=None, study_name=study_id, trials=len(done), pruned=pruned,
                             best_value=float(study.best_value), default_value=default, trials_csv=csv,
-                            seconds=time.time() - started)
+                            seconds=time.time() - started, stopped=stopped[0] if stopped else None)
     from textladder.training import train
 
     best = make_params(config.model, {**config.params, **study.best_params}).model_dump(mode="json")
@@ -219,7 +232,7 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
         refit_run = Run.open(train(refit_config(chosen, run, cls), runs_dir, chosen_by=run.path))
     return SearchResult(run=run, study_name=study_id, trials=len(done), pruned=pruned,
                         best_value=float(study.best_value), default_value=default, trials_csv=csv,
-                        seconds=time.time() - started, refit=refit_run)
+                        seconds=time.time() - started, refit=refit_run, stopped=stopped[0] if stopped else None)
 
 
 def refit_config(chosen: RunConfig, run: Run, cls: type) -> RunConfig:

@@ -121,6 +121,10 @@ class TextClassifier:
         Declared next to ``Params`` by each rung that can be searched."""
         return {}
 
+    # Configurations a search tries right after the defaults (a small portfolio, as AutoGluon's presets):
+    # ones that won earlier searches. On other data each is one more trial; the search goes on from there.
+    search_portfolio: ClassVar[list[dict]] = []
+
     @classmethod
     def search_start(cls, params: Params) -> dict:
         """The first trial of a search: these parameters (the defaults, as a search space names them)."""

@@ -85,6 +85,9 @@ class FastText(TextClassifier):
 
     Params = FastTextParams
 
+    # The best of a 103-trial search on HappyDB (docs/BENCHMARKS.md "Search"): unigrams, a low rate, long training
+    search_portfolio = [{"loss": "softmax", "lr": 0.08, "epochs": 27, "dim": 200, "word_ngrams": 1, "min_count": 1}]
+
     @staticmethod
     def search_space(trial) -> dict:
         """What a search tries: learning rate, epochs, vector size, word n-grams, rare words, the loss."""

@@ -83,6 +83,12 @@ class TfidfLinear(TextClassifier):
         }
         return space
 
+    # The best of a 35-trial search on HappyDB (docs/BENCHMARKS.md "Search"): unigram counts with idf, l2,
+    # rare words out, a lightly regularised logistic regression
+    search_portfolio = [{"token_pattern": r"(?u)\b\w\w+\b", "ngram_max": 1, "char_ngrams": False, "use_idf": True,
+                         "sublinear_tf": False, "binary": False, "norm": "l2", "min_df": 4, "max_features": 100_000,
+                         "classifier": "logreg", "C": 15.0, "class_weight": None}]
+
     @classmethod
     def search_start(cls, params) -> dict:
         start = params.model_dump(mode="json")
