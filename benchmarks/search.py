@@ -19,7 +19,7 @@ from _common import HM_TRAIN, finished, machine, print_table, train_or_resume
 
 from textladder.config import DataConfig, RunConfig
 from textladder.runs import Run
-from textladder.search import search
+from textladder.tuning import search
 
 
 def main() -> None:

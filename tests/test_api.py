@@ -302,3 +302,13 @@ def test_class_weight_spellings_are_one_setting():
     a = resolve(RunConfig(model="tfidf-linear", params={"class_weight": "balanced"}, data={"path": "d.csv"}))[1]
     b = resolve(RunConfig(model="tfidf-linear", balance="class-weight", data={"path": "d.csv"}))[1]
     assert (a.balance, a.params) == (b.balance, b.params) == ("class-weight", b.params)
+
+
+def test_search_and_cross_validation_from_python(tmp_path):
+    data = write_csv(tmp_path / "d.csv", make_rows(150))
+    result = textladder.search(data, model="tfidf-linear", out=tmp_path / "runs", trials=2, refit=True, max_iter=300)
+    assert result.final.trained_on == "train+val" and result.run.config.params["max_iter"] == 300  # fixed, not searched
+    run = textladder.train(data, model="tfidf-linear", out=tmp_path / "runs", cv=3, min_df=1)
+    assert run.trained_on == "cv3" and (run.path / "oof_predictions.csv").is_file()
+    with pytest.raises(TextladderError, match="a budget is a time"):
+        textladder.search(data, budget="soon")

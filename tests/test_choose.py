@@ -18,7 +18,7 @@ from textladder.config import DataConfig, RunConfig
 from textladder.ensemble import build
 from textladder.models import TrainingContext, build as build_model
 from textladder.runs import Run, leaderboard, list_runs
-from textladder.search import _pruning, refit_config, search
+from textladder.tuning import _pruning, refit_config, search
 from textladder.training import train
 
 runner = CliRunner()

@@ -11,7 +11,7 @@ from textladder.cli import app
 from textladder.config import DataConfig, RunConfig
 from textladder.errors import TextladderError
 from textladder.runs import Run
-from textladder.search import search
+from textladder.tuning import search
 
 runner = CliRunner()
 
@@ -42,7 +42,7 @@ def test_search_command_prints_the_best_run_last(data, tmp_path):
     assert result.exit_code == 0, result.output
     run = Run.open(result.stdout.strip().splitlines()[-1])
     assert run.config.model == "tfidf-linear" and run.config.params["max_iter"] == 500
-    assert "2 trials, best validation macro_f1" in result.stdout
+    assert "2 trials (0 pruned), best validation macro_f1" in result.stdout
     refused = runner.invoke(app, ["search", str(data), "--model", "ensemble", "--trials", "1", "--out",
                                   str(tmp_path / "runs")])
     assert refused.exit_code == 1 and "declares no search space" in refused.stderr

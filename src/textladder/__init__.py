@@ -4,12 +4,13 @@ The Python API (importing ``textladder`` stays light: nothing heavy loads until 
 
 - :func:`load` opens a run folder, an ensemble or a ``model/`` folder: a fitted classifier;
 - :func:`build_model` gives an unfitted rung, a scikit-learn estimator;
-- :func:`train` trains one rung on a file into a run folder; :func:`climb` climbs a whole ladder.
+- :func:`train` trains one rung on a file into a run folder; :func:`search` searches its parameters on
+  validation; :func:`climb` climbs a whole ladder (``config="auto"``: search every rung within a budget).
 """
 
 __version__ = "0.1.0"
 
-from textladder.api import build_model, climb, load, train  # noqa: E402
+from textladder.api import build_model, climb, load, search, train  # noqa: E402
 from textladder.errors import DataError, RunError, TextladderError  # noqa: E402
 
-__all__ = ["DataError", "RunError", "TextladderError", "__version__", "build_model", "climb", "load", "train"]
+__all__ = ["DataError", "RunError", "TextladderError", "__version__", "build_model", "climb", "load", "search", "train"]

@@ -81,10 +81,12 @@ def run_config(data: str | Path, model: str = "tfidf-linear", *, balance: str = 
 
 
 def train(data: str | Path, model: str = "tfidf-linear", out: str | Path = "runs", *, name: str | None = None,
-          overwrite: bool = False, resume: bool = False, progress: bool = False, **options: Any):
+          overwrite: bool = False, resume: bool = False, progress: bool = False, cv: int | None = None,
+          **options: Any):
     """Train one rung on a data file, as ``textladder train`` does, and return its
     :class:`~textladder.runs.Run` (``run.metrics``, ``run.load_model()``, ``run.path``). ``options``
-    are as :func:`run_config` takes them.
+    are as :func:`run_config` takes them; ``cv=K`` cross-validates over train+val first (out-of-fold
+    predictions in ``oof_predictions.csv``) and keeps one refit on train+val.
 
     Example:
         >>> run = train("hm_train.csv", model="fasttext", out="runs", epochs=20)  # doctest: +SKIP
@@ -94,16 +96,48 @@ def train(data: str | Path, model: str = "tfidf-linear", out: str | Path = "runs
     from textladder.runs import Run
     from textladder.training import train as train_run
 
-    config = run_config(data, model, **options)
+    config = run_config(data, model, **options).model_copy(update={"cv": cv, "fit_on": "train+val" if cv else "train"})
     path = train_run(config, out, name=name, resume=resume, progress=progress, overwrite=overwrite)
     return None if path is None else Run.open(path)
 
 
+def search(data: str | Path, model: str = "tfidf-linear", out: str | Path = "runs", *, trials: int | None = None,
+           budget: float | str | None = None, metric: str = "macro_f1", cv: int | None = None, refit: bool = False,
+           **options: Any):
+    """Search a rung's parameters on validation, as ``textladder search`` does, and return the
+    :class:`~textladder.tuning.SearchResult` (``.run``: the best trial's run; ``.refit``; ``.best_value``,
+    ``.default_value``, ``.trials_csv``). ``budget`` is seconds or a time such as ``"15m"``; ``options``
+    are as :func:`run_config` takes them (model parameters given there are fixed, not searched).
+
+    Example:
+        >>> result = search("hm_train.csv", model="tfidf-linear", budget="10m", refit=True)  # doctest: +SKIP
+        >>> result.final.metrics["test"]["accuracy"]  # doctest: +SKIP
+    """
+    from textladder.tuning import search as run_search
+
+    return run_search(run_config(data, model, **options), out, trials=trials, budget=_seconds(budget),
+                      metric=metric, cv=cv, refit=refit)
+
+
+def _seconds(budget: float | str | None) -> float | None:
+    """``90``, ``"90s"``, ``"15m"``, ``"2h"`` -> seconds."""
+    if budget is None or isinstance(budget, (int, float)):
+        return budget
+    import re
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", str(budget))
+    if not m:
+        raise TextladderError(f"a budget is a time such as 90s, 15m or 2h, not '{budget}'")
+    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+
+
 def climb(data: str | Path, config: str | Path = "quick", out: str | Path = "runs", *, report: bool = True,
-          seed: int = 42, progress: bool = False, **options: Any) -> "pd.DataFrame":
-    """Climb a ladder (a preset, ``quick`` or ``full``, or a TOML file) as ``textladder ladder`` does and
-    return the leaderboard as a DataFrame (best first); ``.attrs`` holds the report's path, the rungs
-    that failed and the time taken. ``options`` are data and split options.
+          seed: int = 42, progress: bool = False, budget: float | str | None = None,
+          **options: Any) -> "pd.DataFrame":
+    """Climb a ladder (``auto`` within ``budget``, a preset, ``quick`` or ``full``, or a TOML file) as
+    ``textladder ladder`` does and return the leaderboard as a DataFrame (best on validation first);
+    ``.attrs`` holds the report's path, the rungs that failed (or were dropped) and the time taken.
+    ``options`` are data and split options.
 
     Example:
         >>> board = climb("hm_train.csv", config="quick", out="runs")  # doctest: +SKIP
@@ -117,6 +151,22 @@ def climb(data: str | Path, config: str | Path = "quick", out: str | Path = "run
     from textladder.ladder import load_ladder
     from textladder.runs import leaderboard
 
+    if str(config) == "auto":
+        from textladder.auto import climb_auto
+
+        data_opts = {k: options.pop(k) for k in DATA_OPTIONS if options.get(k) is not None}
+        split_opts = {k: options.pop(k) for k in SPLIT_OPTIONS if k in options}
+        if options:
+            raise TextladderError(f"climb() takes data and split options only, not {', '.join(options)}")
+        method = split_opts.pop("split", None) or "auto"
+        auto = climb_auto(DataConfig(path=str(data), **data_opts), out, _seconds(budget or "10m"),
+                          split=SplitConfig(method=method, seed=seed, **split_opts), seed=seed, report=report,
+                          progress=progress)
+        board = pd.DataFrame(leaderboard(auto.runs + auto.ensembles))
+        board.attrs.update(report=auto.report, failed=list(auto.dropped.items()), seconds=auto.seconds)
+        return board
+    if budget is not None:
+        raise TextladderError("budget applies to config='auto'")
     spec = load_ladder(config)
     if seed != spec.seed:
         spec = spec.model_copy(update={"seed": seed})

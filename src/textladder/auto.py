@@ -3,7 +3,7 @@
 The budget is spent in three parts, cheap rungs first:
 
 1. **Search** (about 60% of it): each rung of :data:`RUNGS` in turn is searched on validation
-   (:func:`textladder.search.search`) for its share, plus what earlier rungs left unspent. After its first
+   (:func:`textladder.tuning.search`) for its share, plus what earlier rungs left unspent. After its first
    trials, a rung far behind the leader on validation (more than ``drop_margin`` macro-F1) gets no more.
 2. **Refit**: every rung kept is retrained on train+validation: cross-validated (``cv`` folds, out-of-fold
    predictions for stacking) when the time left allows it at the rung's measured cost, else one refit.
@@ -88,7 +88,7 @@ def climb_auto(data: DataConfig, runs_dir: str | Path, budget: float, split: Spl
 
 def _climb(data, runs_dir, budget, split, seed, plan: AutoPlan, report, progress) -> AutoResult:
     from textladder.models import get
-    from textladder.search import refit_config, search
+    from textladder.tuning import refit_config, search
     from textladder.training import train
 
     started = time.time()

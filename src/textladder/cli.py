@@ -486,13 +486,10 @@ def _ladder_auto(data, runs_dir: Path, budget: str, report: bool, data_cfg, spli
 
 
 def _seconds(budget: str) -> float:
-    """``90``, ``90s``, ``15m``, ``2h`` -> seconds."""
-    import re
+    """``90``, ``90s``, ``15m``, ``2h`` -> seconds (as the Python API reads a budget)."""
+    from textladder.api import _seconds as seconds
 
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", budget)
-    if not m:
-        raise TextladderError(f"--budget takes a time such as 90s, 15m or 2h, not '{budget}'")
-    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+    return seconds(budget)
 
 
 @app.command()
@@ -524,7 +521,7 @@ def search(
     with _errors():
         from textladder.choices import BALANCE, check
         from textladder.config import DataConfig, RunConfig
-        from textladder.search import search as run_search
+        from textladder.tuning import search as run_search
 
         check(balance, BALANCE, "--balance")
         if trials is None and budget is None:

@@ -174,7 +174,7 @@ def _train(config: RunConfig, runs_dir, name, on_progress, resume, progress, ove
         model, train_seconds = fitted
     else:
         # a refit's rung that picks its best epoch watches the validation rows it now also learns from:
-        # a search or ladder refit fixes its epochs to those validation chose before (see search.py)
+        # a search or ladder refit fixes its epochs to those validation chose before (see tuning.py)
         train_seconds = _fit(model, X_train, names[y_train], val_ds.frame(), names[y[split.val]], context, work,
                              runs_dir)
     if model.global_rank_ != 0:  # an extra process of a multi-process (DDP) run: rank 0 writes
