@@ -50,7 +50,8 @@ class TfidfLinearParams(Params):
     use_idf: bool = Field(True, description="weight words by inverse document frequency (false: plain counts)")
     binary: bool = Field(False, description="word presence (0/1) instead of counts")
     norm: Literal["l2", "l1"] | None = Field("l2", description="normalise each text's vector (None: raw values)")
-    char_ngrams: bool = Field(False, description="add character 2..5-grams (within word boundaries)")
+    char_ngrams: bool = Field(False, description="add character 2..char_ngram_max-grams (within word boundaries)")
+    char_ngram_max: int = Field(5, ge=2, le=8, description="longest character n-gram (with char_ngrams)")
     C: float | None = Field(None, gt=0, description="inverse regularisation; default 20 (logreg) or 1 (svm)")
     class_weight: Literal["balanced"] | None = None
     max_iter: int = Field(2000, ge=1)
@@ -71,6 +72,7 @@ class TfidfLinear(TextClassifier):
             "token_pattern": trial.suggest_categorical("token_pattern", [r"(?u)\b\w\w+\b", r"\b\w+\b"]),
             "ngram_max": trial.suggest_int("ngram_max", 1, 3),
             "char_ngrams": trial.suggest_categorical("char_ngrams", [False, True]),
+            "char_ngram_max": trial.suggest_int("char_ngram_max", 3, 5),
             "use_idf": trial.suggest_categorical("use_idf", [True, False]),
             "sublinear_tf": trial.suggest_categorical("sublinear_tf", [True, False]),
             "binary": trial.suggest_categorical("binary", [False, True]),
@@ -103,7 +105,7 @@ class TfidfLinear(TextClassifier):
         )
         features = words
         if p.char_ngrams:
-            chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=p.min_df,
+            chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, p.char_ngram_max), min_df=p.min_df,
                                     sublinear_tf=True, dtype=np.float32, max_features=p.max_features)
             features = FeatureUnion([("words", words), ("chars", chars)])
         if p.classifier == "logreg":
