@@ -232,3 +232,10 @@ def test_the_auto_ladder_drops_a_rung_far_behind_after_its_first_trials(noisy, t
     result = climb_auto(DataConfig(path=str(noisy)), tmp_path, budget=40, plan=plan, report=False)
     assert "behind the leader" in result.dropped["fasttext"]
     assert list(result.refits) == ["tfidf-linear"] and not result.ensembles
+
+
+def test_the_ladder_command_checks_its_budget(noisy, tmp_path):
+    short = runner.invoke(app, ["ladder", str(noisy), "--config", "auto", "--budget", "30s", "--out", str(tmp_path)])
+    assert short.exit_code == 1 and "too short for the auto ladder" in short.stderr
+    preset = runner.invoke(app, ["ladder", str(noisy), "--config", "quick", "--budget", "5m", "--out", str(tmp_path)])
+    assert preset.exit_code == 1 and "--budget applies to --config auto" in preset.stderr

@@ -41,7 +41,7 @@ def check(value: str, allowed: tuple[str, ...], what: str) -> str:
         >>> check("mean", VOTES, "vote")
         Traceback (most recent call last):
         ...
-        textladder.errors.TextladderError: vote must be one of soft, hard, not 'mean'
+        textladder.errors.TextladderError: vote must be one of soft, hard, stack, not 'mean'
     """
     if value not in allowed:
         raise TextladderError(f"{what} must be one of {', '.join(allowed)}, not '{value}'")

@@ -155,7 +155,7 @@ def greedy_weights(probas: list[np.ndarray], y: np.ndarray, rounds: int = 50, me
         for p in probas:
             mean = (total + p) / n
             loss = float(-np.log(np.clip(mean[np.arange(len(y)), y], 1e-12, 1)).mean())
-            trials.append((score(y, mean, classes)[metric], -loss))
+            trials.append((round(score(y, mean, classes)[metric], 10), round(-loss, 10)))
         j = max(range(len(probas)), key=lambda i: trials[i])
         counts[j] += 1
         total += probas[j]
