@@ -63,3 +63,20 @@ def test_transformer_ddp_two_processes_on_cpu(data, tmp_path, tiny_encoder):
     assert run.metrics["test"]["accuracy"] > 0.5
     assert done.stdout.strip().splitlines()[-1] == str(run.path)
     assert not list((runs / ".checkpoints").iterdir())
+
+
+def test_frozen_layers_keep_the_lower_encoder_as_pretrained(tiny_encoder):
+    from textladder.errors import TextladderError
+    from textladder.models import build
+
+    model = build("transformer", {"encoder": str(tiny_encoder), "frozen_layers": 1})
+    model._prepare(None, None)
+    net = model._build_net(3)
+    frozen = [n for n, p in net.named_parameters() if not p.requires_grad]
+    assert frozen and all(n.startswith(("encoder.embeddings", "encoder.encoder.layer.0.")) for n in frozen)
+    assert any(p.requires_grad for n, p in net.named_parameters() if n.startswith("encoder.encoder.layer.1."))
+    assert all(p.requires_grad for p in net.out.parameters())
+    too_many = build("transformer", {"encoder": str(tiny_encoder), "frozen_layers": 99})
+    too_many._prepare(None, None)
+    with pytest.raises(TextladderError, match="the encoder has only"):
+        too_many._build_net(3)
