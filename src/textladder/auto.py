@@ -2,9 +2,9 @@
 
 The budget is spent in three parts, cheap rungs first:
 
-1. **Search** (about 60% of it): each rung of :data:`RUNGS` in turn is searched on validation
+1. **Search** (about 60% of it): each rung of :attr:`AutoPlan.rungs` in turn is searched on validation
    (:func:`textladder.tuning.search`) for its share, plus what earlier rungs left unspent. After its first
-   trials, a rung far behind the leader on validation (more than ``drop_margin`` macro-F1) gets no more.
+   trials, a rung far behind the leader on validation (more than ``drop_margin`` of the metric) gets no more.
 2. **Refit**: every rung kept is retrained on train+validation: cross-validated (``cv`` folds, out-of-fold
    predictions for stacking) when the time left allows it at the rung's measured cost, else one refit.
 3. **Combine**: soft voting, stacking and greedy selection over the refit runs, then the leaderboard
@@ -53,7 +53,7 @@ class AutoPlan:
         AutoRung("attention", 0.50, {"epochs": 6, "patience": 2}, first_trials=2),
     ])
     search_fraction: float = 0.6  # of the whole budget
-    drop_margin: float = 0.03  # macro-F1 behind the leader on validation after the first trials: dropped
+    drop_margin: float = 0.03  # this far behind the leader on validation after the first trials: dropped
     cv: int = 5
     metric: str = "macro_f1"
 
