@@ -51,7 +51,7 @@ SEARCH_DIR = "search"  # in the best run's folder: study.json, history.png, impo
 
 @dataclass
 class SearchResult:
-    run: Run | None  # the best trial, trained again (on train; with cv: cross-validated, then refit on train+val)
+    run: Run  # the best trial, trained again (on train; with cv: cross-validated, then refit on train+val)
     study_name: str
     trials: int  # finished trials in the study, this call's and earlier ones
     pruned: int  # trials the pruner stopped early
@@ -115,12 +115,11 @@ def best_epoch(history: list[dict] | None) -> int | None:
 
 def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, budget: float | None = None,
            metric: str = "macro_f1", name: str | None = None, progress: bool = False, cv: int | None = None,
-           refit: bool = False, write_best: bool = True, stop=None) -> SearchResult:
+           refit: bool = False, stop=None) -> SearchResult:
     """Search ``config``'s rung for ``trials`` more trials or ``budget`` seconds (whichever ends first),
     then train the best trial into ``runs_dir`` and return it. ``cv=K`` scores each trial by K-fold
     cross-validation over train+val (the best is then written cross-validated, with its out-of-fold
     predictions, and refit on train+val); ``refit`` also writes the best retrained on train+val.
-    ``write_best=False`` only searches (the result's ``run`` is None): for a search to be continued.
     ``stop(study)``, called after each trial, ends the search early when it returns a reason (kept in
     the result's ``stopped``)."""
     import optuna
@@ -201,7 +200,7 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
                 stopped.append(reason)
                 study.stop()
 
-        if trials != 0:  # 0: only write the best of the study so far
+        if trials != 0:  # 0: only write the study's best so far again
             study.optimize(objective, n_trials=trials, timeout=budget, callbacks=[check_stop],
                            catch=(TextladderError, ValueError, RuntimeError), show_progress_bar=progress)
         done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
@@ -216,10 +215,6 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
             frame.to_csv(tmp, index=False)
     first = study.trials[0]
     default = first.value if first.state == optuna.trial.TrialState.COMPLETE else None
-    if not write_best:
-        return SearchResult(run=None, study_name=study_id, trials=len(done), pruned=pruned,
-                            best_value=float(study.best_value), default_value=default, trials_csv=csv,
-                            seconds=time.time() - started, stopped=stopped[0] if stopped else None)
     from textladder.training import train
 
     best = make_params(config.model, {**config.params, **study.best_params}).model_dump(mode="json")
