@@ -239,3 +239,14 @@ def test_the_ladder_command_checks_its_budget(noisy, tmp_path):
     assert short.exit_code == 1 and "too short for the auto ladder" in short.stderr
     preset = runner.invoke(app, ["ladder", str(noisy), "--config", "quick", "--budget", "5m", "--out", str(tmp_path)])
     assert preset.exit_code == 1 and "--budget applies to --config auto" in preset.stderr
+
+
+def test_fasttext_autotune_is_a_fast_path_to_a_run(noisy, tmp_path):
+    result = runner.invoke(app, ["search", str(noisy), "--model", "fasttext", "--autotune", "--budget", "3s",
+                                 "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    run = Run.open(result.stdout.strip().splitlines()[-1])
+    assert run.config.model == "fasttext" and run.metrics["val"]["accuracy"] > 0.5
+    refused = runner.invoke(app, ["search", str(noisy), "--model", "tfidf-linear", "--autotune", "--budget", "3s",
+                                  "--out", str(tmp_path)])
+    assert refused.exit_code == 1 and "no search of its own" in refused.stderr

@@ -133,11 +133,7 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
     if cls.search_space is TextClassifier.search_space:
         raise TextladderError(f"model '{config.model}' declares no search space")
     runs_dir = Path(runs_dir)
-    ds = load_data(config)
-    split_cfg = config.split.resolve(ds.format, len(ds))
-    config = config.model_copy(update={"split": split_cfg, "data": config.data.model_copy(
-        update={"sha256": ds.sha256, "format": ds.format, "rows": len(ds)})})
-    split = make_split(ds.labels, split_cfg)
+    config, ds, split = _read(config)
     classes = ds.classes
     train_ds, val_ds = ds.subset(split.train), ds.subset(split.val)
     X_train, y_train, X_val, y_val = train_ds.frame(), train_ds.labels, val_ds.frame(), val_ds.labels
@@ -228,6 +224,35 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
     return SearchResult(run=run, study_name=study_id, trials=len(done), pruned=pruned,
                         best_value=float(study.best_value), default_value=default, trials_csv=csv,
                         seconds=time.time() - started, refit=refit_run, stopped=stopped[0] if stopped else None)
+
+
+def _read(config: RunConfig):
+    """The data a search reads once: ``(config with the data's hash and resolved split, dataset, split)``."""
+    ds = load_data(config)
+    split_cfg = config.split.resolve(ds.format, len(ds))
+    config = config.model_copy(update={"split": split_cfg, "data": config.data.model_copy(
+        update={"sha256": ds.sha256, "format": ds.format, "rows": len(ds)})})
+    return config, ds, make_split(ds.labels, split_cfg)
+
+
+def autotune(config: RunConfig, runs_dir: str | Path, budget: float) -> Run:
+    """A rung's own search instead of Optuna's (fastText's autotune, on the validation split, for ``budget``
+    seconds), then the configuration it chose trained as a run folder. Parameters in ``config`` are
+    replaced by what the autotune chose."""
+    cls, config = resolve(config)
+    if not hasattr(cls, "autotune"):
+        raise TextladderError(f"model '{config.model}' has no search of its own; use the search's trials or budget")
+    config, ds, split = _read(config)
+    classes = ds.classes
+    train_ds, val_ds = ds.subset(split.train), ds.subset(split.val)
+    log.info("%s autotune on the validation split for %.0f s ...", config.model, budget)
+    chosen = cls.autotune(train_ds.frame(), encode(train_ds.labels, classes), val_ds.frame(),
+                          encode(val_ds.labels, classes), budget)
+    log.info("autotune chose %s", chosen)
+    from textladder.training import train
+
+    params = make_params(config.model, {**config.params, **chosen}).model_dump(mode="json")
+    return Run.open(train(config.model_copy(update={"params": params}), runs_dir))
 
 
 def refit_config(chosen: RunConfig, run: Run, cls: type) -> RunConfig:
