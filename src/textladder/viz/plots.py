@@ -142,6 +142,7 @@ def search_history_png(points: list[tuple[int, float]], path: Path, metric: str 
         low = np.percentile(values, 10) if len(values) >= 10 else min(values)
         ax.set_ylim(max(low - 0.01, 0), max(values) + 0.005)  # poor trials off the bottom: the top is what matters
     ax.set_xlabel("trial")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_ylabel(f"validation {metric}")
     ax.set_title(title)
     ax.grid(alpha=0.3)
