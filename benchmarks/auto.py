@@ -55,6 +55,34 @@ def human_accuracy(run: Run) -> tuple[float, int]:
     return float((joined["predicted"] == joined["ground_truth_category"]).mean()), len(joined)
 
 
+def diversity(runs: list[Run]) -> list[dict]:
+    """Why an ensemble gains what it gains, on validation: each member's accuracy, how often it agrees with
+    the best member, and how many of the best member's mistakes it gets right; then the oracle (any
+    member right). Refits are read through the validation predictions of the runs that chose them."""
+    preds = {}
+    for run in runs:
+        saved = run.predictions("val")
+        if saved is not None:
+            preds[run.name] = (run, saved[1].argmax(1))
+    if len(preds) < 2:
+        return []
+    first = next(iter(preds.values()))[0]
+    from textladder.runs import encode, run_split
+
+    y = encode(run_split(first, "val")[0].labels, first.classes)
+    best = max(preds, key=lambda n: (preds[n][1] == y).mean())
+    wrong = preds[best][1] != y
+    rows = []
+    for name, (run, p) in preds.items():
+        rows.append({"member": f"{run.config.model} ({run.trained_on})", "val acc": f"{(p == y).mean():.4f}",
+                     "agrees with the best": f"{(p == preds[best][1]).mean():.4f}",
+                     "right where the best is wrong": f"{(p[wrong] == y[wrong]).mean():.4f}"})
+    oracle = np.any([p == y for _, p in preds.values()], axis=0).mean()
+    rows.append({"member": "oracle (any member right)", "val acc": f"{oracle:.4f}", "agrees with the best": "",
+                 "right where the best is wrong": ""})
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="happydb,fortunes")
@@ -113,6 +141,9 @@ def main() -> None:
                 row["human-label acc"] = f"{acc:.4f} (n={n})"
             summary.append(row)
         print_table(summary, f"{name}: chosen on validation, test scored once")
+        div = diversity([r for r in everything if r.config.model != "ensemble" and r.trained_on == "train"])
+        if div:
+            print_table(div, f"{name}: what the ensembles have to work with (validation, the train-only runs)")
         if result.dropped:
             print("dropped:", result.dropped)
 
