@@ -7,8 +7,10 @@ The budget is spent in three parts, cheap rungs first:
    trials, a rung far behind the leader on validation (more than ``drop_margin`` of the metric) gets no more.
 2. **Refit**: every rung kept is retrained on train+validation: cross-validated (``cv`` folds, out-of-fold
    predictions for stacking) when the time left allows it at the rung's measured cost, else one refit.
-3. **Combine**: soft voting, stacking and greedy selection over the refit runs, then the leaderboard
-   (ranked by validation) and the report.
+3. **Combine**: soft voting, stacking and greedy selection over the refit runs.
+4. **Time left** (searches that ended early, cheap refits): the leading rung searches on; if it finds better
+   on validation, it is refit and the ensembles are built again. Then the leaderboard (ranked by
+   validation) and the report.
 
 Nothing here reads a test row to choose; test is scored once per run, for the leaderboard.
 
@@ -41,6 +43,7 @@ class AutoRung:
     share: float  # of the search budget
     fixed: dict[str, Any] = field(default_factory=dict)  # parameters every trial keeps
     first_trials: int = 3  # trials before the drop rule may stop it
+    max_trials: int | None = None  # at most this many trials in each search of it (None: as the budget allows)
 
 
 @dataclass
@@ -68,9 +71,11 @@ class AutoResult:
     seconds: float = 0.0
     report: Path | None = None
 
+    earlier: list[Run] = field(default_factory=list)  # runs a later, better search replaced (still on the leaderboard)
+
     @property
     def runs(self) -> list[Run]:
-        return [*self.searched.values(), *self.refits.values()]
+        return [*self.searched.values(), *self.refits.values(), *(r for r in self.earlier if r.config.model != "ensemble")]
 
 
 def climb_auto(data: DataConfig, runs_dir: str | Path, budget: float, split: SplitConfig | None = None,
@@ -87,9 +92,7 @@ def climb_auto(data: DataConfig, runs_dir: str | Path, budget: float, split: Spl
 
 
 def _climb(data, runs_dir, budget, split, seed, plan: AutoPlan, report, progress) -> AutoResult:
-    from textladder.models import get
-    from textladder.tuning import refit_config, search
-    from textladder.training import train
+    from textladder.tuning import search
 
     started = time.time()
     deadline = started + budget
@@ -119,11 +122,15 @@ def _climb(data, runs_dir, budget, split, seed, plan: AutoPlan, report, progress
             return None
 
         try:
-            res = search(config, runs_dir, budget=share, metric=plan.metric, progress=progress, stop=behind)
+            res = search(config, runs_dir, budget=share, trials=rung.max_trials, metric=plan.metric, progress=progress,
+                         stop=behind)
         except TextladderError as exc:
             result.dropped[rung.model] = f"failed: {exc}"
             log.error("auto: %s failed: %s", rung.model, exc)
             continue
+        if res.stopped is None and res.best_value < leader - plan.drop_margin:  # its share ended first
+            res.stopped = (f"validation {plan.metric} {res.best_value:.4f} after {res.trials} trials, more than "
+                           f"{plan.drop_margin} behind the leader ({leader:.4f})")
         if res.stopped:
             result.dropped[rung.model] = res.stopped
             log.info("auto: %s dropped: %s", rung.model, res.stopped)
@@ -133,35 +140,83 @@ def _climb(data, runs_dir, budget, split, seed, plan: AutoPlan, report, progress
             best_val = max(best_val, res.best_value)
     kept = sorted((m for m in result.searched if m not in result.dropped),
                   key=lambda m: result.searched[m].choice_score(plan.metric) or 0, reverse=True)
+    reserve = min(60.0, 0.1 * budget)  # kept for the ensembles and the report
     for model in kept:
-        run = result.searched[model]
-        cls = get(model)
-        left = deadline - time.time() - min(60.0, 0.1 * budget)  # kept for the ensembles and the report
-        cost = 1.3 * (run.metrics.get("total_seconds") or 60)  # a refit learns from about 1.2x the rows
-        try:
-            if (plan.cv + 1) * cost < left:
-                log.info("auto: %s: %d-fold cross-validation and refit on train+val (about %.0f s)", model, plan.cv,
-                         (plan.cv + 1) * cost)
-                path = train(run.config.model_copy(update={"cv": plan.cv}), runs_dir)
-            elif cost < left:
-                log.info("auto: %s: refit on train+val (about %.0f s; no time for cross-validation)", model, cost)
-                path = train(refit_config(run.config, run, cls), runs_dir, chosen_by=run.path)
+        _refit(result, model, runs_dir, deadline - time.time() - reserve, plan.cv)
+    _combine(result, kept, runs_dir)
+    # time left (the searches ended early, the refits were cheap): the leader searches on, and if it finds
+    # better on validation it is refit and the ensembles are built again
+    if kept:
+        leader = kept[0]
+        first = result.searched[leader]
+        left = deadline - time.time() - reserve - 2 * _cost(first) * (plan.cv + 1)
+        if left > max(30.0, 0.05 * budget):
+            log.info("auto: %.0f s left: %s searches on", left, leader)
+            config = RunConfig(model=leader, params=dict(_rung(plan, leader).fixed), data=data, split=split, seed=seed)
+            try:
+                res = search(config, runs_dir, budget=left, trials=_rung(plan, leader).max_trials, metric=plan.metric,
+                             progress=progress)
+            except TextladderError as exc:
+                log.error("auto: searching %s on failed: %s", leader, exc)
             else:
-                log.info("auto: %s: no time left to refit; its train-only run joins the ensembles", model)
-                continue
-        except TextladderError as exc:
-            log.error("auto: refitting %s failed: %s", model, exc)
-            continue
-        result.refits[model] = Run.open(path)
+                if res.best_value > (first.choice_score(plan.metric) or 0) + 1e-9:
+                    result.earlier += [first, *([result.refits.pop(leader)] if leader in result.refits else [])]
+                    result.searched[leader] = res.run
+                    _refit(result, leader, runs_dir, deadline - time.time() - reserve, plan.cv)
+                    result.earlier += result.ensembles
+                    _combine(result, kept, runs_dir)
+                else:
+                    result.earlier.append(res.run)  # the same best, written again
+    if report and result.searched:
+        from textladder.report import write_report
+
+        result.report = write_report(runs_dir, runs=result.runs + result.ensembles +
+                                     [r for r in result.earlier if r.config.model == "ensemble"])
+    result.seconds = time.time() - started
+    return result
+
+
+def _rung(plan: AutoPlan, model: str) -> AutoRung:
+    return next(r for r in plan.rungs if r.model == model)
+
+
+def _cost(run: Run) -> float:
+    """About what training ``run``'s configuration again on train+val costs (1.2x its rows)."""
+    m = run.metrics  # a search's best trial is written without fitting again: its fit is in train_seconds
+    return 1.3 * (m.get("train_seconds") or 60) + (m.get("total_seconds") or 0)
+
+
+def _refit(result: AutoResult, model: str, runs_dir: Path, left: float, cv: int) -> None:
+    """Refit the best run of ``model`` on train+val: cross-validated when ``left`` seconds allow it, else
+    once; with no time at all, its train-only run stays the one the ensembles use."""
+    from textladder.models import get
+    from textladder.tuning import refit_config
+    from textladder.training import train
+
+    run = result.searched[model]
+    cost = _cost(run)
+    try:
+        if (cv + 1) * cost < left:
+            log.info("auto: %s: %d-fold cross-validation and refit on train+val (about %.0f s)", model, cv,
+                     (cv + 1) * cost)
+            path = train(run.config.model_copy(update={"cv": cv}), runs_dir)
+        elif cost < left:
+            log.info("auto: %s: refit on train+val (about %.0f s; no time for cross-validation)", model, cost)
+            path = train(refit_config(run.config, run, get(model)), runs_dir, chosen_by=run.path)
+        else:
+            log.info("auto: %s: no time left to refit; its train-only run joins the ensembles", model)
+            return
+    except TextladderError as exc:
+        log.error("auto: refitting %s failed: %s", model, exc)
+        return
+    result.refits[model] = Run.open(path)
+
+
+def _combine(result: AutoResult, kept: list[str], runs_dir: Path) -> None:
+    """Soft voting, stacking and greedy selection over the kept rungs' refits (else their train-only runs)."""
     members = [result.refits.get(m) or result.searched[m] for m in kept]
     if len(members) >= 2:
         from textladder.ladder import EnsembleSpec, ensembles
 
         result.ensembles = ensembles(members, EnsembleSpec(vote=["soft", "stack"], select="all", greedy=True),
                                      runs_dir)
-    if report and result.searched:
-        from textladder.report import write_report
-
-        result.report = write_report(runs_dir, runs=result.runs + result.ensembles)
-    result.seconds = time.time() - started
-    return result

@@ -377,7 +377,7 @@ def predict(
 @app.command()
 def ensemble(
     runs_: Annotated[list[Path], typer.Argument(metavar="RUN...", help="Run folders, or a folder of runs (all its finished runs).")],
-    vote: Annotated[str, typer.Option("--vote", help="soft: mean of the probabilities; hard: majority of the predicted labels (ties: the larger summed probability); stack: a logistic regression on the members' log-probabilities, fitted on their out-of-fold predictions when all have them (train --cv), otherwise cross-fitted on validation.")] = "soft",
+    vote: Annotated[str, typer.Option("--vote", help="soft: mean of the probabilities; hard: majority of the predicted labels (ties: the larger summed probability); stack: a logistic regression on the members' log-probabilities (one weight per member, one intercept per class), fitted on their out-of-fold predictions when all have them (train --cv), otherwise cross-fitted on validation.")] = "soft",
     weights: Annotated[Optional[str], typer.Option("--weights", help="Comma-separated positive weights, one per run, in order (not with --select).")] = None,
     select: Annotated[Optional[str], typer.Option("--select", help="top-K: keep the K runs with the best validation macro-F1 (never test); greedy: forward selection with replacement (Caruana) of soft-voting weights on out-of-fold or validation predictions; default all.")] = None,
     runs_dir: Annotated[Path, typer.Option("--out", "-o", help="Runs folder; the ensemble gets its own run folder inside.")] = Path("runs"),
