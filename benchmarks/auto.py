@@ -128,7 +128,9 @@ def main() -> None:
         ensembles = result.ensembles
         best_ens = max(ensembles, key=lambda r: r.choice_score(args.metric) or 0) if ensembles else None
         summary = []
-        for label, run in (("best single", best_single), ("best ensemble", best_ens)):
+        refits = [r for r in singles if r.trained_on != "train"]
+        best_refit = max(refits, key=lambda r: r.choice_score(args.metric) or 0) if refits else None
+        for label, run in (("best single", best_single), ("best single refit", best_refit), ("best ensemble", best_ens)):
             if run is None:
                 continue
             te = run.metrics["test"]

@@ -165,8 +165,11 @@ def _climb(data, runs_dir, budget, split, seed, plan: AutoPlan, report, progress
                     _refit(result, leader, runs_dir, deadline - time.time() - reserve, plan.cv)
                     result.earlier += result.ensembles
                     _combine(result, kept, runs_dir)
-                else:
-                    result.earlier.append(res.run)  # the same best, written again
+                else:  # the same best, written again: not a run of its own
+                    import shutil
+
+                    log.info("auto: %s found nothing better on validation", leader)
+                    shutil.rmtree(res.run.path, ignore_errors=True)
     if report and result.searched:
         from textladder.report import write_report
 
