@@ -196,9 +196,8 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
                 stopped.append(reason)
                 study.stop()
 
-        if trials != 0:  # 0: only write the study's best so far again
-            study.optimize(objective, n_trials=trials, timeout=budget, callbacks=[check_stop],
-                           catch=(TextladderError, ValueError, RuntimeError), show_progress_bar=progress)
+        study.optimize(objective, n_trials=trials, timeout=budget, callbacks=[check_stop],
+                       catch=(TextladderError, ValueError, RuntimeError), show_progress_bar=progress)
         done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
         pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
         if not done:
