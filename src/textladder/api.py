@@ -151,16 +151,17 @@ def climb(data: str | Path, config: str | Path = "quick", out: str | Path = "run
     from textladder.ladder import load_ladder
     from textladder.runs import leaderboard
 
+    data_opts = {k: options.pop(k) for k in DATA_OPTIONS if options.get(k) is not None}
+    split_opts = {k: options.pop(k) for k in SPLIT_OPTIONS if k in options}
+    if options:
+        raise TextladderError(f"climb() takes data and split options only, not {', '.join(options)}")
+    method = split_opts.pop("split", None) or "auto"
+    data_cfg = DataConfig(path=str(data), **data_opts)
+    split = SplitConfig(method=method, seed=seed, **split_opts)
     if str(config) == "auto":
         from textladder.auto import climb_auto
 
-        data_opts = {k: options.pop(k) for k in DATA_OPTIONS if options.get(k) is not None}
-        split_opts = {k: options.pop(k) for k in SPLIT_OPTIONS if k in options}
-        if options:
-            raise TextladderError(f"climb() takes data and split options only, not {', '.join(options)}")
-        method = split_opts.pop("split", None) or "auto"
-        auto = climb_auto(DataConfig(path=str(data), **data_opts), out, _seconds(budget or "10m"),
-                          split=SplitConfig(method=method, seed=seed, **split_opts), seed=seed, report=report,
+        auto = climb_auto(data_cfg, out, _seconds(budget or "10m"), split=split, seed=seed, report=report,
                           progress=progress)
         board = pd.DataFrame(leaderboard(auto.runs + auto.ensembles))
         board.attrs.update(report=auto.report, failed=list(auto.dropped.items()), seconds=auto.seconds)
@@ -170,13 +171,7 @@ def climb(data: str | Path, config: str | Path = "quick", out: str | Path = "run
     spec = load_ladder(config)
     if seed != spec.seed:
         spec = spec.model_copy(update={"seed": seed})
-    data_opts = {k: options.pop(k) for k in DATA_OPTIONS if options.get(k) is not None}
-    split_opts = {k: options.pop(k) for k in SPLIT_OPTIONS if k in options}
-    if options:
-        raise TextladderError(f"climb() takes data and split options only, not {', '.join(options)}")
-    method = split_opts.pop("split", None) or "auto"
-    result = climb_ladder(spec, DataConfig(path=str(data), **data_opts), out,
-                          split=SplitConfig(method=method, seed=seed, **split_opts), report=report, progress=progress)
+    result = climb_ladder(spec, data_cfg, out, split=split, report=report, progress=progress)
     board = pd.DataFrame(leaderboard(result.runs + result.ensembles))
     board.attrs.update(report=result.report, failed=result.failed, seconds=result.seconds)
     return board

@@ -112,14 +112,17 @@ def _climb(data, runs_dir, budget, split, seed, plan: AutoPlan, report, progress
                  100 * rung.share / total_share)
         leader = best_val
 
-        def behind(study, rung=rung, leader=leader) -> str | None:
+        def behind_by(value: float, trials: int) -> str | None:
+            if value < leader - plan.drop_margin:
+                return (f"validation {plan.metric} {value:.4f} after {trials} trials, more than {plan.drop_margin} "
+                        f"behind the leader ({leader:.4f})")
+            return None
+
+        def behind(study, rung=rung) -> str | None:
             import optuna
 
-            done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-            if len(done) >= rung.first_trials and study.best_value < leader - plan.drop_margin:
-                return (f"validation {plan.metric} {study.best_value:.4f} after {len(done)} trials, more than "
-                        f"{plan.drop_margin} behind the leader ({leader:.4f})")
-            return None
+            done = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+            return behind_by(study.best_value, done) if done >= rung.first_trials else None
 
         try:
             res = search(config, runs_dir, budget=share, trials=rung.max_trials, metric=plan.metric, progress=progress,
@@ -128,9 +131,7 @@ def _climb(data, runs_dir, budget, split, seed, plan: AutoPlan, report, progress
             result.dropped[rung.model] = f"failed: {exc}"
             log.error("auto: %s failed: %s", rung.model, exc)
             continue
-        if res.stopped is None and res.best_value < leader - plan.drop_margin:  # its share ended first
-            res.stopped = (f"validation {plan.metric} {res.best_value:.4f} after {res.trials} trials, more than "
-                           f"{plan.drop_margin} behind the leader ({leader:.4f})")
+        res.stopped = res.stopped or behind_by(res.best_value, res.trials)  # also when its share ended first
         if res.stopped:
             result.dropped[rung.model] = res.stopped
             log.info("auto: %s dropped: %s", rung.model, res.stopped)

@@ -99,12 +99,13 @@ def parse_select(select: str | None) -> int | str | None:
     return _parse_top(select)
 
 
-def member_predictions(runs: list[Run], part: str, on_progress=None) -> tuple[list[str], list[np.ndarray]] | None:
+def member_predictions(runs: list[Run], part: str, val_ds=None, on_progress=None) -> tuple[list[str], list[np.ndarray]] | None:
     """The members' saved predictions of ``part`` ("oof" or "val"), on the ids they share, in one order.
 
     "oof" is None unless every member was cross-validated over the same rows. "val" falls back on
     predicting the validation rows with a member's model when it saved none (runs from before
-    ``val_predictions.csv``); a refit member must have saved them (its model has seen those rows)."""
+    ``val_predictions.csv``); a refit member must have saved them (its model has seen those rows).
+    ``val_ds``: the validation rows, when the caller has read them already."""
     saved = [r.predictions(part) for r in runs]
     if part == "oof":
         if any(s is None for s in saved):
@@ -118,7 +119,6 @@ def member_predictions(runs: list[Run], part: str, on_progress=None) -> tuple[li
 
     ids = runs[0].split_ids["val"]
     probas = []
-    val_ds = None
     for r, s in zip(runs, saved):
         if s is not None and s[0] == ids:
             probas.append(s[1])
@@ -197,7 +197,7 @@ def _build(runs: list[Run], vote: str, weights: list[float] | None, final: Path,
     classes = first.classes
     val_ds, test_ds = run_split(first, ("val", "test"), on_progress)
     y_val, y_test = encode(val_ds.labels, classes), encode(test_ds.labels, classes)
-    _, member_val = member_predictions(runs, "val", on_progress)
+    _, member_val = member_predictions(runs, "val", val_ds)
     oof = member_predictions(runs, "oof") if (greedy or vote == "stack") else None
     learned: dict = {}
     if oof is not None:

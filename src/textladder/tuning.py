@@ -138,7 +138,9 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
     train_ds, val_ds = ds.subset(split.train), ds.subset(split.val)
     X_train, y_train, X_val, y_val = train_ds.frame(), train_ds.labels, val_ds.frame(), val_ds.labels
     y_val_index = encode(y_val, classes)
-    trval = ds.subset(np.concatenate([split.train, split.val]))
+    if cv:  # cross-validated trials: train+val, built once for every trial
+        trval = ds.subset(np.concatenate([split.train, split.val]))
+        X_trval, y_trval = trval.frame(), encode(trval.labels, classes)
     if config.balance in RESAMPLING:  # as train() does: the trials learn from the same rows as the final run
         idx = resample_indices(encode(y_train, classes), config.balance, seed=config.seed)
         X_train, y_train = X_train.iloc[idx].reset_index(drop=True), y_train[idx]
@@ -167,8 +169,8 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
                     if trial.should_prune():
                         raise optuna.TrialPruned(f"fold {i}: mean {metric} {running:.4f} behind the other trials")
 
-                summary, _ = cross_validate(cls, params, config.model_copy(update={"cv": cv}), trval.frame(),
-                                            encode(trval.labels, classes), classes, metric=metric, on_fold=on_fold)
+                summary, _ = cross_validate(cls, params, config.model_copy(update={"cv": cv}), X_trval, y_trval,
+                                            classes, metric=metric, on_fold=on_fold)
                 m = {k: summary[k]["mean"] for k in METRICS}
             else:
                 model = cls(params, features=config.features, smote=config.balance == "smote")
