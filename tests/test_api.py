@@ -182,11 +182,17 @@ def test_runs_written_before_model_folders_described_themselves_still_load(runs,
     from textladder.ensemble import build
 
     ens = Run.open(build([a, b], runs_dir=tmp_path / "r"))
-    expected = ens.load_model().predict_proba(["hugged my son"])
-    # the old layout: no rung.json, no checksums; members as run-folder copies
+    old = ens.load_model(calibrated=False)  # old runs had no temperatures
+    for m in old.members_:
+        m.calibration = False
+    expected = old.predict_proba(["hugged my son"])
+    # the old layout: no rung.json, no checksums, no calibration; members as run-folder copies
     for run in (a, ens):
         (run.path / "model" / "rung.json").unlink()
         (run.path / "model" / "checksums.json").unlink()
+        metrics = json.loads((run.path / "metrics.json").read_text())
+        del metrics["calibration"]
+        (run.path / "metrics.json").write_text(json.dumps(metrics))
     members = ens.path / "model" / "members"
     for m in (a, b):
         folder = members / m.name

@@ -12,6 +12,7 @@ import pytest
 from conftest import make_rows, write_csv
 from typer.testing import CliRunner
 
+from textladder.calibration import apply_temperature
 from textladder.cli import app
 from textladder.models.voting import combine
 from textladder.runs import Run
@@ -76,10 +77,11 @@ def test_ensemble_is_a_run_folder_that_evaluate_predict_and_runs_accept(members,
     ens = Run.open(result.stdout.strip().splitlines()[-1])
     assert ens.config.model == "ensemble" and ens.config.params["members"] == [r.name for r in rs]
     assert ens.split_ids["test"] == rs[0].split_ids["test"] and ens.classes == rs[0].classes
-    # its test probabilities are the mean of the members' own saved ones
+    # its test probabilities are the mean of the members' own saved (calibrated) ones, at its own temperature
     probas = [pd.read_csv(r.path / "test_predictions.csv").filter(like="proba_").to_numpy() for r in rs]
     mine = pd.read_csv(ens.path / "test_predictions.csv").filter(like="proba_").to_numpy()
-    np.testing.assert_allclose(mine, sum(probas) / 3, atol=1e-5)
+    assert ens.temperature != 1.0 and all(r.temperature != 1.0 for r in rs)
+    np.testing.assert_allclose(mine, apply_temperature(sum(probas) / 3, ens.temperature), atol=1e-5)
     assert [m["run"] for m in ens.metrics["members"]] == [r.name for r in rs]
     # self-contained: the members' own folders can go
     moved = tmp_path / "gone"

@@ -297,6 +297,10 @@ def _print_metrics(run) -> None:
     out.print(f"training time {m['train_seconds']:.1f} s")
 
 
+MinConfidence = Annotated[Optional[float], typer.Option("--min-confidence", min=0.0, max=1.0, help="Below this highest probability, answer 'uncertain' instead of a label (the probabilities are still given).")]
+NoCalibration = Annotated[bool, typer.Option("--no-calibration", help="Use the model's own probabilities, not the run's temperature-scaled ones (to compare).")]
+
+
 @app.command()
 def evaluate(
     run: Annotated[Path, typer.Argument(help="Run folder.")],
@@ -304,16 +308,18 @@ def evaluate(
     label_col: LabelCol = None, text_col: TextCol = None, id_col: IdCol = None,
     json_: Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout, nothing else.")] = False,
     out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for the plots and CSVs (default: RUN/eval-NAME).")] = None,
+    no_calibration: NoCalibration = False,
+    target_accuracy: Annotated[Optional[float], typer.Option("--target-accuracy", min=0.0, max=1.0, help="Choose on validation the lowest confidence threshold whose answered rows reach this accuracy, and report the coverage and accuracy it gives here.")] = None,
 ):
-    """Score a run: accuracy, macro/weighted F1, per-class report, confusion matrices, misclassified rows.
+    """Score a run: accuracy, macro/weighted F1, per-class report, confusion matrices, misclassified rows,
+    calibration (ECE, Brier, log loss; reliability diagram) and accuracy against coverage.
 
     Rows of DATA with no label are skipped and counted.
     """
     _setup_logging()
     with _errors():
-        from textladder.evaluate import metrics, write_artifacts
-        from textladder.predict import labelled_rows, run_test_split, score
-        from textladder.files import atomic_folder, lock
+        from textladder.evaluate import evaluate_run
+        from textladder.predict import labelled_rows, run_test_split
         from textladder.runs import Run
 
         r = Run.open(run)
@@ -324,14 +330,9 @@ def evaluate(
         else:
             ds, skipped = labelled_rows(r, data, label_col=label_col, text_col=text_col, id_col=id_col)
             source = str(data)
-        y_true, proba = score(r, ds, runtime=_runtime())
-        result = metrics(y_true, proba, r.classes)
-        result["skipped_unlabelled"] = skipped
-        result["source"] = source
         target = out_dir or (r.path / f"eval-{'test' if data is None else Path(data).stem}")
-        with lock(target), atomic_folder(target, overwrite=True) as tmp:  # a new evaluation replaces the last
-            write_artifacts(tmp, result, r.classes, ds.ids, ds.texts, y_true, proba, prefix=f"{r.config.model}: ")
-            (tmp / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+        result = evaluate_run(r, ds, runtime=_runtime(), calibrated=not no_calibration,
+                              target_accuracy=target_accuracy, out_dir=target, source=source, skipped=skipped)
         if json_:
             print(json.dumps(result))
             return
@@ -347,6 +348,25 @@ def _print_report(r, result, source, skipped, target) -> None:
     out.print(table)
     out.print(f"accuracy {result['accuracy']:.4f}   macro-F1 {result['macro_f1']:.4f}   "
               f"weighted-F1 {result['weighted_f1']:.4f}   n {result['n']:,}")
+    cal, before = result["calibration"], result["uncalibrated"]
+    if cal["calibrated"] and cal["temperature"] != 1.0:
+        out.print(f"calibration: temperature {cal['temperature']:.3f} (fitted on {cal['fitted_on']}); "
+                  f"ECE {before['ece']:.4f} -> {result['ece']:.4f}, Brier {before['brier']:.4f} -> "
+                  f"{result['brier']:.4f}, log loss {before['log_loss']:.4f} -> {result['log_loss']:.4f}")
+    else:
+        out.print(f"{'uncalibrated' if not cal['calibrated'] else 'no temperature (run from before calibration)'}: "
+                  f"ECE {result['ece']:.4f}, Brier {result['brier']:.4f}, log loss {result['log_loss']:.4f}")
+    out.print("accuracy of the most confident rows: " + ", ".join(
+        f"{float(c):.0%} answered {a:.4f}" for c, a in result["coverage"].items()))
+    chosen = result.get("selective")
+    if chosen:
+        if chosen["reached"]:
+            out.print(f"target accuracy {chosen['target_accuracy']}: threshold {chosen['threshold']:.4f} (chosen on "
+                      f"{chosen['chosen_on']}) answers {chosen['coverage']:.1%} of these rows at accuracy "
+                      f"{chosen['accuracy'] if chosen['accuracy'] is not None else float('nan'):.4f}; "
+                      f"{chosen['withheld']:,} withheld")
+        else:
+            out.print(f"target accuracy {chosen['target_accuracy']}: no confidence threshold reaches it on validation")
     if skipped:
         out.print(f"skipped {skipped:,} rows with no label")
     out.print(f"plots and CSVs: {target}")
@@ -359,8 +379,11 @@ def predict(
     output: Annotated[Path, typer.Option("--output", "-o", help="CSV or Parquet (by suffix) to write.")],
     text_col: TextCol = None, id_col: IdCol = None,
     chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Rows per chunk; memory stays flat.")] = 10_000,
+    min_confidence: MinConfidence = None,
+    no_calibration: NoCalibration = False,
+    keep_text: Annotated[bool, typer.Option("--keep-text", help="Also write the input's text, as a 'text' column.")] = False,
 ):
-    """Predict a file in chunks: id, predicted label and one probability column per class."""
+    """Predict a file in chunks: id, predicted label and one (calibrated) probability per class."""
     _setup_logging()
     with _errors():
         from textladder.predict import predict_file
@@ -368,10 +391,12 @@ def predict(
 
         r = Run.open(run)
         with _file_progress(input_path, f"predicting {input_path.name}") as progress:
-            rows = predict_file(r, input_path, output, chunk_size=chunk_size, text_col=text_col, id_col=id_col,
-                                runtime=_runtime(),
-                                on_progress=progress)
-        err.print(f"wrote {rows:,} predictions to {output}")
+            done = predict_file(r, input_path, output, chunk_size=chunk_size, text_col=text_col, id_col=id_col,
+                                runtime=_runtime(), on_progress=progress, min_confidence=min_confidence,
+                                calibrated=not no_calibration, keep_text=keep_text)
+        withheld = (f"; {done.withheld:,} ({done.withheld / done.rows:.1%}) withheld as 'uncertain' (confidence "
+                    f"below {min_confidence})" if min_confidence is not None else "")
+        err.print(f"wrote {done.rows:,} predictions to {output}{withheld}")
 
 
 @app.command()
@@ -382,6 +407,7 @@ def ensemble(
     select: Annotated[Optional[str], typer.Option("--select", help="top-K: keep the K runs with the best validation macro-F1 (never test); greedy: forward selection with replacement (Caruana) of soft-voting weights on out-of-fold or validation predictions; default all.")] = None,
     runs_dir: Annotated[Path, typer.Option("--out", "-o", help="Runs folder; the ensemble gets its own run folder inside.")] = Path("runs"),
     name: Annotated[Optional[str], typer.Option("--name", help="Run folder name (default: ensemble-VOTE-TIME-RANDOM).")] = None,
+    no_calibration: Annotated[bool, typer.Option("--no-calibration", help="Combine the members' own probabilities, not their calibrated ones, and leave the ensemble uncalibrated (to compare).")] = False,
 ):
     """Combine finished runs by soft or hard voting, stacking or greedy selection into a new run folder
     (evaluate, predict, serve and runs work on it). Test is never used to choose or fit.
@@ -412,7 +438,7 @@ def ensemble(
             err.print(f"selected by validation macro-F1: {', '.join(r.name for r in members)}")
         with err.status(f"scoring {len(members)} runs on validation and test ...", spinner="dots"):
             path = build(members, vote=vote, weights=w, runs_dir=runs_dir, name=name, runtime=_runtime(),
-                         greedy=greedy)
+                         greedy=greedy, calibrated=not no_calibration)
         _print_metrics(Run.open(path))
         print(path)
 
@@ -588,6 +614,8 @@ def serve(
     no_docs: Annotated[bool, typer.Option("--no-docs", help="Do not serve /docs, /redoc and /openapi.json.")] = False,
     header_timeout: Annotated[float, typer.Option("--header-timeout", min=0.1, help="Close connections whose request headers take longer than this many seconds.")] = 10.0,
     body_timeout: Annotated[float, typer.Option("--body-timeout", min=0.1, help="End a request (408) whose body stops arriving for this many seconds.")] = 30.0,
+    min_confidence: MinConfidence = None,
+    no_calibration: NoCalibration = False,
 ):
     """Serve a run over HTTP: POST /predict {"texts": [...]}, GET /health, /labels, /model; docs at /docs.
 
@@ -603,7 +631,8 @@ def serve(
         serve_run(run, host=host, port=port, workers=workers, max_batch=max_batch, max_chars=max_chars,
                   runtime=_runtime(),
                   truncate=truncate, max_body=max_body, api_key=api_key, cors_origin=cors_origin, docs=not no_docs,
-                  header_timeout=header_timeout, body_timeout=body_timeout)
+                  header_timeout=header_timeout, body_timeout=body_timeout, min_confidence=min_confidence,
+                  calibrated=not no_calibration)
 
 
 @app.command()

@@ -99,14 +99,16 @@ def parse_select(select: str | None) -> int | str | None:
     return _parse_top(select)
 
 
-def member_predictions(runs: list[Run], part: str, val_ds=None, on_progress=None) -> tuple[list[str], list[np.ndarray]] | None:
+def member_predictions(runs: list[Run], part: str, val_ds=None, on_progress=None,
+                       calibrated: bool = True) -> tuple[list[str], list[np.ndarray]] | None:
     """The members' saved predictions of ``part`` ("oof" or "val"), on the ids they share, in one order.
 
     "oof" is None unless every member was cross-validated over the same rows. "val" falls back on
     predicting the validation rows with a member's model when it saved none (runs from before
     ``val_predictions.csv``); a refit member must have saved them (its model has seen those rows).
-    ``val_ds``: the validation rows, when the caller has read them already."""
-    saved = [r.predictions(part) for r in runs]
+    ``val_ds``: the validation rows, when the caller has read them already. ``calibrated``: each member's
+    calibrated probabilities (else its own)."""
+    saved = [r.predictions(part, calibrated) for r in runs]
     if part == "oof":
         if any(s is None for s in saved):
             return None
@@ -128,7 +130,7 @@ def member_predictions(runs: list[Run], part: str, val_ds=None, on_progress=None
                                   "validation rows, so it cannot be scored there")
         if val_ds is None:
             val_ds = run_split(runs[0], "val", on_progress)[0]
-        probas.append(checked_proba(r.load_model(), val_ds.frame(), len(r.classes)))
+        probas.append(checked_proba(r.load_model(calibrated=calibrated), val_ds.frame(), len(r.classes)))
     return ids, probas
 
 
@@ -166,11 +168,13 @@ def greedy_weights(probas: list[np.ndarray], y: np.ndarray, rounds: int = 50, me
 
 def build(runs: list[Run], vote: str = "soft", weights: list[float] | None = None,
           runs_dir: str | Path = "runs", name: str | None = None, on_progress=None, runtime: str = "auto",
-          greedy: bool = False) -> Path:
+          greedy: bool = False, calibrated: bool = True) -> Path:
     """Score the members on their shared validation and test rows, combine them, and write the ensemble's run
     folder. ``vote="stack"`` fits a meta-learner; ``greedy`` picks members and weights by forward selection
     (soft voting). Both learn from out-of-fold predictions when every member has them, otherwise from the
-    validation predictions; neither reads a test row."""
+    validation predictions; neither reads a test row. The members' calibrated probabilities are combined,
+    and the ensemble gets its own temperature on validation; ``calibrated=False`` combines their own
+    probabilities and leaves the ensemble uncalibrated (to compare)."""
     check(vote, VOTES, "vote")
     check_members(runs)
     if weights is not None and len(weights) != len(runs):
@@ -183,11 +187,11 @@ def build(runs: list[Run], vote: str = "soft", weights: list[float] | None = Non
     if final.exists():
         raise TextladderError(f"{final} exists already; choose another name")
     with lock(final):
-        return _build(runs, vote, weights, final, on_progress, runtime, greedy)
+        return _build(runs, vote, weights, final, on_progress, runtime, greedy, calibrated)
 
 
 def _build(runs: list[Run], vote: str, weights: list[float] | None, final: Path, on_progress, runtime: str,
-           greedy: bool) -> Path:
+           greedy: bool, calibrated: bool) -> Path:
     from textladder.config import RunConfig
     from textladder.models.voting import Ensemble, Stacker, combine
     from textladder.runs import MODEL_DIR, encode, run_split, write_run
@@ -197,8 +201,8 @@ def _build(runs: list[Run], vote: str, weights: list[float] | None, final: Path,
     classes = first.classes
     val_ds, test_ds = run_split(first, ("val", "test"), on_progress)
     y_val, y_test = encode(val_ds.labels, classes), encode(test_ds.labels, classes)
-    _, member_val = member_predictions(runs, "val", val_ds)
-    oof = member_predictions(runs, "oof") if (greedy or vote == "stack") else None
+    _, member_val = member_predictions(runs, "val", val_ds, calibrated=calibrated)
+    oof = member_predictions(runs, "oof", calibrated=calibrated) if (greedy or vote == "stack") else None
     learned: dict = {}
     if oof is not None:
         truth = _truth(runs, oof[0], classes)
@@ -222,8 +226,9 @@ def _build(runs: list[Run], vote: str, weights: list[float] | None, final: Path,
         stacker = Stacker.fit(fit_probas, fit_y, len(classes))
         proba_val = _cross_fitted(fit_probas, fit_y, fit_rows, val_ds.ids.tolist(), len(classes), first.config.seed)
         learned["val_source"] = "cross-fitted: each validation row scored by a meta-learner fitted without it"
-    model = Ensemble.of([r.load_model(runtime) for r in runs], [r.path / MODEL_DIR for r in runs],
-                        [r.name for r in runs], vote=vote, weights=weights, stacker=stacker)
+    model = Ensemble.of([r.load_model(runtime, calibrated) for r in runs], [r.path / MODEL_DIR for r in runs],
+                        [r.name for r in runs], vote=vote, weights=weights, stacker=stacker,
+                        calibrated_members=calibrated)
     t = time.time()
     member_test = model.member_probas(test_ds.frame())
     infer_seconds = time.time() - t
@@ -253,7 +258,7 @@ def _build(runs: list[Run], vote: str, weights: list[float] | None, final: Path,
                          "total_seconds": round(time.time() - started, 3),
                          "train_rows": len(first.split_ids.get("train", [])),
                          "members": members, **learned,
-                     })
+                     }, calibrated=calibrated)
 
 
 def _truth(runs: list[Run], ids: list[str], classes: list[str]) -> np.ndarray:

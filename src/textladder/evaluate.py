@@ -10,17 +10,23 @@ Example:
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
+from textladder.errors import RunError
 from textladder.viz.plots import confusion_matrix_png
 
 
 def metrics(y_true: np.ndarray, proba: np.ndarray, classes: list[str]) -> dict:
-    """Accuracy, macro/weighted F1, per-class precision/recall/F1/support and the confusion matrix."""
+    """Accuracy, macro/weighted F1, per-class precision/recall/F1/support, the confusion matrix, and how
+    far the probabilities can be trusted: ``ece`` (expected calibration error, 15 bins), ``brier`` and
+    ``log_loss`` (:func:`textladder.calibration.calibration_metrics`)."""
+    from textladder.calibration import calibration_metrics
+
     y_pred = proba.argmax(axis=1)
     labels = np.arange(len(classes))
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
@@ -34,13 +40,19 @@ def metrics(y_true: np.ndarray, proba: np.ndarray, classes: list[str]) -> dict:
             for i, c in enumerate(classes)
         },
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+        **calibration_metrics(proba, y_true),
     }
 
 
 def write_artifacts(folder: Path, result: dict, classes: list[str], ids, texts, y_true: np.ndarray,
-                    proba: np.ndarray, prefix: str = "") -> list[Path]:
-    """Write the confusion matrix PNGs (counts and row-normalised), ``per_class.csv``
-    and ``misclassified.csv`` (most confident mistakes first) into ``folder``."""
+                    proba: np.ndarray, prefix: str = "", uncalibrated: np.ndarray | None = None) -> list[Path]:
+    """Write the confusion matrix PNGs (counts and row-normalised), ``per_class.csv``,
+    ``misclassified.csv`` (most confident mistakes first), the reliability diagram (``reliability.png``,
+    before and after calibration when ``uncalibrated`` is given) and selective accuracy against
+    coverage (``coverage.png``, ``coverage.csv``) into ``folder``."""
+    from textladder.calibration import coverage_curve, reliability
+    from textladder.viz.plots import coverage_png, reliability_png
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     cm = np.array(result["confusion_matrix"])
@@ -67,10 +79,70 @@ def write_artifacts(folder: Path, result: dict, classes: list[str], ids, texts, 
     }).sort_values("confidence", ascending=False)
     mis.to_csv(folder / "misclassified.csv", index=False)
     paths.append(folder / "misclassified.csv")
+    if len(y_true):
+        curves = ({"uncalibrated": reliability(uncalibrated, y_true), "calibrated": reliability(proba, y_true)}
+                  if uncalibrated is not None else {"model": reliability(proba, y_true)})
+        paths.append(reliability_png(curves, folder / "reliability.png", title=f"{prefix}reliability"))
+        curve = coverage_curve(proba, y_true)
+        pd.DataFrame(curve).to_csv(folder / "coverage.csv", index=False)
+        paths += [folder / "coverage.csv", coverage_png(curve, folder / "coverage.png",
+                                                        title=f"{prefix}accuracy against coverage")]
     return paths
 
 
 def summary_line(result: dict) -> str:
-    """``acc 0.919  macro-F1 0.884  weighted-F1 0.918  (n=6000)``."""
+    """``accuracy 0.919  macro-F1 0.884  weighted-F1 0.918  ECE 0.012  (n=6,000)``."""
+    ece = f"  ECE {result['ece']:.3f}" if result.get("ece") is not None else ""
     return (f"accuracy {result['accuracy']:.4f}  macro-F1 {result['macro_f1']:.4f}  "
-            f"weighted-F1 {result['weighted_f1']:.4f}  (n={result['n']:,})")
+            f"weighted-F1 {result['weighted_f1']:.4f}{ece}  (n={result['n']:,})")
+
+
+def evaluate_run(run, ds, runtime: str = "auto", calibrated: bool = True, target_accuracy: float | None = None,
+                 out_dir: Path | None = None, source: str = "", skipped: int = 0) -> dict:
+    """Score the rows ``ds`` (a :class:`~textladder.data.Dataset` with labels) under ``run``'s model: the
+    :func:`metrics` (calibrated probabilities unless ``calibrated`` is False) with the uncalibrated
+    ``ece``, ``brier`` and ``log_loss`` under ``uncalibrated``, selective accuracy at a few coverages,
+    and with ``target_accuracy`` the lowest confidence threshold that reaches it on the run's validation
+    predictions, with the coverage and accuracy it gives on ``ds``. Writes :func:`write_artifacts` into
+    ``out_dir`` when given. ``source`` (what ``ds`` is) and ``skipped`` (its rows with no label) are
+    recorded as ``source`` and ``skipped_unlabelled``.
+
+    Example:
+        >>> result = evaluate_run(Run.open("runs/tfidf-..."), run_test_split(run), target_accuracy=0.98)  # doctest: +SKIP
+        >>> result["ece"], result["selective"]["coverage"]  # doctest: +SKIP
+    """
+    from textladder.calibration import apply_temperature, calibration_metrics, coverage_curve, selective, threshold_for
+    from textladder.predict import score
+
+    y_true, proba = score(run, ds, runtime=runtime, calibrated=calibrated)
+    t = run.temperature if calibrated else 1.0
+    raw = apply_temperature(proba, 1.0 / t) if t != 1.0 else proba
+    result = metrics(y_true, proba, run.classes)
+    result["uncalibrated"] = calibration_metrics(raw, y_true)
+    result["calibration"] = {"calibrated": calibrated, "temperature": t,
+                             "fitted_on": run.metrics.get("calibration", {}).get("fitted_on") if calibrated else None}
+    curve = coverage_curve(proba, y_true, points=20)
+    result["coverage"] = {f"{c:.2f}": a for c, a in zip(curve["coverage"], curve["accuracy"])
+                          if round(c * 20) in (10, 14, 16, 18, 19, 20)}
+    if target_accuracy is not None:
+        val, y_val = run.predictions("val", calibrated), run.truth("val")
+        if val is None or y_val is None:
+            raise RunError(f"{run.path}: no validation predictions to choose a threshold on (a run from an older "
+                           "textladder: train it again)")
+        threshold = threshold_for(val[1], y_val, target_accuracy)
+        chosen = {"target_accuracy": target_accuracy, "chosen_on": f"validation ({len(y_val):,} rows)"}
+        if threshold is None:
+            chosen.update(threshold=None, reached=False)
+        else:
+            chosen.update(reached=True, validation=selective(val[1], y_val, threshold),
+                          **selective(proba, y_true, threshold))
+        result["selective"] = chosen
+    result["skipped_unlabelled"], result["source"] = skipped, source
+    if out_dir is not None:
+        from textladder.files import atomic_folder, lock
+
+        with lock(out_dir), atomic_folder(out_dir, overwrite=True) as tmp:  # a new evaluation replaces the last
+            write_artifacts(tmp, result, run.classes, ds.ids, ds.texts, y_true, proba, prefix=f"{run.config.model}: ",
+                            uncalibrated=raw if t != 1.0 else None)
+            (tmp / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result

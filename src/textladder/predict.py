@@ -3,12 +3,13 @@
 Example:
     >>> from textladder.runs import Run  # doctest: +SKIP
     >>> predict_file(Run.open("runs/tfidf-linear-..."), "hm_test.csv", "out.parquet")  # doctest: +SKIP
-    60321
+    Predicted(rows=60321, withheld=0)
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -54,9 +55,10 @@ def labelled_rows(run: Run, path: str | Path, label_col: str | None = None, text
     return ds.subset(keep), int(missing.sum())
 
 
-def score(run: Run, ds: Dataset, model=None, runtime: str = "auto") -> tuple[np.ndarray, np.ndarray]:
-    """(y_true, probabilities) of ``ds`` under the run's model."""
-    model = model or run.load_model(runtime)
+def score(run: Run, ds: Dataset, model=None, runtime: str = "auto",
+          calibrated: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(y_true, probabilities) of ``ds`` under the run's model (calibrated unless ``calibrated`` is False)."""
+    model = model or run.load_model(runtime, calibrated)
     return encode(ds.labels, run.classes), checked_proba(model, ds.frame(), len(run.classes))
 
 
@@ -90,12 +92,27 @@ def _writer(output: Path, tmp: Path):
     return write, close
 
 
+@dataclass
+class Predicted:
+    """What :func:`predict_file` wrote: ``rows`` predictions, of which ``withheld`` were below the minimum
+    confidence (their label ``uncertain``)."""
+
+    rows: int
+    withheld: int = 0
+
+
 def predict_file(run: Run, input_path: str | Path, output: str | Path, chunk_size: int = 10_000,
                  text_col: str | None = None, id_col: str | None = None, on_progress=None,
-                 runtime: str = "auto") -> int:
+                 runtime: str = "auto", min_confidence: float | None = None, calibrated: bool = True,
+                 keep_text: bool = False) -> Predicted:
     """Predict every row of ``input_path`` in chunks and write ``id, predicted, proba_<class>...``
     to ``output`` (CSV, or Parquet by suffix), atomically: the file appears complete or not at all, and
-    a second command writing the same ``output`` at the same time is refused. Returns the number of rows."""
+    a second command writing the same ``output`` at the same time is refused. Probabilities are
+    calibrated unless ``calibrated`` is False. With ``min_confidence``, a prediction whose highest
+    probability is below it is written as ``uncertain`` (the probabilities still given, and a
+    ``confidence`` column). ``keep_text`` adds the input's text as a ``text`` column."""
+    from textladder.calibration import UNCERTAIN
+
     input_path, output = Path(input_path), Path(output)
     cols = columns_of(input_path)
     text_col = _run_default(run, text_col, "text", cols)
@@ -105,8 +122,11 @@ def predict_file(run: Run, input_path: str | Path, output: str | Path, chunk_siz
     sources = {f: feature_column(f, resolved, cols, input_path, kind) for f in run.config.features}
     if output.resolve() == input_path.resolve():
         raise TextladderError(f"{output}: the output would replace the input; choose another {option('output')}")
-    model = run.load_model(runtime)
-    rows = empty = 0
+    if min_confidence is not None and UNCERTAIN in run.classes:
+        raise TextladderError(f"run {run.name} has a class named '{UNCERTAIN}', which a withheld prediction "
+                              f"would be confused with; predict without {option('min-confidence')}")
+    model = run.load_model(runtime, calibrated)
+    rows = empty = withheld = 0
     with lock(output), atomic_file(output) as tmp:
         write, close = _writer(output, tmp)
         try:
@@ -118,8 +138,14 @@ def predict_file(run: Run, input_path: str | Path, output: str | Path, chunk_siz
                 for feature, column in sources.items():
                     frame[feature] = chunk[column].astype(object).where(chunk[column].notna(), "").astype(str)
                 proba = checked_proba(model, frame, len(run.classes))
-                write(predictions_frame(ids.to_numpy(dtype=object), run.classes, proba))
+                block = predictions_frame(ids.to_numpy(dtype=object), run.classes, proba,
+                                          min_confidence=min_confidence)
+                if keep_text:
+                    block.insert(1, "text", frame["text"].to_numpy())
+                write(block)
                 rows += len(chunk)
+                if min_confidence is not None:
+                    withheld += int((proba.max(axis=1) < min_confidence).sum())
         except BaseException:
             _close_quietly(close)
             raise
@@ -128,7 +154,7 @@ def predict_file(run: Run, input_path: str | Path, output: str | Path, chunk_siz
             raise DataError(input_path, "has a header but no data rows")
     if empty:
         log.warning("%s: %d rows have an empty text; they were predicted anyway", input_path, empty)
-    return rows
+    return Predicted(rows, withheld)
 
 
 def _close_quietly(close) -> None:

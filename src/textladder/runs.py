@@ -125,10 +125,16 @@ class Run:
         value = m.get("val", {}).get(metric)
         return None if value is None else float(value)
 
-    def predictions(self, part: str = "val") -> tuple[list[str], np.ndarray] | None:
+    @property
+    def temperature(self) -> float:
+        """The temperature that calibrates the run's probabilities (1: none; runs from before calibration)."""
+        return float(self.metrics.get("calibration", {}).get("temperature", 1.0))
+
+    def predictions(self, part: str = "val", calibrated: bool = True) -> tuple[list[str], np.ndarray] | None:
         """``(ids, probabilities)`` the run saved for ``part``: "val" (validation rows, out of sample),
         "oof" (out-of-fold, every train+val row, cross-validated runs only) or "test"; None when the run
-        has no such file (runs written before validation predictions were kept)."""
+        has no such file (runs written before validation predictions were kept). The files hold calibrated
+        probabilities; ``calibrated=False`` gives the model's own (the run's temperature undone)."""
         name = {"val": VAL_PREDICTIONS, "oof": OOF_PREDICTIONS, "test": TEST_PREDICTIONS}[part]
         path = self.path / name
         if not path.is_file():
@@ -138,12 +144,35 @@ class Run:
             proba = frame[[f"proba_{c}" for c in self.classes]].to_numpy(dtype=np.float64)
         except (KeyError, ValueError, pd.errors.ParserError) as exc:
             raise RunError(f"{path}: unreadable predictions ({exc})") from None
+        if not calibrated and self.temperature != 1.0:
+            from textladder.calibration import apply_temperature
+
+            proba = apply_temperature(proba, 1.0 / self.temperature)
         return frame["id"].astype(str).tolist(), proba
 
-    def load_model(self, runtime: str = "auto"):
+    def truth(self, part: str = "val") -> np.ndarray | None:
+        """The true label indices of the rows of :meth:`predictions` ``part``, in the same order."""
+        name = {"val": VAL_PREDICTIONS, "oof": OOF_PREDICTIONS, "test": TEST_PREDICTIONS}[part]
+        path = self.path / name
+        if not path.is_file():
+            return None
+        try:
+            labels = pd.read_csv(path, usecols=["true"], dtype=str, keep_default_na=False)["true"].to_numpy()
+            return encode(labels, self.classes)
+        except (KeyError, ValueError, pd.errors.ParserError) as exc:
+            raise RunError(f"{path}: unreadable predictions ({exc})") from None
+
+    def load_model(self, runtime: str = "auto", calibrated: bool = True):
         """The trained model, from safe formats only; no retraining. Every model file is checked against
         the sha256 recorded when the run was written (a damaged file is refused before it is read).
-        ``runtime`` picks how an exported neural model predicts (auto, torch, onnx, onnx-int8)."""
+        ``runtime`` picks how an exported neural model predicts (auto, torch, onnx, onnx-int8);
+        ``calibrated=False`` leaves out the run's temperature (its ``predict_proba`` gives the model's own
+        probabilities)."""
+        model = self._load_model(runtime)
+        model.calibration = calibrated
+        return model
+
+    def _load_model(self, runtime: str):
         from textladder.models import get, load_folder, make_params
         from textladder.models.base import RUNG_FILE
 
@@ -157,8 +186,10 @@ class Run:
             return load_folder(folder, runtime)
         # a run written before model folders described themselves: its config and labels say it
         params = make_params(self.config.model, self.config.params)
-        return get(self.config.model).load(folder, params, classes=self.classes, features=self.config.features,
-                                           runtime=runtime)
+        model = get(self.config.model).load(folder, params, classes=self.classes, features=self.config.features,
+                                            runtime=runtime)
+        model.temperature_ = self.temperature
+        return model
 
 
 # -- writing a run ------------------------------------------------------------------------------
@@ -177,30 +208,72 @@ def load_data(config: RunConfig, on_progress=None) -> Dataset:
                         min_class_rows=d.min_class_rows, features=config.features)
 
 
-def predictions_frame(ids, classes: list[str], proba: np.ndarray, y_true: np.ndarray | None = None) -> pd.DataFrame:
-    """``id, [true,] predicted, proba_<class>...`` for a block of predictions."""
+def predictions_frame(ids, classes: list[str], proba: np.ndarray, y_true: np.ndarray | None = None,
+                      min_confidence: float | None = None) -> pd.DataFrame:
+    """``id, [true,] predicted, proba_<class>...`` for a block of predictions; with ``min_confidence``,
+    ``predicted`` is ``uncertain`` where the highest probability is below it, and a ``confidence`` column
+    (the highest probability) follows it."""
+    from textladder.calibration import UNCERTAIN
+
     names = np.asarray(classes, dtype=object)
     frame = {"id": np.asarray(ids, dtype=object)}
     if y_true is not None:
         frame["true"] = names[y_true]
     frame["predicted"] = names[proba.argmax(axis=1)]
+    if min_confidence is not None:
+        confidence = proba.max(axis=1)
+        frame["predicted"] = np.where(confidence < min_confidence, UNCERTAIN, frame["predicted"]).astype(object)
+        frame["confidence"] = confidence.astype(np.float32)
     for i, c in enumerate(classes):
         frame[f"proba_{c}"] = proba[:, i].astype(np.float32)
     return pd.DataFrame(frame)
 
 
+def calibrate(model, classes: list[str], y_val: np.ndarray, proba_val: np.ndarray,
+              oof: pd.DataFrame | None = None) -> dict:
+    """Fit the temperature of ``model`` (sets ``model.temperature_``) on held-out rows: the out-of-fold
+    predictions ``oof`` of a cross-validated run when there are any (more rows, each out of sample), else
+    the validation predictions. Returns what metrics.json records of it."""
+    from textladder.calibration import fit_temperature
+
+    if oof is not None:
+        proba = oof[[f"proba_{c}" for c in classes]].to_numpy(dtype=np.float64)
+        y, source = encode(oof["true"].to_numpy(), classes), f"out-of-fold predictions of {len(oof):,} train+val rows"
+    else:
+        proba, y, source = proba_val, y_val, f"validation predictions of {len(y_val):,} rows"
+    model.temperature_ = fit_temperature(proba, y)
+    return {"temperature": round(model.temperature_, 6), "fitted_on": source}
+
+
 def write_run(final: Path, config: RunConfig, model, classes: list[str], class_counts: dict, split: dict,
               val_ds: Dataset, y_val: np.ndarray, proba_val: np.ndarray, test_ds: Dataset, y_test: np.ndarray,
               proba_test: np.ndarray, facts: dict, history: list[dict] | None = None,
-              overwrite: bool = False, oof: pd.DataFrame | None = None) -> Path:
-    """Score validation and test, and write a complete run folder at ``final`` atomically: config, labels,
-    split (``split`` plus the val and test ids), the saved model with the sha256 of each of its files,
-    metrics (plus ``facts``), the validation and test predictions (``val_predictions.csv``: what stacking
-    and greedy selection read; ``test_predictions.csv``), the test artefacts, the out-of-fold predictions
-    of a cross-validated run (``oof``, written as ``oof_predictions.csv``) and the learning curve when
-    there is a ``history``. An existing ``final`` is an error unless ``overwrite``."""
-    val_metrics = metrics(y_val, proba_val, classes)
-    test_metrics = metrics(y_test, proba_test, classes)
+              overwrite: bool = False, oof: pd.DataFrame | None = None, calibrated: bool = True) -> Path:
+    """Calibrate, score validation and test, and write a complete run folder at ``final`` atomically:
+    config, labels, split (``split`` plus the val and test ids), the saved model with the sha256 of each of
+    its files, metrics (plus ``facts``), the validation and test predictions (``val_predictions.csv``: what
+    stacking and greedy selection read; ``test_predictions.csv``), the test artefacts, the out-of-fold
+    predictions of a cross-validated run (``oof``, written as ``oof_predictions.csv``) and the learning
+    curve when there is a ``history``. An existing ``final`` is an error unless ``overwrite``.
+
+    ``proba_val``, ``proba_test`` and ``oof`` are the model's own probabilities. Unless ``calibrated`` is
+    False, a temperature is fitted on the out-of-fold rows (else validation; :func:`calibrate`), saved
+    with the model, and every saved probability and figure is the calibrated one; each split's metrics
+    keep the uncalibrated ``ece``, ``brier`` and ``log_loss`` under ``uncalibrated``."""
+    from textladder.calibration import apply_temperature, calibration_metrics
+
+    model.temperature_ = 1.0
+    calibration = calibrate(model, classes, y_val, proba_val, oof) if calibrated else {"temperature": 1.0,
+                                                                                      "fitted_on": None}
+    t = model.temperature_
+    raw_val, raw_test = proba_val, proba_test
+    proba_val, proba_test = apply_temperature(raw_val, t), apply_temperature(raw_test, t)
+    if oof is not None and t != 1.0:
+        columns = [f"proba_{c}" for c in classes]
+        oof = oof.copy()
+        oof[columns] = apply_temperature(oof[columns].to_numpy(dtype=np.float64), t).astype(np.float32)
+    val_metrics = {**metrics(y_val, proba_val, classes), "uncalibrated": calibration_metrics(raw_val, y_val)}
+    test_metrics = {**metrics(y_test, proba_test, classes), "uncalibrated": calibration_metrics(raw_test, y_test)}
     log.info("validation: %s", summary_line(val_metrics))
     log.info("test:       %s", summary_line(test_metrics))
     with atomic_folder(final, overwrite=overwrite) as tmp:
@@ -211,12 +284,12 @@ def write_run(final: Path, config: RunConfig, model, classes: list[str], class_c
         model.save(tmp / MODEL_DIR)
         write_checksums(tmp / MODEL_DIR)
         write_artifacts(tmp, test_metrics, classes, test_ds.ids, test_ds.texts, y_test, proba_test,
-                        prefix=f"{config.model}: test ")
+                        prefix=f"{config.model}: test ", uncalibrated=raw_test if t != 1.0 else None)
         predictions_frame(test_ds.ids, classes, proba_test, y_test).to_csv(tmp / TEST_PREDICTIONS, index=False)
         predictions_frame(val_ds.ids, classes, proba_val, y_val).to_csv(tmp / VAL_PREDICTIONS, index=False)
         if oof is not None:
             oof.to_csv(tmp / OOF_PREDICTIONS, index=False)
-        write_json(tmp / METRICS, {"val": val_metrics, "test": test_metrics, **facts,
+        write_json(tmp / METRICS, {"val": val_metrics, "test": test_metrics, "calibration": calibration, **facts,
                                    "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")})
         if history:
             pd.DataFrame(history).to_csv(tmp / "history.csv", index=False)

@@ -43,6 +43,7 @@ import pandas as pd
 from pydantic import BaseModel, Field
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from textladder.errors import TextladderError, option
 from textladder.models.base import checked_proba
 from textladder.runs import Run
 
@@ -65,12 +66,16 @@ class PredictRequest(BaseModel):
 
 
 class Prediction(BaseModel):
-    label: str
+    label: str = Field(description="the most probable class, or 'uncertain' below the server's --min-confidence")
+    confidence: float = Field(description="the highest probability")
+    uncertain: bool = Field(False, description="true when the confidence is below --min-confidence: the label is "
+                                               "withheld, the probabilities are still given")
     probabilities: dict[str, float]
 
 
 class PredictResponse(BaseModel):
     predictions: list[Prediction]
+    withheld: int = Field(0, description="how many predictions were withheld as uncertain")
     run: str
     seconds: float
 
@@ -246,18 +251,24 @@ def _unicode_problem(texts: list[str], field: str = "texts") -> str | None:
 def create_app(run_path: str | Path, max_batch: int = MAX_BATCH, max_chars: int = MAX_CHARS,
                truncate: bool = False, max_body: int = MAX_BODY, api_key: str | None = None,
                cors_origin: str | None = None, docs: bool = True, body_timeout: float = BODY_TIMEOUT,
-               runtime: str = "auto"):
+               runtime: str = "auto", min_confidence: float | None = None, calibrated: bool = True):
     """A FastAPI app answering for the run in ``run_path`` (loaded now, once). ``api_key`` (default
     ``$TEXTLADDER_API_KEY``) makes every endpoint but ``/health`` require it as a bearer token;
-    ``cors_origin`` allows browser calls from that one origin; ``docs=False`` turns ``/docs`` off."""
+    ``cors_origin`` allows browser calls from that one origin; ``docs=False`` turns ``/docs`` off.
+    Probabilities are calibrated (``calibrated=False``: the model's own); below ``min_confidence`` a
+    prediction's label is ``uncertain``."""
+    from textladder.calibration import UNCERTAIN
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
     from fastapi_offline import FastAPIOffline
 
     run = Run.open(run_path)
+    if min_confidence is not None and UNCERTAIN in run.classes:
+        raise TextladderError(f"run {run.name} has a class named '{UNCERTAIN}', which a withheld prediction "
+                              f"would be confused with; serve it without {option('min-confidence')}")
     started = time.time()
-    model = run.load_model(runtime)
+    model = run.load_model(runtime, calibrated)
     model.prepare_to_serve()
     log.info("serving %s (%s), loaded in %.1f s", run.name, run.config.model, time.time() - started)
     extras = list(run.config.features)
@@ -327,7 +338,9 @@ def create_app(run_path: str | Path, max_batch: int = MAX_BATCH, max_chars: int 
                 "metrics": {part: {k: m[part][k] for k in ("n", "accuracy", "macro_f1", "weighted_f1")}
                             for part in ("val", "test") if part in m},
                 "train_seconds": m.get("train_seconds"), "limits": {"max_batch": max_batch,
-                                                                   "max_chars": max_chars, "truncate": truncate}}
+                                                                   "max_chars": max_chars, "truncate": truncate},
+                "calibration": {"temperature": run.temperature if calibrated else 1.0, "calibrated": calibrated},
+                "min_confidence": min_confidence}
 
     @app.post("/predict", response_model=PredictResponse)
     def predict(request: PredictRequest):
@@ -361,10 +374,13 @@ def create_app(run_path: str | Path, max_batch: int = MAX_BATCH, max_chars: int 
             proba = batcher(frame)
         except Exception as exc:  # noqa: BLE001 - find the text it cannot score, and say so
             raise _unscorable(frame, exc) from None
-        return {"predictions": [{"label": classes[int(row.argmax())],
+        low = (proba.max(axis=1) < min_confidence if min_confidence is not None
+               else np.zeros(len(proba), dtype=bool))
+        return {"predictions": [{"label": UNCERTAIN if unsure else classes[int(row.argmax())],
+                                 "confidence": round(float(row.max()), 6), "uncertain": bool(unsure),
                                  "probabilities": {c: round(float(p), 6) for c, p in zip(classes, row)}}
-                                for row in proba],
-                "run": run.name, "seconds": round(time.time() - t, 4)}
+                                for row, unsure in zip(proba, low)],
+                "withheld": int(low.sum()), "run": run.name, "seconds": round(time.time() - t, 4)}
 
     def _unscorable(frame: pd.DataFrame, exc: Exception) -> Refused:
         for i in range(len(frame)):
@@ -395,7 +411,7 @@ def serve(run_path: str | Path, host: str = "127.0.0.1", port: int = 8000, worke
           max_batch: int = MAX_BATCH, max_chars: int = MAX_CHARS, truncate: bool = False,
           max_body: int = MAX_BODY, api_key: str | None = None, cors_origin: str | None = None,
           docs: bool = True, header_timeout: float = HEADER_TIMEOUT, body_timeout: float = BODY_TIMEOUT,
-          runtime: str = "auto") -> None:
+          runtime: str = "auto", min_confidence: float | None = None, calibrated: bool = True) -> None:
     """Run uvicorn until interrupted; ``workers`` > 1 starts that many processes, each with the model.
     The API key travels to the workers in the environment, never on a command line."""
     import uvicorn
@@ -406,7 +422,7 @@ def serve(run_path: str | Path, host: str = "127.0.0.1", port: int = 8000, worke
     os.environ[ENV] = json.dumps({"run_path": str(Path(run_path).resolve()), "max_batch": max_batch,
                                   "max_chars": max_chars, "truncate": truncate, "max_body": max_body,
                                   "cors_origin": cors_origin, "docs": docs, "body_timeout": body_timeout,
-                                  "runtime": runtime})
+                                  "runtime": runtime, "min_confidence": min_confidence, "calibrated": calibrated})
     TimedH11Protocol.header_timeout = header_timeout
     uvicorn.run("textladder.serve:app_from_env", factory=True, host=host, port=port, workers=workers,
                 log_level="info", http=TimedH11Protocol, timeout_keep_alive=5,

@@ -201,7 +201,7 @@ def _train(config: RunConfig, runs_dir, name, on_progress, resume, progress, ove
         from textladder.runs import Run
 
         source = Run.open(chosen_by)
-        saved = source.predictions("val")
+        saved = source.predictions("val", calibrated=False)  # this model's temperature is fitted on them
         if saved is None or saved[0] != val_ds.ids.tolist() or source.classes != classes:
             raise TextladderError(f"{source.path}: its validation predictions do not cover this run's validation "
                                   "rows; it cannot stand for this refit's validation score")

@@ -153,6 +153,8 @@ class TextClassifier:
         self.report_: dict[str, Any] = {}  # facts of the last fit, saved in the run's metrics.json
         self.history_: list[dict] | None = None  # one row per epoch, for the rungs that train in epochs
         self.global_rank_ = 0  # in the extra processes of a multi-process (DDP) fit: their rank (they save nothing)
+        self.temperature_ = 1.0  # fitted on held-out rows when a run is written (textladder.calibration)
+        self.calibration = True  # False: predict_proba gives the model's own, uncalibrated probabilities
 
     # -- scikit-learn's estimator API -------------------------------------------------------------
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -205,6 +207,7 @@ class TextClassifier:
         elif self.needs_validation:
             frame, y_index, frame_val, y_val_index = _hold_out(frame, y_index, self.name)
         self.context = context or TrainingContext()
+        self.temperature_ = 1.0  # a new fit is not calibrated until held-out rows say how
         try:
             self._fit(frame, y_index, frame_val, y_val_index)
         finally:
@@ -221,8 +224,14 @@ class TextClassifier:
         return np.fromiter((index[v] for v in labels.tolist()), dtype=np.int64, count=len(labels))
 
     def predict_proba(self, X) -> np.ndarray:
-        """One row per text, one column per class of ``classes_``, each row summing to 1."""
-        return self._predict_proba(as_frame(X, self.features))
+        """One row per text, one column per class of ``classes_``, each row summing to 1; calibrated by the
+        run's temperature (``temperature_``) unless ``calibration`` is False."""
+        proba = self._predict_proba(as_frame(X, self.features))
+        if self.calibration and self.temperature_ != 1.0:
+            from textladder.calibration import apply_temperature
+
+            return apply_temperature(proba, self.temperature_)
+        return proba
 
     def predict(self, X) -> np.ndarray:
         """The most probable label of each text (an element of ``classes_``)."""
@@ -246,7 +255,8 @@ class TextClassifier:
 
         write_json(Path(folder) / RUNG_FILE, {"rung": self.name, "params": self.params.model_dump(mode="json"),
                                               "features": self.features, "smote": self.smote,
-                                              "classes": [_plain(c) for c in self.classes_.tolist()]})
+                                              "classes": [_plain(c) for c in self.classes_.tolist()],
+                                              "temperature": self.temperature_})
 
     runtime: str = "auto"  # how an exported neural model predicts: auto, torch, onnx, onnx-int8
 
@@ -330,8 +340,13 @@ def load_folder(folder: str | Path, runtime: str = "auto") -> TextClassifier:
         raise RunError(f"{path}: unreadable model description ({exc})") from None
     except ValidationError as exc:
         raise RunError(f"{path}: {params_error(cls, exc)}") from None
-    return cls.load(folder, params, classes=info.get("classes"), features=info.get("features") or (),
-                    runtime=runtime)
+    model = cls.load(folder, params, classes=info.get("classes"), features=info.get("features") or (),
+                     runtime=runtime)
+    temperature = info.get("temperature", 1.0)
+    if not isinstance(temperature, (int, float)) or not 0 < temperature < float("inf"):
+        raise RunError(f"{path}: temperature must be a positive number, not {temperature!r}")
+    model.temperature_ = float(temperature)
+    return model
 
 
 def checked_proba(model: TextClassifier, X: pd.DataFrame, n_classes: int) -> np.ndarray:

@@ -44,6 +44,8 @@ class EnsembleParams(Params):
     vote: Vote = Field("soft", description="soft: mean probability; hard: majority of argmaxes; stack: a logistic "
                                            "regression on the members' log-probabilities")
     weights: list[float] | None = Field(None, description="one positive weight per member (default: equal)")
+    calibrated_members: bool = Field(True, description="combine the members' calibrated probabilities (false: "
+                                                       "their own, as built with --no-calibration)")
 
     @model_validator(mode="after")
     def _check(self):
@@ -174,10 +176,15 @@ class Ensemble(TextClassifier):
 
     @classmethod
     def of(cls, models: list[TextClassifier], folders: list[Path], names: list[str], vote: str = "soft",
-           weights: list[float] | None = None, stacker: Stacker | None = None) -> Ensemble:
+           weights: list[float] | None = None, stacker: Stacker | None = None,
+           calibrated_members: bool = True) -> Ensemble:
         """An ensemble of fitted ``models`` saved in ``folders`` (copied when the ensemble is saved),
-        called ``names``; they must share their classes. ``vote="stack"`` takes a fitted ``stacker``."""
-        model = cls(EnsembleParams(members=list(names), vote=vote, weights=weights))
+        called ``names``; they must share their classes. ``vote="stack"`` takes a fitted ``stacker``;
+        ``calibrated_members=False`` combines the members' own probabilities, their temperatures left out."""
+        model = cls(EnsembleParams(members=list(names), vote=vote, weights=weights,
+                                   calibrated_members=calibrated_members))
+        for m in models:
+            m.calibration = calibrated_members
         model.members_, model.sources_ = list(models), [Path(f) for f in folders]
         model.stacker_ = stacker
         model.classes_ = np.asarray(models[0].classes_, dtype=object)
@@ -220,6 +227,8 @@ class Ensemble(TextClassifier):
             self.sources_.append(path)
         self.members_ = [load_folder(p, self.runtime) if (p / RUNG_FILE).is_file() else _legacy_member(p, self.runtime)
                          for p in self.sources_]
+        for m in self.members_:
+            m.calibration = self.params.calibrated_members
         if not len(self.classes_) and self.members_:
             self.classes_ = np.asarray(self.members_[0].classes_, dtype=object)
         if self.params.vote == "stack":

@@ -159,3 +159,49 @@ def search_importance_png(importances: dict[str, float], path: Path, title: str 
     ax.set_title(title)
     ax.grid(alpha=0.3, axis="x")
     return _save(fig, path)
+
+
+def reliability_png(curves: dict[str, dict], path: Path, title: str = "reliability") -> Path:
+    """Reliability diagram: accuracy against mean confidence per confidence bin, one line per entry of
+    ``curves`` (name -> :func:`textladder.calibration.reliability`), the diagonal a perfectly calibrated
+    model, and each line's expected calibration error in the legend; the rows per bin below."""
+    fig, (ax, bars) = plt.subplots(2, 1, figsize=(5.5, 6), height_ratios=[3, 1], sharex=True)
+    ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1, label="perfectly calibrated")
+    for i, (name, r) in enumerate(curves.items()):
+        conf, acc, count = (np.asarray(r[k], dtype=float) for k in ("confidence", "accuracy", "count"))
+        ok = count > 0
+        ece = float((count[ok] * np.abs(acc[ok] - conf[ok])).sum() / max(count.sum(), 1))
+        ax.plot(conf[ok], acc[ok], marker="o", markersize=4, label=f"{name} (ECE {ece:.3f})", color=f"C{i}")
+        edges = np.asarray(r["edges"])
+        width = (edges[1] - edges[0]) / (len(curves) + 0.5)
+        bars.bar(edges[:-1] + width * (i + 0.25), count, width=width, align="edge", color=f"C{i}")
+    low = min([float(np.nanmin(np.asarray(r["confidence"], dtype=float))) for r in curves.values()] + [0.9])
+    ax.set_xlim(max(0.0, np.floor(low * 10) / 10), 1.0)
+    ax.set_ylim(max(0.0, np.floor(low * 10) / 10 - 0.1), 1.0)
+    ax.set_ylabel("accuracy")
+    ax.set_title(title)
+    ax.legend(loc="upper left", fontsize=8)
+    ax.grid(alpha=0.3)
+    bars.set_yscale("log")
+    bars.set_ylabel("rows")
+    bars.set_xlabel("confidence (highest probability)")
+    return _save(fig, path)
+
+
+def coverage_png(curve: dict, path: Path, title: str = "accuracy against coverage",
+                 marks: list[tuple[str, float, float]] = ()) -> Path:
+    """Selective accuracy against coverage (the share of rows answered, most confident first), with
+    optional ``(label, coverage, accuracy)`` points marked."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    cov, acc = np.asarray(curve["coverage"]), np.asarray(curve["accuracy"])
+    ax.plot(cov, acc, color="C0")
+    for label, c, a in marks:
+        ax.plot([c], [a], marker="o", color="C3")
+        ax.annotate(label, (c, a), textcoords="offset points", xytext=(5, -12), fontsize=8)
+    ax.set_xlabel("coverage (share of rows answered)")
+    ax.set_ylabel("accuracy of the answered rows")
+    ax.set_ylim(max(0.0, np.floor(float(acc.min()) * 20) / 20), 1.0005)
+    ax.set_xlim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.set_title(title)
+    return _save(fig, path)
