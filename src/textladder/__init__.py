@@ -5,12 +5,14 @@ The Python API (importing ``textladder`` stays light: nothing heavy loads until 
 - :func:`load` opens a run folder, an ensemble or a ``model/`` folder: a fitted classifier;
 - :func:`build_model` gives an unfitted rung, a scikit-learn estimator;
 - :func:`train` trains one rung on a file into a run folder; :func:`search` searches its parameters on
-  validation; :func:`climb` climbs a whole ladder (``config="auto"``: search every rung within a budget).
+  validation; :func:`climb` climbs a whole ladder (``config="auto"``: search every rung within a budget);
+- :func:`find_label_issues` ranks the rows whose label looks wrong; every model has ``explain(text)``.
 """
 
 __version__ = "0.1.0"
 
-from textladder.api import build_model, climb, load, search, train  # noqa: E402
+from textladder.api import build_model, climb, find_label_issues, load, search, train  # noqa: E402
 from textladder.errors import DataError, RunError, TextladderError  # noqa: E402
 
-__all__ = ["DataError", "RunError", "TextladderError", "__version__", "build_model", "climb", "load", "search", "train"]
+__all__ = ["DataError", "RunError", "TextladderError", "__version__", "build_model", "climb", "find_label_issues", "load",
+           "search", "train"]

@@ -175,3 +175,24 @@ def climb(data: str | Path, config: str | Path = "quick", out: str | Path = "run
     board = pd.DataFrame(leaderboard(result.runs + result.ensembles))
     board.attrs.update(report=result.report, failed=result.failed, seconds=result.seconds)
     return board
+
+
+def find_label_issues(data: str | Path, runs: str | Path = "runs", *, cv: int = 5, top: int | None = None,
+                      out: str | Path | None = None, progress: bool = False):
+    """The rows of ``data`` whose label looks wrong, as ``textladder label-issues`` finds them: a
+    :class:`~textladder.label_issues.LabelIssues` (``.issues``: id, text, given_label, suggested_label,
+    score, most likely wrong first; ``.duplicates``: near-duplicate texts with conflicting labels). The
+    out-of-fold probabilities come from the cross-validated runs of ``data`` in ``runs`` (``cv`` folds
+    of the best run there are trained first when there are none). ``out`` also writes them as CSV.
+
+    Example:
+        >>> found = find_label_issues("hm_train.csv", runs="runs", top=200)  # doctest: +SKIP
+        >>> found.issues[["given_label", "suggested_label", "score"]].head()  # doctest: +SKIP
+    """
+    from textladder.label_issues import find_label_issues as find
+    from textladder.label_issues import write
+
+    found = find(data, runs, cv=cv, top=top, progress=progress)
+    if out is not None:
+        write(found, out)
+    return found

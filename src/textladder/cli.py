@@ -581,6 +581,42 @@ def search(
         print(result.final.path)
 
 
+@app.command("label-issues")
+def label_issues(
+    data: Annotated[Optional[Path], typer.Argument(help="The labelled data file.")] = None,
+    runs_dir: Annotated[Path, typer.Option("--runs", help="Runs folder: its cross-validated runs of DATA give the out-of-fold probabilities (averaged); with none, the best run there is cross-validated first, as a new run.")] = Path("runs"),
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="CSV to write (default: RUNS/label_issues.csv); the conflicting duplicates go beside it, in FILE.duplicates.csv.")] = None,
+    cv: Annotated[int, typer.Option("--cv", min=2, help="Folds, when a run has to be cross-validated first.")] = 5,
+    top: Annotated[Optional[int], typer.Option("--top", min=1, help="Keep only the N most likely wrong rows.")] = None,
+    show: Annotated[int, typer.Option("--show", min=0, help="Rows to print.")] = 10,
+):
+    """Rank the rows whose label looks wrong (confident learning on out-of-fold probabilities, cleanlab),
+    most likely wrong first: id, text, given_label, suggested_label, score (the out-of-fold probability
+    that the given label is wrong). Near-duplicate texts with conflicting labels are listed too."""
+    _setup_logging()
+    with _errors():
+        from textladder.label_issues import ISSUES_FILE, duplicates_path, find_label_issues, write
+
+        path = _data_path(data)
+        found = find_label_issues(path, runs_dir, cv=cv, top=top, progress=True)
+        target = output or runs_dir / ISSUES_FILE
+        write(found, target)
+        if target.resolve() != (runs_dir / ISSUES_FILE).resolve():  # the copy the report shows
+            write(found, runs_dir / ISSUES_FILE)
+        table = Table(title=f"{len(found.issues):,} of {found.rows:,} train+val rows flagged "
+                            f"(out-of-fold probabilities of {', '.join(found.runs)})")
+        for col in ("id", "given", "suggested", "score", "text"):
+            table.add_column(col, justify="right" if col == "score" else "left", overflow="fold",
+                             max_width=60 if col == "text" else None)
+        for row in found.issues.head(show).itertuples():
+            table.add_row(str(row.id), row.given_label, row.suggested_label, f"{row.score:.3f}", row.text)
+        out.print(table)
+        groups = found.duplicates["group"].nunique() if len(found.duplicates) else 0
+        err.print(f"{len(found.duplicates):,} rows in {groups:,} groups of near-duplicate texts with conflicting "
+                  f"labels: {duplicates_path(target)}")
+        print(target)
+
+
 @app.command()
 def report(
     runs_dir: Annotated[Path, typer.Argument(help="Folder of run folders.")] = Path("runs"),

@@ -17,6 +17,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 
@@ -175,14 +176,17 @@ def reliability_png(curves: dict[str, dict], path: Path, title: str = "reliabili
         edges = np.asarray(r["edges"])
         width = (edges[1] - edges[0]) / (len(curves) + 0.5)
         bars.bar(edges[:-1] + width * (i + 0.25), count, width=width, align="edge", color=f"C{i}")
-    low = min([float(np.nanmin(np.asarray(r["confidence"], dtype=float))) for r in curves.values()] + [0.9])
-    ax.set_xlim(max(0.0, np.floor(low * 10) / 10), 1.0)
-    ax.set_ylim(max(0.0, np.floor(low * 10) / 10 - 0.1), 1.0)
+    seen = [np.asarray(r[k], dtype=float) for r in curves.values() for k in ("confidence", "accuracy")]
+    low = min([float(np.nanmin(v)) for v in seen if np.isfinite(v).any()] + [0.9])
+    ax.set_xlim(max(0.0, np.floor(low * 10) / 10), 1.0)  # the axes start where the data does
+    ax.set_ylim(max(0.0, np.floor(low * 10) / 10), 1.01)
     ax.set_ylabel("accuracy")
     ax.set_title(title)
     ax.legend(loc="upper left", fontsize=8)
     ax.grid(alpha=0.3)
     bars.set_yscale("log")
+    bars.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    bars.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     bars.set_ylabel("rows")
     bars.set_xlabel("confidence (highest probability)")
     return _save(fig, path)
