@@ -85,9 +85,17 @@ def test_every_registered_rung_keeps_the_contract(name, tmp_path, tiny_encoder, 
     if cls.has_word_vectors:
         words, vectors = back.word_vectors()
         assert len(words) == len(vectors) > 0
-    if cls.explains:
-        tokens = back.explain(["today my dog"])[0]
-        assert tokens and abs(sum(w for _, w in tokens) - 1) < 1e-3
+    # every rung explains, by the method it declares, consistently with its own output
+    e = back.explain("today my dog walked", samples=40)
+    p = back.predict_proba(["today my dog walked"])[0]
+    assert e.method == cls.explanation and e.label == back.classes_[p.argmax()] and len(e.tokens) == len(e.weights)
+    assert e.proba[e.label] == pytest.approx(p.max(), abs=1e-5)
+    if cls.explanation == "attention":
+        assert abs(sum(e.weights) - 1) < 1e-3
+    elif cls.explanation == "shap":  # SHAP's values add up to the probability minus the all-masked one
+        assert sum(e.weights) + e.base == pytest.approx(p.max(), abs=1e-3)
+    else:
+        assert "dog" in e.tokens and cls.explanation == "linear"
 
 
 def test_a_rung_without_extra_inputs_refuses_them(tmp_path):

@@ -304,14 +304,14 @@ def test_attention_weights_and_explain_through_the_cli(data, tmp_path):
     run = Run.open(train(run_config(data, "attention", epochs=4), tmp_path / "runs"))
     model = run.load_model()
     text = "we ran a long run in the park and then went to the gym"
-    (tokens,) = model.explain([text])
+    (tokens,) = model.attention_weights([text])
     assert [t for t, _ in tokens] == text.split()
     weights = np.array([w for _, w in tokens])
     assert abs(weights.sum() - 1) < 1e-5 and (weights > 0).all()
     assert weights.max() > 2 / len(weights)  # trained attention is not uniform
     r = runner.invoke(app, ["explain", str(run.path), text, "--json"])
     assert r.exit_code == 0, r.output
-    got = json.loads(r.output)
+    got = json.loads(r.stdout)
     assert got["label"] in run.classes and [t for t, _ in got["tokens"]] == text.split()
     np.testing.assert_allclose([w for _, w in got["tokens"]], weights, atol=1e-5)
     assert abs(sum(got["proba"].values()) - 1) < 1e-4
@@ -319,10 +319,22 @@ def test_attention_weights_and_explain_through_the_cli(data, tmp_path):
     assert r.exit_code == 0 and "attention" in r.output and "gym" in r.output
 
 
-def test_explain_a_run_without_attention_is_a_clear_error(data, tmp_path):
-    run = train(run_config(data, "gru", epochs=1), tmp_path / "runs")
-    r = runner.invoke(app, ["explain", str(run), "a text"])
-    assert r.exit_code == 1 and "has no attention" in r.output
+def test_a_rung_without_attention_is_explained_by_shap_for_any_class(data, tmp_path):
+    run = Run.open(train(run_config(data, "gru", epochs=2), tmp_path / "runs"))
+    text = "we went to the gym and then hugged my son"
+    page = tmp_path / "why.html"
+    r = runner.invoke(app, ["explain", str(run.path), text, "--json", "--samples", "60", "--label", "affection",
+                            "--html", str(page)])
+    assert r.exit_code == 0, r.output
+    got = json.loads(r.stdout)
+    proba = run.load_model().predict_proba([text])[0]
+    assert got["method"] == "shap" and got["label"] == "affection"
+    assert [t for t, _ in got["tokens"]] == text.split()
+    p = proba[run.classes.index("affection")]
+    assert sum(w for _, w in got["tokens"]) + got["base"] == pytest.approx(p, abs=1e-3)
+    assert 'class="tok"' in page.read_text() and "gym" in page.read_text()
+    r = runner.invoke(app, ["explain", str(run.path), text, "--label", "nope"])
+    assert r.exit_code == 1 and "not a class" in r.output
 
 
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGKILL"])

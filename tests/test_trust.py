@@ -138,7 +138,7 @@ def test_predict_min_confidence_withholds_and_counts(noisy, tmp_path):
     assert (frame["predicted"] == "uncertain").sum() == low.sum()
     assert (frame.loc[low, "confidence"] < 0.8).all() and "text" in frame.columns
     assert f"{int(low.sum()):,} (" in result.stderr and "withheld" in result.stderr
-    plain = invoke("predict", run.path, data, "-o", tmp_path / "q.csv")
+    assert invoke("predict", run.path, data, "-o", tmp_path / "q.csv").exit_code == 0
     assert "uncertain" not in set(pd.read_csv(tmp_path / "q.csv")["predicted"])
 
 

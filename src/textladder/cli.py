@@ -889,48 +889,58 @@ def vectors_map(
 
 @app.command()
 def explain(
-    run: Annotated[Path, typer.Argument(help="Run folder of an attention rung.")],
+    run: Annotated[Path, typer.Argument(help="Run folder (any rung, or an ensemble).")],
     text: Annotated[str, typer.Argument(help="The text to explain.")],
+    label: Annotated[Optional[str], typer.Option("--label", help="Explain this class (default: the predicted one).")] = None,
+    samples: Annotated[int, typer.Option("--samples", min=10, help="Most model evaluations of a SHAP explanation (rungs with no exact or attention weights).")] = 300,
     period: Annotated[Optional[str], typer.Option("--period", help="Its reflection period, for runs trained "
                                                                   "with --features period.")] = None,
     feature: Annotated[Optional[list[str]], typer.Option("--feature", help="COLUMN=VALUE of an extra input the run was trained with; repeat.")] = None,
-    json_: Annotated[bool, typer.Option("--json", help="Print JSON: {label, proba, tokens: [[token, weight], ...]}.")] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON: {label, proba, method, base, tokens: [[token, weight], ...], ...}.")] = False,
+    html_out: Annotated[Optional[Path], typer.Option("--html", help="Also write an HTML page with the tokens highlighted.")] = None,
 ):
-    """Which words the model read to decide: each token's attention weight, and the prediction."""
-    with _errors():
-        import pandas as pd
+    """Why the model says what it says: each token's weight toward the predicted class (or --label).
 
+    tfidf-linear: exact contributions (coefficient x feature value); attention: the attention weights;
+    every other rung and ensembles: SHAP over the predicted probabilities, in at most --samples evaluations.
+    """
+    _setup_logging()
+    with _errors():
         from textladder.runs import Run
 
         r = Run.open(run)
         model = r.load_model(_runtime())
-        if not model.explains:
-            raise TextladderError(f"{run}: model '{r.config.model}' has no attention to show; "
-                                  "train an 'attention' rung to explain its predictions")
-        labels = r.classes
-        X = pd.DataFrame({"text": [text]})
-        if period is not None:
-            X["period"] = [period]
+        given = {"period": period} if period is not None else {}
         for item in feature or []:
             if "=" not in item:
                 raise TextladderError(f"--feature takes COLUMN=VALUE, got '{item}'")
             key, value = item.split("=", 1)
-            X[key.strip()] = [value]
-        proba = model.predict_proba(X)[0]
-        tokens = model.explain(X)[0]
-        label = labels[int(proba.argmax())]
+            given[key.strip()] = value
+        with err.status(f"explaining with {model.explanation} ...", spinner="dots"):
+            e = model.explain(text, label=label, samples=samples, features=given)
+        if html_out is not None:
+            from textladder.explain import html_page
+            from textladder.files import atomic_file
+
+            with atomic_file(html_out) as tmp:
+                tmp.write_text(html_page(e, f"{r.name}: why '{e.label}'"), encoding="utf-8")
+            err.print(f"wrote {html_out}")
         if json_:
-            print(json.dumps({"label": label, "proba": {c: round(float(p), 6) for c, p in zip(labels, proba)},
-                              "tokens": [[t, round(w, 6)] for t, w in tokens]}))
+            print(json.dumps(e.to_dict()))
             return
-        top = max((w for _, w in tokens), default=1.0) or 1.0
-        table = Table(title=f"{r.name}: '{label}' ({proba.max():.2f})")
+        top = max((abs(w) for w in e.weights), default=1.0) or 1.0
+        table = Table(title=f"{r.name}: '{e.label}' ({e.proba[e.label]:.2f}), {e.method}")
         table.add_column("token")
-        table.add_column("attention", justify="right")
+        table.add_column("weight", justify="right")
         table.add_column("")
-        for t, w in tokens:
-            table.add_row(t, f"{w:.3f}", "█" * max(1, round(20 * w / top)))
+        for t, w in zip(e.tokens, e.weights):
+            bar = "█" * max(1, round(20 * abs(w) / top)) if w else ""
+            table.add_row(t, f"{w:+.4f}", f"[blue]{bar}[/]" if w >= 0 else f"[red]{bar}[/]")
         out.print(table)
+        if e.base is not None:
+            out.print(f"base {e.base:+.4f}: {e.note}")
+        elif e.note:
+            out.print(e.note)
 
 
 def main() -> None:  # pragma: no cover

@@ -3,7 +3,7 @@
 Each token's output ``h_t`` gets a score ``v . tanh(W h_t + b)``; a softmax over the real tokens
 of the text turns the scores into weights, and the text is the weighted sum of the outputs
 (Yang et al., 2016, one level). The weights say which words the model read to decide:
-``textladder explain RUN "TEXT"`` prints them.
+``explain`` and ``textladder explain RUN "TEXT"`` give them.
 
 Example:
     >>> import numpy as np, pandas as pd
@@ -13,7 +13,7 @@ Example:
     >>> m = Attention(epochs=8, min_count=1, hidden=16, head=[], lr=0.02).fit(X, y, X_val, y_val)
     >>> m.predict(pd.DataFrame({"text": ["cute dog", "run miles"]})).tolist()
     [0, 1]
-    >>> [token for token, weight in m.explain("my dog ran")[0]]
+    >>> m.explain("my dog ran").tokens
     ['my', 'dog', 'ran']
 """
 
@@ -66,10 +66,10 @@ class Attention(SequenceClassifier):
     Params: ClassVar = AttentionParams
 
 
-    explains = True
+    explanation = "attention"
 
     @torch.no_grad()
-    def explain(self, X) -> list[list[tuple[str, float]]]:
+    def attention_weights(self, X) -> list[list[tuple[str, float]]]:
         """Each text's tokens (as read, after truncation to ``seq_len``) with their attention weight;
         ``X`` as ``predict`` takes it (texts, or a DataFrame with the extra input columns)."""
         from textladder.models.base import as_frame
@@ -86,3 +86,17 @@ class Attention(SequenceClassifier):
             tokens = tokenize(text)[: self.meta_["seq_len"]] or ["<unk>"]
             out.append([(tok, float(w)) for tok, w in zip(tokens, weights[row][: len(tokens)])])
         return out
+
+    def explain(self, text: str, label=None, samples: int = 300, features: dict | None = None):
+        """The attention weight of each token (they sum to 1, and are the same whichever class is asked
+        about); ``samples`` is not used."""
+        from textladder.explain import Explanation, _chosen, _frame
+
+        frame = _frame(self, text, features)
+        proba = self.predict_proba(frame)[0]
+        k = _chosen(self, proba, label)
+        (pairs,) = self.attention_weights(frame)
+        classes = [str(c) for c in self.classes_]
+        return Explanation(text=text, label=classes[k], proba=dict(zip(classes, map(float, proba))),
+                           tokens=[t for t, _ in pairs], weights=[w for _, w in pairs], method="attention",
+                           note="attention weights: which words the model read to decide (they sum to 1)")

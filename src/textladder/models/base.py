@@ -112,7 +112,9 @@ class TextClassifier:
     needs_validation: ClassVar[bool] = False  # picks its best epoch on validation rows
     checkpointed: ClassVar[bool] = False  # trains epoch by epoch in a work folder it can resume from
     has_word_vectors: ClassVar[bool] = False  # ``word_vectors()`` gives (words, vectors)
-    explains: ClassVar[bool] = False  # ``explain(texts)`` gives each token's weight
+    # How ``explain(text)`` finds each token's weight (textladder.explain): "linear" (exact contributions),
+    # "attention" (the attention weights), "shap" (model-agnostic, the default)
+    explanation: ClassVar[str] = "shap"
     exports_onnx: ClassVar[bool] = False  # ``export_onnx(folder)`` and ``use_onnx(path)``
 
     @staticmethod
@@ -274,6 +276,23 @@ class TextClassifier:
         model.runtime = check(runtime, RUNTIMES, "runtime")
         model._load(Path(folder))
         return model
+
+    # -- explaining ----------------------------------------------------------------------------------
+    def explain(self, text: str, label=None, samples: int = 300, features: dict | None = None):
+        """Why ``text`` gets its prediction: an :class:`~textladder.explain.Explanation`, each token's weight
+        toward ``label`` (default: the predicted class), found as the rung's ``explanation`` says (here:
+        SHAP's partition explainer over ``predict_proba``, in at most ``samples`` model evaluations).
+        ``features``: the values of the extra inputs the model was trained with (``{"period": "24h"}``)."""
+        from textladder.explain import shap_explanation
+
+        return shap_explanation(self, text, label, samples, features)
+
+    def class_words(self, vocabulary: list[str], top: int = 10) -> dict[str, list[tuple[str, float]]]:
+        """The words of ``vocabulary`` that weigh most toward each class, with a weight (here: how much each
+        word read alone raises the class's probability, a log-ratio; rungs with exact weights override)."""
+        from textladder.explain import probe_words
+
+        return probe_words(self, vocabulary, top)
 
     def prepare_to_serve(self) -> None:
         """Called once before a server answers requests with this model: a rung that keeps growing state

@@ -165,6 +165,101 @@ class TfidfLinear(TextClassifier):
     def _predict_proba(self, X) -> np.ndarray:
         return self.pipeline_.predict_proba(self._inputs(X, self._extra()))
 
+    # -- explaining: exact, from the coefficients -------------------------------------------------------
+    explanation = "linear"
+
+    def _linear(self) -> tuple[np.ndarray, np.ndarray, str]:
+        """``(W, b, units)``: one row of coefficients per class and the intercepts, such that a text's class
+        scores are ``W @ x + b``. Logistic regression: its log-probabilities up to a constant per text (two
+        classes: the log-odds split in halves). LinearSVC: the mean decision function of the calibrated folds
+        (their sigmoid turns it into probabilities)."""
+        clf = self.pipeline_.named_steps["clf"]
+        if isinstance(clf, CalibratedClassifierCV):
+            parts = [c.estimator for c in clf.calibrated_classifiers_]
+            W = np.mean([m.coef_ for m in parts], axis=0)
+            b = np.mean([np.atleast_1d(m.intercept_) for m in parts], axis=0)
+            units = "LinearSVC decision function (before its sigmoid calibration)"
+        else:
+            W, b = clf.coef_, np.atleast_1d(clf.intercept_)
+            units = "log-probability, up to a constant"
+        if W.shape[0] == 1:  # two classes: one row of log-odds
+            W, b = np.vstack([-W[0] / 2, W[0] / 2]), np.array([-b[0] / 2, b[0] / 2])
+        return np.asarray(W, dtype=np.float64), np.asarray(b, dtype=np.float64), units
+
+    def _vectorizers(self):
+        """``[(kind, vectorizer, first column)]`` of the text features: "words", then "chars" when used."""
+        text = self.pipeline_.named_steps["features"].named_transformers_["text"]
+        found, start = [], 0
+        for kind, vec in (text.transformer_list if isinstance(text, FeatureUnion) else [("words", text)]):
+            found.append((kind, vec, start))
+            start += len(vec.vocabulary_)
+        return found
+
+    def explain(self, text: str, label=None, samples: int = 300, features: dict | None = None):
+        """Exact contributions: each feature's value times its coefficient (divided by the run's temperature
+        when calibrated), shared among the words the feature spans. The weights, ``base`` (the intercept, the
+        extra inputs, and any character n-gram no whole word holds) add up to the class's score (see
+        :meth:`_linear`). ``samples`` is not used (nothing is sampled)."""
+        from textladder.explain import Explanation, _chosen, _frame
+
+        frame = _frame(self, text, features)
+        x = self.pipeline_.named_steps["features"].transform(self._inputs(frame, self._extra())).tocsr()
+        proba = self.predict_proba(frame)[0]
+        k = _chosen(self, proba, label)
+        W, b, units = self._linear()
+        scale = 1.0 / self.temperature_ if (self.calibration and "log-probability" in units) else 1.0
+        vectorizers = self._vectorizers()
+        words_vec = vectorizers[0][1]
+        tokens = words_vec.build_tokenizer()(words_vec.build_preprocessor()(text))
+        per_token = np.zeros((len(W), len(tokens)))
+        base = b * scale
+        named: dict[str, np.ndarray] = {}
+        ends = {kind: start + len(vec.vocabulary_) for kind, vec, start in vectorizers}
+        names = {kind: vec.get_feature_names_out() for kind, vec, _ in vectorizers}
+        for col, value in zip(x.indices, x.data):
+            c = W[:, col] * value * scale
+            kind = next((kd for kd, _, start in vectorizers if start <= col < ends[kd]), None)
+            if kind is None:  # an extra input's one-hot column
+                name = self.pipeline_.named_steps["features"].get_feature_names_out()[col].split("__", 1)[-1]
+                named[name] = c
+                base = base + c
+                continue
+            start = next(st for kd, _, st in vectorizers if kd == kind)
+            gram = names[kind][col - start]
+            named[gram] = c
+            if kind == "words":
+                n = len(gram.split(" "))
+                slots = [i + j for i in range(len(tokens) - n + 1) if " ".join(tokens[i:i + n]) == gram for j in range(n)]
+            else:
+                slots = [i for i, t in enumerate(tokens) if gram in f" {t} "]
+            if slots:
+                for i in slots:
+                    per_token[:, i] += c / len(slots)
+            else:
+                base = base + c
+        classes = [str(v) for v in self.classes_]
+        largest = sorted(named.items(), key=lambda kv: -abs(kv[1][k]))[:15]
+        return Explanation(text=text, label=classes[k], proba=dict(zip(classes, map(float, proba))),
+                           tokens=list(tokens), weights=per_token[k].tolist(), method="linear", base=float(base[k]),
+                           per_class={c: per_token[j].tolist() for j, c in enumerate(classes)},
+                           features=[(g, float(v[k])) for g, v in largest],
+                           note=f"exact: coefficient x feature value, in units of the {units}; the weights and "
+                                "the base add up to the class's score")
+
+    def class_words(self, vocabulary: list[str] | None = None, top: int = 10) -> dict[str, list[tuple[str, float]]]:
+        """Each class's largest word coefficients (single words; relative to the mean over the classes),
+        among ``vocabulary`` when given."""
+        W, _, _ = self._linear()
+        _, vec, start = self._vectorizers()[0]
+        names = vec.get_feature_names_out()
+        single = np.array([" " not in g for g in names])
+        if vocabulary is not None:
+            single &= np.isin(names, np.asarray(list(vocabulary), dtype=object))
+        cols = np.flatnonzero(single)
+        rel = W[:, start + cols] - W[:, start + cols].mean(axis=0, keepdims=True)
+        return {str(c): [(str(names[cols[i]]), float(rel[j, i])) for i in np.argsort(-rel[j], kind="stable")[:top]]
+                for j, c in enumerate(self.classes_)}
+
     def _save(self, folder: Path) -> None:
         import skops.io as sio
 
