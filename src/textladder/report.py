@@ -1,9 +1,12 @@
 """One self-contained HTML report of a runs folder, to open in any browser, offline.
 
-It holds the leaderboard (accuracy, macro-F1, per-class F1, training time, options) and a chart
-of it, the data (class-distribution pie, token lengths), every run's confusion matrix and learning
-curve, PCA and t-SNE maps of the best word vectors (Bokeh: hover shows the word), and the most
-confident mistakes of the best run for each class. Images are embedded and Bokeh's JavaScript is
+It holds the leaderboard (accuracy, macro-F1, ECE, per-class F1, training time, options) and a chart
+of it, the data (class-distribution pie, token lengths), every run's confusion matrix, learning
+curve, reliability diagram and accuracy against coverage, calibration before and after for every
+run, the best run's coverage at target accuracies, the words that weigh most for each class and a
+few of its mistakes explained, the label issues found by ``textladder label-issues``, PCA and t-SNE
+maps of the best word vectors (Bokeh: hover shows the word), and the most confident mistakes of the
+best run for each class. Images are embedded and Bokeh's JavaScript is
 inline: the file needs no network and no other file.
 
 Example:
@@ -43,7 +46,9 @@ tr.ensemble td:nth-child(3) { color: #7a3e9d; }
 details { margin: 0.4em 0; border: 1px solid #e4e4e4; border-radius: 4px; padding: 0.3em 0.8em; }
 summary { cursor: pointer; font-weight: 600; }
 img { max-width: 100%; } .row { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
-.row img { max-width: 560px; } td.text { text-align: left; max-width: 700px; }
+.row img { max-width: 560px; } td.text { text-align: left; max-width: 700px; white-space: normal; overflow-wrap: anywhere; }
+.explained { margin: 0.6em 0; overflow-wrap: anywhere; } .ex-title { font-weight: 600; }
+.ex-title small { font-weight: 400; color: #666; } .tok { padding: 1px 3px; border-radius: 3px; line-height: 1.9; }
 """
 
 
@@ -57,9 +62,10 @@ def _f(v, digits: int = 4) -> str:
 
 
 def _leaderboard_table(rows: list[dict], runs: dict[str, Run], classes: list[str]) -> str:
-    head = ["#", "run", "model", "trained on", "val macro-F1", "accuracy", "macro-F1", *classes, "train s", "options"]
+    head = ["#", "run", "model", "trained on", "val macro-F1", "accuracy", "macro-F1", "ECE", *classes, "train s",
+            "options"]
     group = (f'<tr><th colspan="5" class="l">ranked by validation (cross-validated mean where there is one)</th>'
-             f'<th colspan="2">test (never used to choose)</th>'
+             f'<th colspan="3">test (never used to choose)</th>'
              f'<th colspan="{len(classes)}">test F1 of each class</th><th colspan="2"></th></tr>')
     out = ["<table>" + group + "<tr>" + "".join(
         f'<th class="{"l" if h in ("run", "model", "options") else ""}">{html.escape(h)}</th>' for h in head)
@@ -70,10 +76,10 @@ def _leaderboard_table(rows: list[dict], runs: dict[str, Run], classes: list[str
         cls += ["ensemble"] if row["model"] == "ensemble" else []
         cells = [str(i), f'<a href="#run-{html.escape(row["run"])}">{html.escape(row["run"])}</a>',
                  html.escape(row["model"]), html.escape(row["trained_on"]), _f(row["val_macro_f1"]),
-                 _f(row["accuracy"]), _f(row["macro_f1"]),
+                 _f(row["accuracy"]), _f(row["macro_f1"]), _f(runs[row["run"]].metrics.get("test", {}).get("ece"), 3),
                  *[_f(per_class.get(c, {}).get("f1"), 3) for c in classes], _f(row["train_seconds"], 1),
                  html.escape(row["options"])]
-        aligns = ["", "l", "l", "l", "", "", "", *[""] * len(classes), "", "l wrap"]
+        aligns = ["", "l", "l", "l", "", "", "", "", *[""] * len(classes), "", "l wrap"]
         out.append(f'<tr class="{" ".join(cls)}">' + "".join(
             f'<td class="{a}">{c}</td>' for a, c in zip(aligns, cells)) + "</tr>")
     out.append("</table>")
@@ -173,10 +179,128 @@ def _mistakes(run: Run, classes: list[str], per_class: int) -> str:
     return "\n".join(parts)
 
 
+def _trust_section(rows: list[dict], runs: dict[str, Run], best: Run, tmp: Path,
+                   targets: tuple[float, ...] = (0.95, 0.98, 0.99)) -> str:
+    """Calibration of every run (temperature, ECE, Brier, log loss before and after) and, for the best run,
+    its reliability diagram and accuracy against coverage, with the thresholds that reach each target
+    accuracy chosen on validation and their coverage on test."""
+    from textladder.calibration import coverage_curve, selective, threshold_for
+    from textladder.viz.plots import coverage_png
+
+    body = []
+    for row in rows:
+        m = runs[row["run"]].metrics
+        test, before = m.get("test", {}), m.get("test", {}).get("uncalibrated", {})
+        cal = m.get("calibration", {})
+        body.append(f'<tr><td class="l">{html.escape(row["run"])}</td><td>{_f(cal.get("temperature"), 3)}</td>'
+                    f'<td>{_f(before.get("ece"), 4)}</td><td>{_f(test.get("ece"), 4)}</td>'
+                    f'<td>{_f(before.get("brier"), 4)}</td><td>{_f(test.get("brier"), 4)}</td>'
+                    f'<td>{_f(before.get("log_loss"), 4)}</td><td>{_f(test.get("log_loss"), 4)}</td></tr>')
+    table = ('<table><tr><th class="l" rowspan="2">run</th><th rowspan="2">temperature</th><th colspan="2">ECE</th>'
+             '<th colspan="2">Brier</th><th colspan="2">log loss</th></tr><tr>' + "<th>before</th><th>after</th>" * 3
+             + "</tr>" + "".join(body) + "</table>")
+    parts = [f"<p>Each run's probabilities are divided, in log space, by one temperature fitted on its validation "
+             f"(or out-of-fold) rows; no prediction changes. Test figures, before and after (ECE: expected calibration "
+             f"error, 15 bins).</p>{table}"]
+    val, y_val = best.predictions("val"), best.truth("val")
+    test, y_test = best.predictions("test"), best.truth("test")
+    if val is not None and y_val is not None and test is not None and y_test is not None:
+        marks, lines = [], []
+        for target in targets:
+            t = threshold_for(val[1], y_val, target)
+            if t is None:
+                lines.append(f"<tr><td>{target}</td><td colspan='3' class='l'>not reached on validation</td></tr>")
+                continue
+            got = selective(test[1], y_test, t)
+            marks.append((f"{target} (val)", got["coverage"], got["accuracy"] or 0.0))
+            lines.append(f"<tr><td>{target}</td><td>{t:.4f}</td><td>{got['coverage']:.1%}</td>"
+                         f"<td>{_f(got['accuracy'])}</td></tr>")
+        png = coverage_png(coverage_curve(test[1], y_test), tmp / "coverage.png", marks=marks,
+                           title=f"{best.config.model}: test accuracy against coverage")
+        parts.append(f"<p>Answering only when confident: the best run, <b>{html.escape(best.name)}</b>. Each "
+                     "threshold is the lowest confidence whose validation rows reach the target accuracy; its test "
+                     "coverage and accuracy follow (<code>textladder evaluate RUN --target-accuracy A</code>; "
+                     "<code>predict</code> and <code>serve</code> take <code>--min-confidence</code>).</p>"
+                     '<div class="row"><table><tr><th>target</th><th>threshold</th><th>test coverage</th>'
+                     f'<th>test accuracy</th></tr>{"".join(lines)}</table>{_b64_img(png, "coverage")}'
+                     + (_b64_img(best.path / "reliability.png", "reliability") if (best.path / "reliability.png").is_file()
+                        else "") + "</div>")
+    return "\n".join(parts)
+
+
+def _why_section(best: Run, ds, classes: list[str], mistakes: int = 3, top: int = 10, samples: int = 200) -> str:
+    """The words that weigh most for each class in the best run, and a few of its mistakes explained."""
+    from collections import Counter
+
+    from textladder.explain import tokens_html
+    from textladder.text.tokenize import tokenize
+
+    try:
+        model = best.load_model()
+    except (RunError, TextladderError) as exc:
+        return f'<p class="muted">The best run cannot be loaded ({html.escape(str(exc))}).</p>'
+    vocabulary = None
+    if ds is not None:
+        train = set(best.split_ids.get("train", []))
+        counts = Counter(w for i, t in zip(ds.ids, ds.texts) if i in train for w in tokenize(str(t).lower()))
+        vocabulary = [w for w, _ in counts.most_common(2000) if any(ch.isalpha() for ch in w)]
+    if model.explanation != "linear" and not vocabulary:
+        words_html = '<p class="muted">The data file is gone: no vocabulary to probe the model with.</p>'
+    else:
+        words = model.class_words(vocabulary, top=top)
+        how = ("its largest word coefficients (relative to the mean over the classes)" if model.explanation == "linear"
+               else "how much each of the 2,000 most common training words, read alone, raises the class's probability "
+                    "(a log-ratio)")
+        cells = "".join(f'<tr><td class="l">{html.escape(c)}</td><td class="l wrap">'
+                        + ", ".join(f"{html.escape(w)} <span class='muted'>{v:+.2f}</span>" for w, v in words.get(c, []))
+                        + "</td></tr>" for c in classes)
+        words_html = (f"<p>The words that weigh most for each class in <b>{html.escape(best.name)}</b>: {how}.</p>"
+                      f'<table><tr><th class="l">class</th><th class="l">words</th></tr>{cells}</table>')
+    explained = []
+    path = best.path / "misclassified.csv"
+    if path.is_file():
+        mis = pd.read_csv(path, dtype={"id": str}, keep_default_na=False).head(mistakes)
+        for r in mis.itertuples():
+            try:
+                e = model.explain(str(r.text), samples=samples) if not best.config.features else None
+            except Exception as exc:  # noqa: BLE001 - an explanation that fails must not cost the report
+                log.warning("could not explain test row %s: %s", r.id, exc)
+                e = None
+            if e is not None:
+                explained.append(tokens_html(e.tokens, e.weights, f"id {r.id}: true {r.true}, predicted {r.predicted} "
+                                             f"({float(r.confidence):.2f})", e.method))
+    legend = ("<p class='muted'>Blue: toward the predicted class; red: against it (hover a word for its weight). "
+              "<code>textladder explain RUN \"TEXT\" --html FILE</code> does the same for any text.</p>")
+    return words_html + (f"<p>The most confident mistakes, explained:</p>{legend}{''.join(explained)}" if explained else "")
+
+
+def _label_issues_section(runs_dir: Path, rows: int = 15) -> str:
+    """The top rows of ``RUNS/label_issues.csv`` (written by ``textladder label-issues``), when there is one."""
+    from textladder.label_issues import ISSUES_FILE, duplicates_path
+
+    path = runs_dir / ISSUES_FILE
+    if not path.is_file():
+        return ('<p class="muted">Run <code>textladder label-issues DATA --runs RUNS</code> to rank the rows whose '
+                "label looks wrong; they are shown here.</p>")
+    issues = pd.read_csv(path, dtype={"id": str}, keep_default_na=False)
+    body = "".join(f'<tr><td class="l">{html.escape(str(r.id))}</td><td class="l">{html.escape(str(r.given_label))}</td>'
+                   f'<td class="l">{html.escape(str(r.suggested_label))}</td><td>{float(r.score):.3f}</td>'
+                   f'<td class="text">{html.escape(str(r.text))}</td></tr>' for r in issues.head(rows).itertuples())
+    dups = duplicates_path(path)
+    n_dups = len(pd.read_csv(dups, usecols=["group"])) if dups.is_file() else 0
+    return (f"<p>{len(issues):,} rows flagged by confident learning on out-of-fold probabilities "
+            f"({html.escape(path.name)}); the {min(rows, len(issues))} most likely wrong: score is the out-of-fold "
+            f"probability that the given label is wrong. {n_dups:,} rows are near-duplicate texts with conflicting "
+            f"labels ({html.escape(dups.name)}).</p>"
+            '<table><tr><th class="l">id</th><th class="l">given</th><th class="l">suggested</th><th>score</th>'
+            f'<th class="l">text</th></tr>{body}</table>')
+
+
 def _run_section(run: Run, opened: bool = False) -> str:
     m = run.metrics
     test = m.get("test", {})
     imgs = [_b64_img(run.path / f, f"{run.name} {f}") for f in ("confusion_matrix_normalized.png", "learning_curve.png",
+                                                                "reliability.png", "coverage.png",
                                                                 "search/history.png", "search/importance.png")
             if (run.path / f).is_file()]
     members = ""
@@ -247,6 +371,9 @@ def write_report(runs_dir: str | Path, out: str | Path | None = None, runs: list
     script, divs = components(figures)
     with tempfile.TemporaryDirectory() as tmp:
         data_html = _data_section(best, ds, Path(tmp))
+        trust_html = _trust_section(rows, by_name, best, Path(tmp))
+    why_html = _why_section(best, ds, classes)
+    issues_html = _label_issues_section(runs_dir)
     maps = (f'<div class="row">{divs["pca"]}{divs["tsne"]}</div>' if wv is not None else
             '<p class="muted">No run with word vectors (train a neural or fastText rung to see word maps).</p>')
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -259,8 +386,8 @@ def write_report(runs_dir: str | Path, out: str | Path | None = None, runs: list
 </head><body>
 <h1>textladder report</h1>
 <p class="muted">{html.escape(str(runs_dir))}: {len(runs)} runs, written {now}.</p>
-<p>Best by test macro-F1: <b>{html.escape(best.name)}</b> ({html.escape(best.config.model)}),
-accuracy {_f(rows[0]["accuracy"])}, macro-F1 {_f(rows[0]["macro_f1"])}.</p>
+<p>Best on validation: <b>{html.escape(best.name)}</b> ({html.escape(best.config.model)}),
+test accuracy {_f(rows[0]["accuracy"])}, macro-F1 {_f(rows[0]["macro_f1"])}.</p>
 <h2>Leaderboard</h2>
 <div style="overflow-x: auto">{_leaderboard_table(rows, by_name, classes)}</div>
 {divs["scores"]}
@@ -273,6 +400,12 @@ accuracy {_f(rows[0]["accuracy"])}, macro-F1 {_f(rows[0]["macro_f1"])}.</p>
 <p class="muted">Each point is a word; its colour is the class whose training texts contain it most often,
 relative to the class's size (grey: rare words). Words a model confuses sit between the colours.</p>
 {maps}
+<h2>Can its confidence be trusted?</h2>
+{trust_html}
+<h2>Why it says what it says</h2>
+{why_html}
+<h2>Labels that look wrong</h2>
+{issues_html}
 <h2>Mistakes of the best run, per true class</h2>
 <p class="muted">The {examples} most confident mistakes of {html.escape(best.name)} for each class.</p>
 {_mistakes(best, classes, examples)}
