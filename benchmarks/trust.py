@@ -1,0 +1,126 @@
+"""Trust on HappyDB: calibration of every run, abstention of the best, and the mislabeled-row finder.
+
+    # calibration and abstention of every run in a runs folder (e.g. after `textladder ladder --config quick`)
+    python benchmarks/trust.py --runs /tmp/bench-quick
+    # label issues: cross-validates (5 folds) the rungs named, in RUNS, unless done already, then checks the
+    # rows flagged against HappyDB's human labels
+    python benchmarks/trust.py --issues /tmp/bench-issues --issue-rungs tfidf-linear fasttext
+
+Calibration: test ECE (15 bins), Brier and log loss before and after each run's temperature (target:
+ECE <= 0.02 after). Abstention: for the best run on validation, the lowest confidence threshold that
+reaches 0.95 / 0.98 / 0.99 accuracy on validation, and the coverage and accuracy it gives on test.
+Label issues: among the top 200 flagged train+val rows that have a human label, the share whose human
+label differs from `predicted_category`, against the same share over every train+val row with one
+(target: at least 5 times that base rate).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import pandas as pd
+from _common import HM_TRAIN, machine, print_table
+
+from textladder.calibration import selective, threshold_for
+from textladder.runs import Run, leaderboard, list_runs
+
+HUMAN = HM_TRAIN.parent / "ground_truth_train.csv"
+# The tfidf-linear configuration the searches chose on HappyDB (docs/BENCHMARKS.md "Search"): fast and strong
+ISSUE_CONFIGS = {"tfidf-linear": {"token_pattern": r"(?u)\b\w\w+\b", "ngram_max": 1, "use_idf": True,
+                                  "sublinear_tf": False, "min_df": 4, "max_features": 100_000, "C": 15.0},
+                 "fasttext": {}, "contextual": {}}
+
+
+def calibration(runs: list[Run]) -> None:
+    rows, by_name = [], {r.name: r for r in runs}
+    for row in leaderboard(runs):
+        m = by_name[row["run"]].metrics
+        test, before, cal = m["test"], m["test"].get("uncalibrated", {}), m.get("calibration", {})
+        rows.append({"run": row["run"], "model": row["model"], "T": f"{cal.get('temperature', 1):.3f}",
+                     "ECE before": f"{before.get('ece', float('nan')):.4f}", "ECE after": f"{test['ece']:.4f}",
+                     "Brier before": f"{before.get('brier', float('nan')):.4f}", "Brier after": f"{test['brier']:.4f}",
+                     "log loss before": f"{before.get('log_loss', float('nan')):.4f}",
+                     "log loss after": f"{test['log_loss']:.4f}", "<= 0.02": "yes" if test["ece"] <= 0.02 else "NO"})
+    print_table(rows, "Calibration on the test split (temperature fitted on validation, or out-of-fold rows)")
+
+
+def abstention(runs: list[Run]) -> None:
+    best = {r.name: r for r in runs}[leaderboard(runs)[0]["run"]]
+    (_, val), y_val = best.predictions("val"), best.truth("val")
+    (_, test), y_test = best.predictions("test"), best.truth("test")
+    rows = []
+    for target in (0.95, 0.98, 0.99):
+        t = threshold_for(val, y_val, target)
+        oracle = threshold_for(test, y_test, target)
+        got = selective(test, y_test, t) if t is not None else {}
+        rows.append({"target": target, "threshold (val)": "-" if t is None else f"{t:.4f}",
+                     "test coverage": f"{got.get('coverage', 0):.1%}", "test accuracy": f"{got.get('accuracy') or 0:.4f}",
+                     "coverage if chosen on test": f"{selective(test, y_test, oracle)['coverage']:.1%}"
+                     if oracle is not None else "-"})
+    print_table(rows, f"Abstention: {best.name} ({best.config.model}), test accuracy at full coverage "
+                      f"{(test.argmax(1) == y_test).mean():.4f}")
+
+
+def issues(runs_dir: Path, rungs: list[str], top: int = 200) -> None:
+    import textladder
+    from textladder.label_issues import find_label_issues
+
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    have = {r.config.model for r in list_runs(runs_dir) if r.config.cv}
+    for rung in rungs:
+        if rung not in have:
+            t = time.time()
+            textladder.train(HM_TRAIN, model=rung, out=runs_dir, cv=5, **ISSUE_CONFIGS.get(rung, {}))
+            print(f"cross-validated {rung} in {time.time() - t:.0f} s")
+    human = pd.read_csv(HUMAN, dtype={"hmid": str}).set_index("hmid")["ground_truth_category"]
+    rows = []
+    every = [r for r in list_runs(runs_dir) if r.config.cv]
+    choices = [[r] for r in every] + ([every] if len(every) > 1 else [])
+    for chosen in choices:
+        sub = runs_dir / ".bench-issues"
+        sub.mkdir(exist_ok=True)
+        for old in sub.iterdir():
+            old.unlink()
+        for r in chosen:  # a folder holding only these runs (links), so that only their probabilities are averaged
+            (sub / r.name).symlink_to(r.path.resolve())
+        t = time.time()
+        found = find_label_issues(HM_TRAIN, sub)
+        seconds = time.time() - t
+        oof = Run.open(chosen[0].path).predictions("oof")[0]
+        given = pd.read_csv(HM_TRAIN, usecols=["hmid", "predicted_category"], dtype={"hmid": str}).set_index("hmid")
+        given = given["predicted_category"]
+        labelled = [i for i in oof if i in human.index]
+        base = float((human[labelled] != given[labelled]).mean())
+        flagged = found.issues[found.issues["id"].isin(human.index)].head(top)
+        share = float((human[flagged["id"]].to_numpy() != flagged["given_label"].to_numpy()).mean())
+        agrees = float((human[flagged["id"]].to_numpy() == flagged["suggested_label"].to_numpy()).mean())
+        rows.append({"out-of-fold probabilities of": " + ".join(r.config.model for r in chosen),
+                     "flagged": f"{len(found.issues):,} of {found.rows:,}",
+                     f"top {top} with a human label: human != given": f"{share:.1%}",
+                     "base rate": f"{base:.1%} ({len(labelled):,} rows)", "ratio": f"{share / base:.1f}x",
+                     "human == suggested": f"{agrees:.1%}", "5x met": "yes" if share >= 5 * base else "NO",
+                     "seconds": f"{seconds:.1f}"})
+    print_table(rows, "Label issues on HappyDB's train+val rows (confident learning, cleanlab)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=Path, help="runs folder to report calibration and abstention of")
+    parser.add_argument("--issues", type=Path, help="runs folder for the cross-validated runs of the label issues")
+    parser.add_argument("--issue-rungs", nargs="+", default=["tfidf-linear", "fasttext"])
+    args = parser.parse_args()
+    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.2f}")
+    if args.runs:
+        runs = list_runs(args.runs)
+        calibration(runs)
+        abstention(runs)
+    if args.issues:
+        issues(args.issues, args.issue_rungs)
+    print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
