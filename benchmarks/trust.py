@@ -4,7 +4,9 @@
     python benchmarks/trust.py --runs /tmp/bench-quick
     # label issues: cross-validates (5 folds) the rungs named, in RUNS, unless done already, then checks the
     # rows flagged against HappyDB's human labels
-    python benchmarks/trust.py --issues /tmp/bench-issues --issue-rungs tfidf-linear fasttext
+    python benchmarks/trust.py --issues /tmp/bench-issues --issue-rungs tfidf-linear fasttext contextual
+    # the same finder on a copy of HappyDB with 3% of its labels flipped at random
+    python benchmarks/trust.py --inject /tmp/bench-inject
 
 Calibration: test ECE (15 bins), Brier and log loss before and after each run's temperature (target:
 ECE <= 0.02 after). Abstention: for the best run on validation, the lowest confidence threshold that
@@ -106,11 +108,46 @@ def issues(runs_dir: Path, rungs: list[str], top: int = 200) -> None:
     print_table(rows, "Label issues on HappyDB's train+val rows (confident learning, cleanlab)")
 
 
+def injected(runs_dir: Path, share: float = 0.03, top: int = 200) -> None:
+    """The finder on HappyDB's texts with noise it is built for: ``share`` of the rows given another class
+    at random (a copy of the file), cross-validated tfidf-linear, precision and recall of the flagged rows."""
+    import numpy as np
+
+    import textladder
+    from textladder.label_issues import find_label_issues
+
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    frame = pd.read_csv(HM_TRAIN, dtype={"hmid": str}, keep_default_na=False)
+    rng = np.random.default_rng(0)
+    flip = rng.random(len(frame)) < share
+    classes = sorted(frame["predicted_category"].unique())
+    frame.loc[flip, "predicted_category"] = [rng.choice([c for c in classes if c != v])
+                                             for v in frame.loc[flip, "predicted_category"]]
+    noisy = runs_dir / "hm_train_noisy.csv"
+    if not noisy.is_file():
+        frame.to_csv(noisy, index=False)
+    if not [r for r in list_runs(runs_dir) if r.config.cv]:
+        textladder.train(noisy, model="tfidf-linear", out=runs_dir, cv=5, **ISSUE_CONFIGS["tfidf-linear"])
+    found = find_label_issues(noisy, runs_dir)
+    flipped = set(frame.loc[flip, "hmid"])
+    oof = set(Run.open(next(r.path for r in list_runs(runs_dir) if r.config.cv)).predictions("oof")[0])
+    truth = flipped & oof
+    ids = found.issues["id"]
+    rows = [{"injected flips (train+val)": f"{len(truth):,} of {len(oof):,} ({len(truth) / len(oof):.1%})",
+             "flagged": f"{len(ids):,}", f"precision of the top {top}": f"{ids.head(top).isin(truth).mean():.1%}",
+             f"precision of the top {len(truth):,}": f"{ids.head(len(truth)).isin(truth).mean():.1%}",
+             "precision of all flagged": f"{ids.isin(truth).mean():.1%}",
+             "recall of all flagged": f"{ids.isin(truth).sum() / len(truth):.1%}"}]
+    print_table(rows, f"Label issues with {share:.0%} of HappyDB's labels flipped at random (tfidf-linear, 5 folds)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=Path, help="runs folder to report calibration and abstention of")
     parser.add_argument("--issues", type=Path, help="runs folder for the cross-validated runs of the label issues")
     parser.add_argument("--issue-rungs", nargs="+", default=["tfidf-linear", "fasttext"])
+    parser.add_argument("--inject", type=Path, help="runs folder for the label issues of a copy with 3%% of the "
+                                                    "labels flipped at random")
     args = parser.parse_args()
     print(f"machine: {machine()}; load average {os.getloadavg()[0]:.2f}")
     if args.runs:
@@ -119,6 +156,8 @@ def main() -> None:
         abstention(runs)
     if args.issues:
         issues(args.issues, args.issue_rungs)
+    if args.inject:
+        injected(args.inject)
     print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
 
 
