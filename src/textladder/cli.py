@@ -132,6 +132,18 @@ def _data_path(data: Optional[Path]) -> Path:
         "or run 'textladder data fetch happydb'")
 
 
+def _engine(name: str, address: Optional[str]):
+    from textladder.engine import Engine
+
+    return Engine.make(name, address)
+
+
+def _tracker(uri: Optional[str]):
+    from textladder.tracking import Tracker
+
+    return Tracker.make(uri) if uri else None
+
+
 def _runtime() -> str:
     """How exported neural models predict: ``$TEXTLADDER_RUNTIME`` (auto, torch, onnx, onnx-int8), else auto."""
     from textladder.choices import RUNTIMES, check
@@ -174,6 +186,9 @@ TestSize = Annotated[Optional[float], typer.Option(
 ValSize = Annotated[Optional[float], typer.Option(
     "--val-size", help="Validation part of the rest: fraction or count. Default 0.15.")]
 Seed = Annotated[int, typer.Option("--seed", help="Seed of the split and the model.")]
+EngineOpt = Annotated[str, typer.Option("--engine", help="local: here, one piece after another; ray: as Ray tasks at once (pip install 'textladder[ray]'), on a local Ray instance sized to this machine or the cluster at --ray-address.")]
+RayAddress = Annotated[Optional[str], typer.Option("--ray-address", help="With --engine ray: join this Ray cluster (ray://HOST:10001, or auto) instead of starting a local instance.")]
+TrackOpt = Annotated[Optional[str], typer.Option("--track", envvar="TEXTLADDER_TRACKING_URI", show_envvar=True, help="Log to this MLflow tracking URI (http://HOST:5000, sqlite:///mlflow.db, file:./mlruns; pip install 'textladder[mlflow]'). The run folder stays the record; a tracking failure only warns.")]
 CvOpt = Annotated[Optional[int], typer.Option(
     "--cv", min=2, max=20, help="K: stratified K-fold cross-validation over train+val (test untouched): mean ± std "
     "of each metric and out-of-fold probabilities for every train+val row (oof_predictions.csv); the saved model "
@@ -226,6 +241,7 @@ def train(
     text_col: TextCol = None, label_col: LabelCol = None, id_col: IdCol = None, period_col: PeriodCol = None,
     max_drop: MaxDrop = 0.05, min_class_rows: MinClassRows = 0,
     split: SplitOpt = "auto", test_size: TestSize = None, val_size: ValSize = None, seed: Seed = 42,
+    track: TrackOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also log debug messages.")] = False,
 ):
     """Train one model, evaluate it on validation and test, and save a run folder.
@@ -275,7 +291,11 @@ def train(
             return
         from textladder.runs import Run
 
-        _print_metrics(Run.open(run_dir))
+        run = Run.open(run_dir)
+        tracker = _tracker(track)
+        if tracker is not None:
+            tracker.log_run(run)
+        _print_metrics(run)
         print(run_dir)
 
 
@@ -375,21 +395,44 @@ def _print_report(r, result, source, skipped, target) -> None:
 @app.command()
 def predict(
     run: Annotated[Path, typer.Argument(help="Run folder.")],
-    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="CSV or Parquet file to predict.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="CSV or Parquet (by suffix) to write.")],
+    inputs: Annotated[list[Path], typer.Argument(metavar="INPUT...", help="CSV or Parquet file to predict (with --engine ray: files or folders of them).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="CSV or Parquet (by suffix) to write; with --engine ray, a new folder of partitioned Parquet files (CSV with --format csv).")],
     text_col: TextCol = None, id_col: IdCol = None,
     chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Rows per chunk; memory stays flat.")] = 10_000,
     min_confidence: MinConfidence = None,
     no_calibration: NoCalibration = False,
     keep_text: Annotated[bool, typer.Option("--keep-text", help="Also write the input's text, as a 'text' column.")] = False,
+    engine: EngineOpt = "local", ray_address: RayAddress = None,
+    fmt: Annotated[str, typer.Option("--format", help="With --engine ray: parquet or csv files in the output folder.")] = "parquet",
 ):
-    """Predict a file in chunks: id, predicted label and one (calibrated) probability per class."""
+    """Predict a file in chunks: id, predicted label and one (calibrated) probability per class.
+
+    With --engine ray, Ray Data scores one or many files (or folders) at once, the model loaded once
+    per worker, into a folder of partitioned files with the same columns.
+    """
     _setup_logging()
     with _errors():
         from textladder.predict import predict_file
         from textladder.runs import Run
 
         r = Run.open(run)
+        eng = _engine(engine, ray_address)
+        if eng.name == "ray":
+            from textladder.choices import check
+            from textladder.predict import predict_ray
+
+            check(fmt, ("parquet", "csv"), "--format")
+            with err.status(f"scoring {len(inputs)} inputs with Ray ...", spinner="dots"):
+                done = predict_ray(r, inputs, output, eng, text_col=text_col, id_col=id_col, runtime=_runtime(),
+                                   min_confidence=min_confidence, calibrated=not no_calibration, keep_text=keep_text,
+                                   fmt=fmt, batch_size=chunk_size)
+            eng.stop()
+            err.print(f"wrote {done.rows:,} predictions to {output}/"
+                      + (f"; {done.withheld:,} withheld as 'uncertain'" if min_confidence is not None else ""))
+            return
+        if len(inputs) != 1:
+            raise TextladderError("the local engine predicts one INPUT file; give several with --engine ray")
+        input_path = inputs[0]
         with _file_progress(input_path, f"predicting {input_path.name}") as progress:
             done = predict_file(r, input_path, output, chunk_size=chunk_size, text_col=text_col, id_col=id_col,
                                 runtime=_runtime(), on_progress=progress, min_confidence=min_confidence,
@@ -408,6 +451,7 @@ def ensemble(
     runs_dir: Annotated[Path, typer.Option("--out", "-o", help="Runs folder; the ensemble gets its own run folder inside.")] = Path("runs"),
     name: Annotated[Optional[str], typer.Option("--name", help="Run folder name (default: ensemble-VOTE-TIME-RANDOM).")] = None,
     no_calibration: Annotated[bool, typer.Option("--no-calibration", help="Combine the members' own probabilities, not their calibrated ones, and leave the ensemble uncalibrated (to compare).")] = False,
+    track: TrackOpt = None,
 ):
     """Combine finished runs by soft or hard voting, stacking or greedy selection into a new run folder
     (evaluate, predict, serve and runs work on it). Test is never used to choose or fit.
@@ -439,6 +483,9 @@ def ensemble(
         with err.status(f"scoring {len(members)} runs on validation and test ...", spinner="dots"):
             path = build(members, vote=vote, weights=w, runs_dir=runs_dir, name=name, runtime=_runtime(),
                          greedy=greedy, calibrated=not no_calibration)
+        tracker = _tracker(track)
+        if tracker is not None:
+            tracker.log_run(Run.open(path))
         _print_metrics(Run.open(path))
         print(path)
 
@@ -453,6 +500,7 @@ def ladder(
     text_col: TextCol = None, label_col: LabelCol = None, id_col: IdCol = None, period_col: PeriodCol = None,
     max_drop: MaxDrop = 0.05, min_class_rows: MinClassRows = 0,
     split: SplitOpt = "auto", test_size: TestSize = None, val_size: ValSize = None, seed: Seed = 42,
+    engine: EngineOpt = "local", ray_address: RayAddress = None, track: TrackOpt = None,
 ):
     """Climb a whole ladder in one command: train every rung not finished yet, build the ensembles,
     print the leaderboard and write the HTML report.
@@ -465,12 +513,16 @@ def ladder(
         from textladder.config import DataConfig
         from textladder.ladder import climb, load_ladder
 
+        eng = _engine(engine, ray_address)
         if config == "auto":
+            if eng.name != "local":
+                raise TextladderError("the auto ladder runs on the local engine (its budget is one clock); use "
+                                      "--engine ray with a preset or TOML ladder, or with search")
             return _ladder_auto(data, runs_dir, budget or "10m", not no_report,
                                 DataConfig(path=str(_data_path(data)), text_col=text_col, label_col=label_col,
                                            id_col=id_col, period_col=period_col, max_drop=max_drop,
                                            min_class_rows=min_class_rows),
-                                _split_config(split, test_size, val_size, seed), seed)
+                                _split_config(split, test_size, val_size, seed), seed, _tracker(track))
         if budget is not None:
             raise TextladderError("--budget applies to --config auto; a preset or TOML ladder trains each rung as written")
         spec = load_ladder(config)
@@ -480,8 +532,11 @@ def ladder(
         data_cfg = DataConfig(path=str(path), text_col=text_col, label_col=label_col, id_col=id_col,
                               period_col=period_col, max_drop=max_drop, min_class_rows=min_class_rows)
         log.info("ladder %s: %d rungs on %s into %s", config, len(spec.rungs), path.name, runs_dir)
-        result = climb(spec, data_cfg, runs_dir, split=_split_config(split, test_size, val_size, seed),
-                       report=not no_report, progress=err.is_terminal)
+        try:
+            result = climb(spec, data_cfg, runs_dir, split=_split_config(split, test_size, val_size, seed),
+                           report=not no_report, progress=err.is_terminal, engine=eng, tracker=_tracker(track))
+        finally:
+            eng.stop()
         runs(runs_dir)
         out.print(f"{result.trained} rungs trained, {result.reused} read back, {len(result.ensembles)} ensembles, "
                   f"{result.seconds:.0f} s")
@@ -493,7 +548,7 @@ def ladder(
             raise typer.Exit(1)
 
 
-def _ladder_auto(data, runs_dir: Path, budget: str, report: bool, data_cfg, split_cfg, seed: int) -> None:
+def _ladder_auto(data, runs_dir: Path, budget: str, report: bool, data_cfg, split_cfg, seed: int, tracker) -> None:
     from textladder.auto import climb_auto
 
     seconds = _seconds(budget)
@@ -502,6 +557,8 @@ def _ladder_auto(data, runs_dir: Path, budget: str, report: bool, data_cfg, spli
     log.info("auto ladder on %s into %s: %s budget", Path(data_cfg.path).name, runs_dir, budget)
     result = climb_auto(data_cfg, runs_dir, seconds, split=split_cfg, seed=seed, report=report,
                         progress=err.is_terminal)
+    if tracker is not None:
+        tracker.log_ladder(result, data_cfg)
     runs(runs_dir)
     for model, why in result.dropped.items():
         err.print(f"[yellow]{escape(model)}[/]: {escape(why)}", highlight=False)
@@ -536,6 +593,7 @@ def search(
     text_col: TextCol = None, label_col: LabelCol = None, id_col: IdCol = None, period_col: PeriodCol = None,
     max_drop: MaxDrop = 0.05, min_class_rows: MinClassRows = 0,
     split: SplitOpt = "auto", test_size: TestSize = None, val_size: ValSize = None, seed: Seed = 42,
+    engine: EngineOpt = "local", ray_address: RayAddress = None, track: TrackOpt = None,
 ):
     """Search a rung's parameters on validation (Optuna, TPE, seeded; the defaults are the first trial),
     then train the best and write it as a run folder, whose path is the last line of stdout (the refit's,
@@ -568,8 +626,13 @@ def search(
             _print_metrics(run)
             print(run.path)
             return
-        result = run_search(config, runs_dir, trials=trials, budget=None if budget is None else _seconds(budget),
-                            metric=metric, name=study, cv=cv, refit=refit, progress=err.is_terminal)
+        eng = _engine(engine, ray_address)
+        try:
+            result = run_search(config, runs_dir, trials=trials, budget=None if budget is None else _seconds(budget),
+                                metric=metric, name=study, cv=cv, refit=refit, progress=err.is_terminal, engine=eng,
+                                tracker=_tracker(track))
+        finally:
+            eng.stop()
         default = "-" if result.default_value is None else f"{result.default_value:.4f}"
         out.print(f"study {result.study_name}: {result.trials} trials ({result.pruned} pruned), best "
                   f"{'cross-validated' if cv else 'validation'} {metric} {result.best_value:.4f} (the defaults: "

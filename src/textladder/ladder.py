@@ -211,19 +211,34 @@ def existing_ensemble(runs_dir: Path, members: list[str], vote: str) -> Run | No
 
 
 def climb(ladder: Ladder, data: DataConfig, runs_dir: str | Path, split: SplitConfig | None = None,
-          report: bool = True, progress: bool = False) -> ClimbResult:
+          report: bool = True, progress: bool = False, engine=None, tracker=None) -> ClimbResult:
     """Train (or read back) every rung, build the ensembles, and write ``RUNS_DIR/report.html``.
-    A second ladder climbing into the same runs folder at the same time is refused."""
+    A second ladder climbing into the same runs folder at the same time is refused. ``engine`` (a
+    :class:`~textladder.engine.Engine`) trains the rungs as Ray tasks at once instead of one after
+    another; ``tracker`` (a :class:`~textladder.tracking.Tracker`) logs the ladder as a parent run and
+    every run under it."""
+    from textladder.engine import Engine
+
     runs_dir = Path(runs_dir)
     with lock(runs_dir / "ladder"):
-        return _climb(ladder, data, runs_dir, split, report, progress)
+        return _climb(ladder, data, runs_dir, split, report, progress, engine or Engine.local(), tracker)
+
+
+def _train_rung(item: tuple, runs_dir: Path, progress: bool) -> str | None:
+    """Train one rung (``item``: its number, the ladder's length, its label and config); a Ray task too."""
+    i, n, label, config = item
+    log.info("rung %d/%d %s: training ...", i, n, label)
+    path = train_or_resume(config, runs_dir, progress=progress)
+    return None if path is None else str(path)
 
 
 def _climb(ladder: Ladder, data: DataConfig, runs_dir: Path, split: SplitConfig | None, report: bool,
-           progress: bool) -> ClimbResult:
+           progress: bool, engine, tracker) -> ClimbResult:
     started = time.time()
     result = ClimbResult()
     n = len(ladder.rungs)
+    found: dict[int, Run] = {}
+    todo = []
     for i, rung in enumerate(ladder.rungs, 1):
         config = RunConfig(model=rung.model, params=dict(rung.set), balance=rung.balance,
                            features=list(rung.features), data=data, split=split or SplitConfig(seed=ladder.seed),
@@ -231,24 +246,25 @@ def _climb(ladder: Ladder, data: DataConfig, runs_dir: Path, split: SplitConfig 
         done = finished(runs_dir, config)
         if done is not None:
             log.info("rung %d/%d %s: finished already (%s)", i, n, rung.label(), done.name)
-            result.runs.append(done)
+            found[i] = done
             result.reused += 1
-            continue
-        log.info("rung %d/%d %s: training ...", i, n, rung.label())
-        t = time.time()
-        try:
-            path = train_or_resume(config, runs_dir, progress=progress)
-        except Exception as exc:  # noqa: BLE001 - one broken rung does not stop the ladder
-            log.error("rung %d/%d %s failed: %s", i, n, rung.label(), exc)
-            result.failed.append((rung.label(), str(exc)))
+        else:
+            todo.append((i, n, rung.label(), config))
+    if todo and engine.name != "local":
+        log.info("%d rungs to train on %s", len(todo), engine.name)
+    for (i, _, label, _), path, exc in engine.map(_train_rung, todo, runs_dir, progress and engine.name == "local"):
+        if exc is not None:  # one broken rung does not stop the ladder
+            log.error("rung %d/%d %s failed: %s", i, n, label, exc)
+            result.failed.append((label, str(exc)))
             continue
         if path is None:  # an extra DDP process
             continue
         run = Run.open(path)
-        result.runs.append(run)
+        found[i] = run
         result.trained += 1
-        log.info("rung %d/%d %s: test accuracy %.4f, macro-F1 %.4f (%.0f s)", i, n, rung.label(),
-                 run.metrics["test"]["accuracy"], run.metrics["test"]["macro_f1"], time.time() - t)
+        log.info("rung %d/%d %s: test accuracy %.4f, macro-F1 %.4f (%.0f s)", i, n, label,
+                 run.metrics["test"]["accuracy"], run.metrics["test"]["macro_f1"], run.metrics.get("train_seconds", 0))
+    result.runs = [found[i] for i in sorted(found)]  # in the ladder's order, however the engine finished them
     if ladder.ensemble is not None and len(result.runs) >= 2:
         result.ensembles = ensembles(result.runs, ladder.ensemble, runs_dir)
     if report and result.runs:
@@ -256,4 +272,6 @@ def _climb(ladder: Ladder, data: DataConfig, runs_dir: Path, split: SplitConfig 
 
         result.report = write_report(runs_dir, runs=result.runs + result.ensembles)
     result.seconds = time.time() - started
+    if tracker is not None:
+        tracker.log_ladder(result, data)
     return result

@@ -162,3 +162,103 @@ def _close_quietly(close) -> None:
         close()
     except Exception:
         pass
+
+
+_SCORERS: dict = {}  # in each Ray worker process: the models it has loaded, by run and options
+
+
+def _score_batch(batch: pd.DataFrame, run_path: str, text: str, id_col: str, sources: dict, runtime: str,
+                 min_confidence: float | None, calibrated: bool, keep_text: bool) -> pd.DataFrame:
+    """A Ray Data task: score one batch into the local engine's columns. The run's model is loaded once per
+    worker process and kept for the batches that follow (plain tasks rather than an actor pool, so that
+    the reading tasks are never starved of CPUs on a small machine)."""
+    key = (run_path, runtime, calibrated)
+    if key not in _SCORERS:
+        run = Run.open(run_path)
+        _SCORERS[key] = (run, run.load_model(runtime, calibrated))
+    run, model = _SCORERS[key]
+    texts = batch[text].astype(object).where(batch[text].notna(), "").astype(str)
+    frame = pd.DataFrame({"text": texts.to_numpy(dtype=object)})
+    for feature, column in sources.items():
+        frame[feature] = batch[column].astype(object).where(batch[column].notna(), "").astype(str).to_numpy()
+    proba = checked_proba(model, frame, len(run.classes))
+    out = predictions_frame(batch[id_col].astype(str).to_numpy(dtype=object), run.classes, proba,
+                            min_confidence=min_confidence)
+    if keep_text:
+        out.insert(1, "text", frame["text"].to_numpy())
+    return out
+
+
+def input_files(inputs: list[str | Path]) -> list[Path]:
+    """The CSV and Parquet files named, a folder standing for every such file directly in it."""
+    files: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            found = sorted(p for p in item.iterdir() if p.is_file() and p.suffix.lower() in (".csv", ".parquet", ".pq"))
+            if not found:
+                raise TextladderError(f"{item}: no .csv or .parquet file in this folder")
+            files += found
+        elif item.is_file():
+            files.append(item)
+        else:
+            raise TextladderError(f"{item}: no such file or folder")
+    kinds = {f.suffix.lower() in (".parquet", ".pq") for f in files}
+    if len(kinds) > 1:
+        raise TextladderError("give CSV files or Parquet files, not both in one command")
+    return files
+
+
+def predict_ray(run: Run, inputs: list[str | Path], out_dir: str | Path, engine, text_col: str | None = None,
+                id_col: str | None = None, runtime: str = "auto", min_confidence: float | None = None,
+                calibrated: bool = True, keep_text: bool = False, batch_size: int = 4096,
+                fmt: str = "parquet") -> Predicted:
+    """Score one or many CSV or Parquet files (or folders of them) with Ray Data: the files are read in
+    blocks, each worker process loads the run's model once and scores whole batches, and the predictions are
+    written as partitioned Parquet (or CSV, ``fmt="csv"``) files in ``out_dir``, with the columns the
+    local engine writes. Memory stays bounded: Ray Data streams the blocks. The columns are found in
+    the first file (the others must have them too), and they need an id column: Ray reads the files in
+    blocks at once, so it cannot number the rows by their line as the local engine does."""
+    import pyarrow.csv as pacsv
+
+    files = input_files(inputs)
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        raise TextladderError(f"{out_dir} exists already; the Ray engine writes a new folder of partitioned files")
+    cols = columns_of(files[0])
+    text_col = _run_default(run, text_col, "text", cols)
+    id_col = _run_default(run, id_col, "id", cols)
+    _, resolved = resolve_columns(files[0], cols, text_col, None, id_col, require_label=False)
+    if not resolved.id:
+        raise TextladderError(f"{files[0]}: no id column; the Ray engine needs one ({option('id-col')}) to name "
+                              "each prediction, since it reads the files in blocks at once")
+    kind = "parquet" if files[0].suffix.lower() in (".parquet", ".pq") else "csv"
+    sources = {f: feature_column(f, resolved, cols, files[0], kind) for f in run.config.features}
+    if min_confidence is not None and "uncertain" in run.classes:
+        raise TextladderError(f"run {run.name} has a class named 'uncertain'; predict without "
+                              f"{option('min-confidence')}")
+    ray = engine.start()
+    paths = [str(f.resolve()) for f in files]
+    strings = {c: "string" for c in cols}  # every column as text, as the local reader reads them
+    if kind == "csv":
+        import pyarrow as pa
+
+        ds = ray.data.read_csv(paths, parse_options=pacsv.ParseOptions(newlines_in_values=True),
+                               convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in strings}))
+    else:
+        ds = ray.data.read_parquet(paths)
+    scored = ds.map_batches(_score_batch, batch_format="pandas", batch_size=batch_size, num_cpus=engine.cpus_per_task,
+                            fn_kwargs={"run_path": str(run.path.resolve()), "text": resolved.text, "id_col": resolved.id,
+                                       "sources": sources, "runtime": runtime, "min_confidence": min_confidence,
+                                       "calibrated": calibrated, "keep_text": keep_text})
+    from textladder.files import atomic_folder
+
+    with lock(out_dir), atomic_folder(out_dir) as tmp:  # the folder appears complete, or not at all
+        (scored.write_csv if fmt == "csv" else scored.write_parquet)(str(tmp.resolve()))
+    rows = withheld = 0
+    for f in sorted(out_dir.iterdir()):
+        if f.suffix in (".parquet", ".csv"):
+            part = pd.read_parquet(f, columns=["predicted"]) if f.suffix == ".parquet" else pd.read_csv(
+                f, usecols=["predicted"], keep_default_na=False)
+            rows += len(part)
+            withheld += int((part["predicted"] == "uncertain").sum()) if min_confidence is not None else 0
+    return Predicted(rows, withheld)

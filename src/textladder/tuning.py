@@ -115,13 +115,16 @@ def best_epoch(history: list[dict] | None) -> int | None:
 
 def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, budget: float | None = None,
            metric: str = "macro_f1", name: str | None = None, progress: bool = False, cv: int | None = None,
-           refit: bool = False, stop=None) -> SearchResult:
+           refit: bool = False, stop=None, engine=None, tracker=None) -> SearchResult:
     """Search ``config``'s rung for ``trials`` more trials or ``budget`` seconds (whichever ends first),
     then train the best trial into ``runs_dir`` and return it. ``cv=K`` scores each trial by K-fold
     cross-validation over train+val (the best is then written cross-validated, with its out-of-fold
     predictions, and refit on train+val); ``refit`` also writes the best retrained on train+val.
     ``stop(study)``, called after each trial, ends the search early when it returns a reason (kept in
-    the result's ``stopped``)."""
+    the result's ``stopped``). ``engine`` (Ray) runs as many trials at once as the cluster has CPUs
+    for: the driver asks the study for each trial and tells it the result, so the study in SQLite stays
+    the one record of every trial (no pruning there: a Ray trial runs to its end). ``tracker`` logs the
+    search to MLflow."""
     import optuna
 
     check(metric, METRICS, "metric")
@@ -198,8 +201,13 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
                 stopped.append(reason)
                 study.stop()
 
-        study.optimize(objective, n_trials=trials, timeout=budget, callbacks=[check_stop],
-                       catch=(TextladderError, ValueError, RuntimeError), show_progress_bar=progress)
+        if engine is not None and engine.name != "local":
+            payload = {"config": config, "cv": cv, "metric": metric, "classes": classes,
+                       "data": (X_trval, y_trval) if cv else (X_train, y_train, X_val, y_val)}
+            _optimize_on(engine, study, payload, fixed, cls, trials, budget, check_stop)
+        else:
+            study.optimize(objective, n_trials=trials, timeout=budget, callbacks=[check_stop],
+                           catch=(TextladderError, ValueError, RuntimeError), show_progress_bar=progress)
         done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
         pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
         if not done:
@@ -222,9 +230,92 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
     refit_run = None
     if refit and not cv:  # a cross-validated best is refit on train+val already
         refit_run = Run.open(train(refit_config(chosen, run, cls), runs_dir, chosen_by=run.path))
-    return SearchResult(run=run, study_name=study_id, trials=len(done), pruned=pruned,
-                        best_value=float(study.best_value), default_value=default, trials_csv=csv,
-                        seconds=time.time() - started, refit=refit_run, stopped=stopped[0] if stopped else None)
+    result = SearchResult(run=run, study_name=study_id, trials=len(done), pruned=pruned,
+                          best_value=float(study.best_value), default_value=default, trials_csv=csv,
+                          seconds=time.time() - started, refit=refit_run, stopped=stopped[0] if stopped else None)
+    if tracker is not None:
+        tracker.log_search(result, study, config)
+    return result
+
+
+def score_trial(payload: dict, params: dict) -> dict:
+    """One trial, wherever it runs (a Ray task): fit ``payload["config"]``'s rung with ``params`` on the
+    train rows and score it on validation, or cross-validate it (``payload["cv"]``). Returns the
+    metrics, the seconds it took and, for a neural rung, the best epoch."""
+    from textladder.training import cross_validate
+
+    config, cv, classes = payload["config"], payload["cv"], payload["classes"]
+    cls, _ = resolve(config)
+    model_params = make_params(config.model, {**config.params, **params})
+    t = time.time()
+    if cv:
+        X, y = payload["data"]
+        summary, _ = cross_validate(cls, model_params, config.model_copy(update={"cv": cv}), X, y, classes,
+                                    metric=payload["metric"])
+        out = {k: summary[k]["mean"] for k in METRICS}
+    else:
+        X_train, y_train, X_val, y_val = payload["data"]
+        model = cls(model_params, features=config.features, smote=config.balance == "smote")
+        model.fit(X_train, y_train, X_val, y_val, context=TrainingContext(**config.trainer.model_dump()))
+        out = {k: metrics(encode(y_val, classes), model.predict_proba(X_val), classes)[k] for k in METRICS}
+        out["best_epoch"] = best_epoch(model.history_)
+    out["seconds"] = round(time.time() - t, 2)
+    return out
+
+
+def _optimize_on(engine, study, payload: dict, fixed: dict, cls, trials: int | None, budget: float | None,
+                 check_stop) -> None:
+    """Ask-and-tell over Ray: as many trials at once as the cluster has CPUs for (``engine.cpus_per_task``
+    each), each told to the study as it finishes; stops after ``trials`` trials or ``budget`` seconds (the
+    trials running then are waited for), or when ``check_stop`` stops the study."""
+    import optuna
+
+    ray = engine.start()
+    slots = max(1, int(ray.cluster_resources().get("CPU", 1) // engine.cpus_per_task))
+    shared = ray.put(payload)
+    task = ray.remote(num_cpus=engine.cpus_per_task, num_gpus=engine.gpus_per_task, max_retries=0)(score_trial)
+    metric, started, asked, pending = payload["metric"], time.time(), 0, {}
+    state = {"stop": False}
+    study_stop = study.stop
+
+    def stop_here() -> None:  # what check_stop calls through study.stop()
+        state["stop"] = True
+
+    study.stop = stop_here
+    try:
+        while True:
+            while (len(pending) < slots and not state["stop"] and (trials is None or asked < trials)
+                   and (budget is None or time.time() - started < budget)):
+                trial = study.ask()
+                params = cls.search_space(_Fixed(trial, fixed))
+                pending[task.remote(shared, params)] = trial
+                asked += 1
+            if not pending:
+                break
+            (ref,), _ = ray.wait(list(pending), num_returns=1)
+            trial = pending.pop(ref)
+            try:
+                m = ray.get(ref)
+            except Exception as exc:  # noqa: BLE001 - a failed trial is recorded as failed, the search goes on
+                from textladder.engine import _cause
+
+                log.warning("trial %d failed: %s", trial.number, _cause(exc))
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                continue
+            trial.set_user_attr("val_accuracy", m["accuracy"])
+            trial.set_user_attr("val_macro_f1", m["macro_f1"])
+            trial.set_user_attr("seconds", m["seconds"])
+            if m.get("best_epoch") is not None:
+                trial.set_user_attr("best_epoch", m["best_epoch"])
+            study.tell(trial, m[metric])
+            log.info("trial %d (Ray): %s %.4f (%.0f s) %s", trial.number, metric, m[metric], m["seconds"],
+                     dict(trial.params))
+            check_stop(study, trial)
+    finally:
+        study.stop = study_stop
+        for ref, trial in pending.items():  # interrupted: the study records them as failed, as Optuna does
+            ray.cancel(ref, force=True)
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
 
 
 def _read(config: RunConfig):
