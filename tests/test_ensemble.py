@@ -83,6 +83,17 @@ def test_ensemble_is_a_run_folder_that_evaluate_predict_and_runs_accept(members,
     assert ens.temperature != 1.0 and all(r.temperature != 1.0 for r in rs)
     np.testing.assert_allclose(mine, apply_temperature(sum(probas) / 3, ens.temperature), atol=1e-5)
     assert [m["run"] for m in ens.metrics["members"]] == [r.name for r in rs]
+    # each member's files are stored once: hard links to the member runs' own files, no second copy
+    import os
+
+    for r in rs:
+        for f in (r.path / "model").rglob("*"):
+            if f.is_file():
+                twin = ens.path / "model" / "members" / r.name / f.relative_to(r.path / "model")
+                assert os.stat(twin).st_ino == os.stat(f).st_ino and os.stat(f).st_nlink >= 2
+    # its time is its own (scoring the members), with theirs beside it
+    assert ens.metrics["train_seconds"] < ens.metrics["members_train_seconds"]
+    assert ens.metrics["members_train_seconds"] == pytest.approx(sum(r.metrics["train_seconds"] for r in rs), abs=1e-2)
     # self-contained: the members' own folders can go
     moved = tmp_path / "gone"
     shutil.copytree(runs, moved)

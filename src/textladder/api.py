@@ -82,11 +82,12 @@ def run_config(data: str | Path, model: str = "tfidf-linear", *, balance: str = 
 
 def train(data: str | Path, model: str = "tfidf-linear", out: str | Path = "runs", *, name: str | None = None,
           overwrite: bool = False, resume: bool = False, progress: bool = False, cv: int | None = None,
-          **options: Any):
+          track: str | None = None, **options: Any):
     """Train one rung on a data file, as ``textladder train`` does, and return its
     :class:`~textladder.runs.Run` (``run.metrics``, ``run.load_model()``, ``run.path``). ``options``
     are as :func:`run_config` takes them; ``cv=K`` cross-validates over train+val first (out-of-fold
-    predictions in ``oof_predictions.csv``) and keeps one refit on train+val.
+    predictions in ``oof_predictions.csv``) and keeps one refit on train+val. ``track`` logs the run to
+    that MLflow tracking URI.
 
     Example:
         >>> run = train("hm_train.csv", model="fasttext", out="runs", epochs=20)  # doctest: +SKIP
@@ -98,25 +99,44 @@ def train(data: str | Path, model: str = "tfidf-linear", out: str | Path = "runs
 
     config = run_config(data, model, **options).model_copy(update={"cv": cv, "fit_on": "train+val" if cv else "train"})
     path = train_run(config, out, name=name, resume=resume, progress=progress, overwrite=overwrite)
-    return None if path is None else Run.open(path)
+    if path is None:
+        return None
+    run = Run.open(path)
+    _track(track, lambda t: t.log_run(run))
+    return run
+
+
+def _track(uri: str | None, log) -> None:
+    from textladder.tracking import Tracker
+
+    tracker = Tracker.make(uri)
+    if tracker is not None:
+        log(tracker)
 
 
 def search(data: str | Path, model: str = "tfidf-linear", out: str | Path = "runs", *, trials: int | None = None,
            budget: float | str | None = None, metric: str = "macro_f1", cv: int | None = None, refit: bool = False,
-           **options: Any):
+           engine: str = "local", ray_address: str | None = None, track: str | None = None, **options: Any):
     """Search a rung's parameters on validation, as ``textladder search`` does, and return the
     :class:`~textladder.tuning.SearchResult` (``.run``: the best trial's run; ``.refit``; ``.best_value``,
     ``.default_value``, ``.trials_csv``). ``budget`` is seconds or a time such as ``"15m"``; ``options``
     are as :func:`run_config` takes them (model parameters given there are fixed, not searched).
+    ``engine="ray"`` runs the trials as Ray tasks (``ray_address``: a cluster's); ``track``: an MLflow URI.
 
     Example:
         >>> result = search("hm_train.csv", model="tfidf-linear", budget="10m", refit=True)  # doctest: +SKIP
         >>> result.final.metrics["test"]["accuracy"]  # doctest: +SKIP
     """
+    from textladder.engine import Engine
+    from textladder.tracking import Tracker
     from textladder.tuning import search as run_search
 
-    return run_search(run_config(data, model, **options), out, trials=trials, budget=_seconds(budget),
-                      metric=metric, cv=cv, refit=refit)
+    runner = Engine.make(engine, ray_address)
+    try:
+        return run_search(run_config(data, model, **options), out, trials=trials, budget=_seconds(budget),
+                          metric=metric, cv=cv, refit=refit, engine=runner, tracker=Tracker.make(track))
+    finally:
+        runner.stop()
 
 
 def _seconds(budget: float | str | None) -> float | None:
@@ -132,12 +152,13 @@ def _seconds(budget: float | str | None) -> float | None:
 
 
 def climb(data: str | Path, config: str | Path = "quick", out: str | Path = "runs", *, report: bool = True,
-          seed: int = 42, progress: bool = False, budget: float | str | None = None,
-          **options: Any) -> "pd.DataFrame":
+          seed: int = 42, progress: bool = False, budget: float | str | None = None, engine: str = "local",
+          ray_address: str | None = None, track: str | None = None, **options: Any) -> "pd.DataFrame":
     """Climb a ladder (``auto`` within ``budget``, a preset, ``quick`` or ``full``, or a TOML file) as
     ``textladder ladder`` does and return the leaderboard as a DataFrame (best on validation first);
     ``.attrs`` holds the report's path, the rungs that failed (or were dropped) and the time taken.
-    ``options`` are data and split options.
+    ``options`` are data and split options. ``engine="ray"`` trains a preset's or TOML ladder's rungs as
+    Ray tasks at once (``ray_address``: a cluster's); ``track`` logs the ladder to an MLflow URI.
 
     Example:
         >>> board = climb("hm_train.csv", config="quick", out="runs")  # doctest: +SKIP
@@ -158,11 +179,19 @@ def climb(data: str | Path, config: str | Path = "quick", out: str | Path = "run
     method = split_opts.pop("split", None) or "auto"
     data_cfg = DataConfig(path=str(data), **data_opts)
     split = SplitConfig(method=method, seed=seed, **split_opts)
+    from textladder.engine import Engine
+    from textladder.tracking import Tracker
+
+    tracker = Tracker.make(track)
     if str(config) == "auto":
         from textladder.auto import climb_auto
 
+        if engine != "local":
+            raise TextladderError("the auto ladder runs on the local engine; use engine='ray' with a preset or TOML ladder")
         auto = climb_auto(data_cfg, out, _seconds(budget or "10m"), split=split, seed=seed, report=report,
                           progress=progress)
+        if tracker is not None:
+            tracker.log_ladder(auto, data_cfg)
         board = pd.DataFrame(leaderboard(auto.runs + auto.ensembles))
         board.attrs.update(report=auto.report, failed=list(auto.dropped.items()), seconds=auto.seconds)
         return board
@@ -171,7 +200,12 @@ def climb(data: str | Path, config: str | Path = "quick", out: str | Path = "run
     spec = load_ladder(config)
     if seed != spec.seed:
         spec = spec.model_copy(update={"seed": seed})
-    result = climb_ladder(spec, data_cfg, out, split=split, report=report, progress=progress)
+    runner = Engine.make(engine, ray_address)
+    try:
+        result = climb_ladder(spec, data_cfg, out, split=split, report=report, progress=progress, engine=runner,
+                              tracker=tracker)
+    finally:
+        runner.stop()
     board = pd.DataFrame(leaderboard(result.runs + result.ensembles))
     board.attrs.update(report=result.report, failed=result.failed, seconds=result.seconds)
     return board

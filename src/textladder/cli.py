@@ -38,6 +38,20 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 data_app = typer.Typer(help="Get datasets.", no_args_is_help=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from textladder import __version__
+
+        print(f"textladder {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print the version and exit.")] = False) -> None:
+    """Build ever better multi-class text classifiers, one rung at a time."""
 app.add_typer(data_app, name="data")
 vectors_app = typer.Typer(help="Look at a run's word vectors.", no_args_is_help=True)
 app.add_typer(vectors_app, name="vectors")
@@ -852,18 +866,35 @@ def explore(
 
 
 @app.command()
-def models():
-    """List the registered models and their parameters."""
-    from textladder.models import get, names
+def models(
+    name: Annotated[Optional[str], typer.Argument(help="A model's name: list its parameters.")] = None,
+):
+    """The registered models (name, family, what it is); with NAME, that model's parameters and defaults."""
+    with _errors():
+        from textladder.models import get, names
 
-    for n in names():
-        cls = get(n)
-        table = Table(title=n, title_justify="left")
+        if name is None:
+            table = Table(title="models (textladder models NAME: its parameters)", title_justify="left")
+            for col in ("name", "family", "description"):
+                table.add_column(col)
+            for n in names():
+                cls = get(n)
+                doc = (cls.__doc__ or "").strip().splitlines()
+                table.add_row(n, cls.family, doc[0] if doc else "")
+            out.print(table)
+            return
+        cls = get(name)
+        table = Table(title=f"{name} ({cls.family}): {(cls.__doc__ or '').strip().splitlines()[0] if cls.__doc__ else ''}",
+                      title_justify="left")
         for col in ("parameter", "default", "description"):
-            table.add_column(col)
+            table.add_column(col, overflow="fold")
         for key, f in cls.Params.model_fields.items():
-            table.add_row(key, repr(f.default), f.description or "")
+            table.add_row(key, repr(f.get_default(call_default_factory=True)), f.description or "")
         out.print(table)
+        from textladder.models import TextClassifier
+
+        searchable = cls.search_space is not TextClassifier.search_space
+        out.print(f"explain: {cls.explanation}; searchable (textladder search): {'yes' if searchable else 'no'}")
 
 
 @data_app.command("fetch")

@@ -77,7 +77,9 @@ def _leaderboard_table(rows: list[dict], runs: dict[str, Run], classes: list[str
         cells = [str(i), f'<a href="#run-{html.escape(row["run"])}">{html.escape(row["run"])}</a>',
                  html.escape(row["model"]), html.escape(row["trained_on"]), _f(row["val_macro_f1"]),
                  _f(row["accuracy"]), _f(row["macro_f1"]), _f(runs[row["run"]].metrics.get("test", {}).get("ece"), 3),
-                 *[_f(per_class.get(c, {}).get("f1"), 3) for c in classes], _f(row["train_seconds"], 1),
+                 *[_f(per_class.get(c, {}).get("f1"), 3) for c in classes],
+                 _f(row["train_seconds"], 1) + (f' <span class="muted">(+{row["members_train_seconds"]:.0f} members)</span>'
+                                                if row.get("members_train_seconds") else ""),
                  html.escape(row["options"])]
         aligns = ["", "l", "l", "l", "", "", "", "", *[""] * len(classes), "", "l wrap"]
         out.append(f'<tr class="{" ".join(cls)}">' + "".join(

@@ -394,6 +394,7 @@ def leaderboard(runs: list[Run], by: str = "val") -> list[dict]:
             "accuracy": test.get("accuracy"),
             "macro_f1": test.get("macro_f1"),
             "train_seconds": m.get("train_seconds"),
+            "members_train_seconds": m.get("members_train_seconds"),  # an ensemble's members, trained before it
             "data": Path(cfg.data.path).name,
         })
     key = "val_macro_f1" if by == "val" else "macro_f1"

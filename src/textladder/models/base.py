@@ -105,6 +105,7 @@ class TextClassifier:
     """Base class of every rung: a scikit-learn estimator over texts (see the module docstring)."""
 
     name: ClassVar[str] = ""
+    family: ClassVar[str] = "other"  # what kind of model, for `textladder models`
     Params: ClassVar[type[Params]] = Params
     # What a rung can do, declared once here and read by everything that needs to know:
     supports_smote: ClassVar[bool] = False  # resamples its fixed-length features inside fit (--balance smote)

@@ -44,6 +44,8 @@ class ContextualParams(NeuralParams):
 class Contextual(VectorClassifier):
     """Frozen sentence embeddings of a pretrained transformer into a dense head."""
 
+    family = "pretrained encoder, frozen"
+
     Params: ClassVar = ContextualParams
     write_cache = True  # add newly encoded texts to the on-disk sentence cache
 

@@ -83,6 +83,8 @@ class FastTextParams(Params):
 class FastText(TextClassifier):
     """fastText's supervised classifier over word n-grams."""
 
+    family = "fastText"
+
     Params = FastTextParams
 
     # The best of a 103-trial search on HappyDB (docs/BENCHMARKS.md "Search"): unigrams, a low rate, long training

@@ -62,6 +62,8 @@ class TfidfLinearParams(Params):
 class TfidfLinear(TextClassifier):
     """TF-IDF features and a linear classifier, in one scikit-learn Pipeline."""
 
+    family = "bag of words"
+
     Params = TfidfLinearParams
 
     @staticmethod

@@ -120,6 +120,8 @@ class SequenceClassifier(NeuralClassifier):
     length-bucketed batches, into its ``net_class`` (built with the vocabulary size, embedding size,
     class count, parameters and :meth:`_net_options`)."""
 
+    family = "sequence network"
+
     Params: ClassVar = SequenceParams
     net_class: ClassVar[type[SequenceNet]]
 

@@ -72,8 +72,11 @@ class TransformerNet(nn.Module):
 
 @register("transformer")
 class Transformer(NeuralClassifier):
-    default_accelerator = "auto"  # a GPU when there is one
     """A pretrained transformer encoder fine-tuned for classification (mean pooling + linear layer)."""
+
+    default_accelerator = "auto"  # a GPU when there is one
+
+    family = "pretrained encoder, fine-tuned"
 
     Params: ClassVar = TransformerParams
 

@@ -7,8 +7,9 @@ Stacking feeds the members' log-probabilities to a multinomial logistic regressi
 meta-learner, :class:`Stacker`), fitted by :func:`textladder.ensemble.build` on out-of-fold or
 validation predictions, never on test. An ensemble is built from finished runs by
 :func:`textladder.ensemble.build` (``textladder ensemble``), never trained; its ``model/`` folder
-holds a copy of every member's model folder (``members/RUN_NAME/``, each describing itself), so it
-loads, predicts and serves on its own. This module reads model folders only, never run folders.
+holds every member's model folder (``members/RUN_NAME/``, each describing itself; its files hard
+links to the member run's, so they take no more disk, and still there when the member run is
+deleted), so it loads, predicts and serves on its own. This module reads model folders only, never run folders.
 
 Example:
     >>> import numpy as np
@@ -163,7 +164,9 @@ def combine(probas: list[np.ndarray], vote: str = "soft", weights: list[float] |
 
 @register("ensemble")
 class Ensemble(TextClassifier):
-    """Soft or hard voting over trained models; built with ``textladder ensemble``."""
+    """Soft or hard voting, or stacking, over trained models; built with ``textladder ensemble``."""
+
+    family = "ensemble"
 
     Params: ClassVar = EnsembleParams
     supports_features = True  # the members read what they were trained with
@@ -208,7 +211,7 @@ class Ensemble(TextClassifier):
     def _save(self, folder: Path) -> None:
         for name, source, member in zip(self.params.members, self.sources_, self.members_):
             dest = Path(folder) / MEMBERS / name
-            shutil.copytree(source, dest)
+            shutil.copytree(source, dest, copy_function=_link_or_copy)
             if not (dest / RUNG_FILE).is_file():  # a member from before model folders described themselves
                 member.describe(dest)
         if self.params.vote == "stack":
@@ -238,6 +241,18 @@ class Ensemble(TextClassifier):
                 self.stacker_ = Stacker.from_json(json.loads(path.read_text(encoding="utf-8")), n * len(self.members_), n)
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 raise RunError(f"{path}: unreadable meta-learner ({exc})") from None
+
+
+def _link_or_copy(source: str, dest: str) -> None:
+    """A member's file, stored once: a hard link to the member run's own file where the file system allows
+    (the same runs folder), else a copy. Run files are never changed in place (every write replaces a
+    file whole), so a link is as safe as a copy, and deleting the member run leaves the ensemble's link."""
+    import os
+
+    try:
+        os.link(source, dest)
+    except OSError:
+        shutil.copy2(source, dest)
 
 
 def _legacy_member(folder: Path, runtime: str) -> TextClassifier:

@@ -54,6 +54,8 @@ class _TwoLayers(W2VDenseParams):
 class W2VDense(VectorClassifier):
     """TF-IDF-weighted mean of word2vec vectors, standardised, into a one-hidden-layer dense net."""
 
+    family = "word vectors"
+
     Params: ClassVar = W2VDenseParams
 
     def _prepare(self, X, y) -> None:
