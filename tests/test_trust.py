@@ -158,3 +158,19 @@ def test_serve_min_confidence(noisy):
     assert raw["withheld"] == 0
     np.testing.assert_allclose([p["confidence"] for p in raw["predictions"]], own, atol=1e-5)
     assert np.abs(own - proba.max(axis=1)).max() > 1e-3
+
+
+def test_evaluate_warns_when_the_scored_rows_were_learned_from(noisy, tmp_path):
+    data, run = noisy
+    result = invoke("evaluate", run.path, data, "--json", "--out", tmp_path / "own")
+    assert result.exit_code == 0, result.output
+    overlap = json.loads(result.stdout)["overlap"]
+    assert overlap["by_id"] == len(run.split_ids["train"]) and overlap["by_text"] >= overlap["by_id"] - 5
+    assert "learned from" in result.stderr
+    # new rows with the texts of training rows, under other ids: caught by text
+    frame = pd.read_csv(data, dtype=str, keep_default_na=False)
+    copy = frame[frame["hmid"].isin(run.split_ids["train"][:20])].assign(hmid=lambda f: "new-" + f["hmid"])
+    copy["cleaned_hm"] = copy["cleaned_hm"].str.upper() + "  "
+    copy.to_csv(tmp_path / "copy.csv", index=False)
+    got = json.loads(invoke("evaluate", run.path, tmp_path / "copy.csv", "--json", "--out", tmp_path / "c").stdout)
+    assert got["overlap"] == {"by_id": 0, "by_text": 20, "rows": 20}

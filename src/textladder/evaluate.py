@@ -138,6 +138,16 @@ def evaluate_run(run, ds, runtime: str = "auto", calibrated: bool = True, target
                           **selective(proba, y_true, threshold))
         result["selective"] = chosen
     result["skipped_unlabelled"], result["source"] = skipped, source
+    if source != "test split":
+        result["overlap"] = training_overlap(run, ds)
+        seen = max(result["overlap"]["by_id"], result["overlap"]["by_text"])
+        if seen:
+            import logging
+
+            logging.getLogger("textladder").warning(
+                "%d of %d scored rows are among the rows run %s learned from (%d by id, %d by text); their score "
+                "overstates what it does on new data", seen, len(ds), run.name, result["overlap"]["by_id"],
+                result["overlap"]["by_text"])
     if out_dir is not None:
         from textladder.files import atomic_folder, lock
 
@@ -146,3 +156,28 @@ def evaluate_run(run, ds, runtime: str = "auto", calibrated: bool = True, target
                             uncalibrated=raw if t != 1.0 else None)
             (tmp / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
+
+
+def training_overlap(run, ds) -> dict:
+    """How many rows of ``ds`` the run learned from: ``by_id`` (their ids are in its training rows: train, and
+    validation for a refit) and ``by_text`` (their text, once case and spacing are set aside, is the text of
+    one of them; needs the run's data file)."""
+    import hashlib
+    from pathlib import Path as _Path
+
+    from textladder.runs import load_data
+
+    learned = set(run.split_ids.get("train", []))
+    if run.trained_on != "train":
+        learned |= set(run.split_ids.get("val", []))
+    by_id = int(sum(i in learned for i in ds.ids.tolist()))
+    by_text = 0
+    if _Path(run.config.data.path).is_file():
+        def key(text) -> str:
+            return hashlib.sha1(" ".join(str(text).lower().split()).encode("utf-8")).hexdigest()
+
+        own = load_data(run.config)
+        keep = np.fromiter((i in learned for i in own.ids.tolist()), dtype=bool, count=len(own))
+        seen = {key(t) for t in own.texts[keep]}
+        by_text = int(sum(key(t) in seen for t in ds.texts))
+    return {"by_id": by_id, "by_text": by_text, "rows": int(len(ds))}

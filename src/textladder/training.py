@@ -103,7 +103,7 @@ def _fit(model, X, y, X_val, y_val, context: TrainingContext, work: Path | None,
     except BaseException as exc:
         kept = work is not None and (work / "last.ckpt").is_file()
         if work is not None and not kept:
-            shutil.rmtree(work, ignore_errors=True)  # nothing worth resuming
+            _drop_work(work)  # nothing worth resuming
         if kept and isinstance(exc, KeyboardInterrupt):
             raise Interrupted(f"interrupted; the last finished epoch is kept in {work}: repeat the same command "
                               f"with {flag('resume')} to continue") from None
@@ -179,7 +179,7 @@ def _train(config: RunConfig, runs_dir, name, on_progress, resume, progress, ove
                              runs_dir)
     if model.global_rank_ != 0:  # an extra process of a multi-process (DDP) run: rank 0 writes
         if work is not None:
-            shutil.rmtree(work, ignore_errors=True)
+            _drop_work(work)
         return None
     if model.classes_.tolist() != classes:
         raise TextladderError(f"the train split lacks classes of the data ({sorted(set(classes) - set(model.classes_))})")
@@ -226,8 +226,17 @@ def _train(config: RunConfig, runs_dir, name, on_progress, resume, progress, ove
                   **({"model_report": model.report_} if model.report_ else {}),
               }, history=model.history_, overwrite=overwrite, oof=oof)
     if work is not None:
-        shutil.rmtree(work, ignore_errors=True)
+        _drop_work(work)
     return runs_dir / name
+
+
+def _drop_work(work: Path) -> None:
+    """Delete a run's checkpoint folder, and ``.checkpoints/`` itself when nothing else is left in it."""
+    shutil.rmtree(work, ignore_errors=True)
+    try:
+        work.parent.rmdir()
+    except OSError:
+        pass  # another run's checkpoints are there
 
 
 def cross_validate(model_cls, params, config: RunConfig, X, y: np.ndarray, classes: list[str],
