@@ -50,8 +50,12 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                                help="Print the version and exit.")] = False) -> None:
+                                                help="Print the version and exit.")] = False,
+          threads: Annotated[Optional[int], typer.Option("--threads", min=1, envvar="TEXTLADDER_THREADS",
+                                                         help="Threads of the neural rungs (default: the CPUs this process may use).")] = None) -> None:
     """Build ever better multi-class text classifiers, one rung at a time."""
+    if threads:
+        os.environ["TEXTLADDER_THREADS"] = str(threads)
 app.add_typer(data_app, name="data")
 vectors_app = typer.Typer(help="Look at a run's word vectors.", no_args_is_help=True)
 app.add_typer(vectors_app, name="vectors")

@@ -245,6 +245,9 @@ class NeuralClassifier(TextClassifier):
     def _predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Batches of similar length (sorted, padded to their own longest), through onnxruntime when
         the run has an exported model (``textladder export``), else through PyTorch."""
+        from textladder.threads import apply
+
+        apply()  # the CPUs this process may use, or --threads / $TEXTLADDER_THREADS
         ds = self._dataset(X, None)
         loader = self._loader(ds, shuffle=False)
         out = np.zeros((len(X), self.meta_["n_classes"]), dtype=np.float32)
