@@ -46,7 +46,7 @@ tr.ensemble td:nth-child(3) { color: #7a3e9d; }
 details { margin: 0.4em 0; border: 1px solid #e4e4e4; border-radius: 4px; padding: 0.3em 0.8em; }
 summary { cursor: pointer; font-weight: 600; }
 img { max-width: 100%; } .row { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
-.row img { max-width: 560px; } td.text { text-align: left; max-width: 700px; white-space: normal; overflow-wrap: anywhere; }
+.row img { max-width: min(560px, 100%); } .row > div { max-width: 100%; } td.text { text-align: left; max-width: 700px; white-space: normal; overflow-wrap: anywhere; }
 .explained { margin: 0.6em 0; overflow-wrap: anywhere; } .ex-title { font-weight: 600; }
 .ex-title small { font-weight: 400; color: #666; } .tok { padding: 1px 3px; border-radius: 3px; line-height: 1.9; }
 """
@@ -101,7 +101,7 @@ def _score_chart(rows: list[dict]):
                             "macro_f1": [r["macro_f1"] for r in rows], "options": [r["options"] for r in rows],
                             "model": [r["model"] for r in rows]})
     low = min(min(r["macro_f1"] for r in rows), min(r["accuracy"] for r in rows))
-    fig = figure(y_range=names, height=max(220, 34 * len(rows) + 80), width=1000,
+    fig = figure(y_range=names, height=max(220, 34 * len(rows) + 80), sizing_mode="stretch_width",
                  x_range=(max(0.0, low - 0.05), 1.0), title="test accuracy and macro-F1 per run",
                  tools="hover,reset,save", toolbar_location="right")
     fig.hbar(y=dodge("run", 0.17, range=fig.y_range), right="accuracy", height=0.3, source=src,
