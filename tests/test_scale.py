@@ -93,6 +93,18 @@ def test_a_search_on_ray_tries_what_the_local_one_tries(data, ray_engine):
     assert on_ray.run.metrics["test"]["accuracy"] == pytest.approx(local.run.metrics["test"]["accuracy"])
 
 
+def test_the_auto_ladder_searches_on_ray(data, ray_engine):
+    from textladder.auto import AutoPlan, AutoRung, climb_auto
+
+    csv, root = data
+    plan = AutoPlan(rungs=[AutoRung("tfidf-linear", 1.0, {"min_df": 1}, max_trials=3)], cv=2)
+    result = climb_auto(DataConfig(path=str(csv)), root / "auto", budget=60, plan=plan, report=False,
+                        engine=ray_engine)
+    assert list(result.searched) == ["tfidf-linear"] and list(result.refits) == ["tfidf-linear"]
+    trials = pd.read_csv(next((root / "auto").glob("search-*.trials.csv")))
+    assert len(trials) == 3 and (trials["state"] == "COMPLETE").all()
+
+
 def test_predict_on_ray_over_three_files_matches_the_local_engine(data, ray_engine, tmp_path):
     csv, root = data
     run = textladder.train(csv, model="tfidf-linear", out=root / "p", min_df=1)

@@ -186,10 +186,12 @@ def climb(data: str | Path, config: str | Path = "quick", out: str | Path = "run
     if str(config) == "auto":
         from textladder.auto import climb_auto
 
-        if engine != "local":
-            raise TextladderError("the auto ladder runs on the local engine; use engine='ray' with a preset or TOML ladder")
-        auto = climb_auto(data_cfg, out, _seconds(budget or "10m"), split=split, seed=seed, report=report,
-                          progress=progress)
+        runner = Engine.make(engine, ray_address)
+        try:
+            auto = climb_auto(data_cfg, out, _seconds(budget or "10m"), split=split, seed=seed, report=report,
+                              progress=progress, engine=runner)
+        finally:
+            runner.stop()
         if tracker is not None:
             tracker.log_ladder(auto, data_cfg)
         board = pd.DataFrame(leaderboard(auto.runs + auto.ensembles))

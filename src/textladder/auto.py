@@ -79,19 +79,21 @@ class AutoResult:
 
 
 def climb_auto(data: DataConfig, runs_dir: str | Path, budget: float, split: SplitConfig | None = None,
-               seed: int = 42, plan: AutoPlan | None = None, report: bool = True, progress: bool = False) -> AutoResult:
+               seed: int = 42, plan: AutoPlan | None = None, report: bool = True, progress: bool = False,
+               engine=None) -> AutoResult:
     """Search, refit and combine within ``budget`` seconds (see the module docstring). A second ladder in the
-    same runs folder at the same time is refused."""
+    same runs folder at the same time is refused. ``engine`` (Ray) runs each search's trials as Ray tasks,
+    as many at once as the cluster has CPUs for; the refits, ensembles and report run here."""
     if budget < 10:
         raise TextladderError(f"a budget of {budget:.0f} s is too short for the auto ladder")
     runs_dir = Path(runs_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)
     with lock(runs_dir / "ladder"):
         return _climb(data, runs_dir, budget, split or SplitConfig(seed=seed), seed, plan or AutoPlan(), report,
-                      progress)
+                      progress, engine)
 
 
-def _climb(data, runs_dir, budget, split, seed, plan: AutoPlan, report, progress) -> AutoResult:
+def _climb(data, runs_dir, budget, split, seed, plan: AutoPlan, report, progress, engine=None) -> AutoResult:
     from textladder.tuning import search
 
     started = time.time()
@@ -126,7 +128,7 @@ def _climb(data, runs_dir, budget, split, seed, plan: AutoPlan, report, progress
 
         try:
             res = search(config, runs_dir, budget=share, trials=rung.max_trials, metric=plan.metric, progress=progress,
-                         stop=behind)
+                         stop=behind, engine=engine)
         except TextladderError as exc:
             result.dropped[rung.model] = f"failed: {exc}"
             log.error("auto: %s failed: %s", rung.model, exc)
@@ -156,7 +158,7 @@ def _climb(data, runs_dir, budget, split, seed, plan: AutoPlan, report, progress
             config = RunConfig(model=leader, params=dict(_rung(plan, leader).fixed), data=data, split=split, seed=seed)
             try:
                 res = search(config, runs_dir, budget=left, trials=_rung(plan, leader).max_trials, metric=plan.metric,
-                             progress=progress)
+                             progress=progress, engine=engine)
             except TextladderError as exc:
                 log.error("auto: searching %s on failed: %s", leader, exc)
             else:

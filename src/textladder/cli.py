@@ -533,14 +533,11 @@ def ladder(
 
         eng = _engine(engine, ray_address)
         if config == "auto":
-            if eng.name != "local":
-                raise TextladderError("the auto ladder runs on the local engine (its budget is one clock); use "
-                                      "--engine ray with a preset or TOML ladder, or with search")
             return _ladder_auto(data, runs_dir, budget or "10m", not no_report,
                                 DataConfig(path=str(_data_path(data)), text_col=text_col, label_col=label_col,
                                            id_col=id_col, period_col=period_col, max_drop=max_drop,
                                            min_class_rows=min_class_rows),
-                                _split_config(split, test_size, val_size, seed), seed, _tracker(track))
+                                _split_config(split, test_size, val_size, seed), seed, _tracker(track), eng)
         if budget is not None:
             raise TextladderError("--budget applies to --config auto; a preset or TOML ladder trains each rung as written")
         spec = load_ladder(config)
@@ -566,15 +563,19 @@ def ladder(
             raise typer.Exit(1)
 
 
-def _ladder_auto(data, runs_dir: Path, budget: str, report: bool, data_cfg, split_cfg, seed: int, tracker) -> None:
+def _ladder_auto(data, runs_dir: Path, budget: str, report: bool, data_cfg, split_cfg, seed: int, tracker,
+                 engine) -> None:
     from textladder.auto import climb_auto
 
     seconds = _seconds(budget)
     if seconds < 60:
         raise TextladderError(f"--budget {budget} is too short for the auto ladder; give at least 1m")
     log.info("auto ladder on %s into %s: %s budget", Path(data_cfg.path).name, runs_dir, budget)
-    result = climb_auto(data_cfg, runs_dir, seconds, split=split_cfg, seed=seed, report=report,
-                        progress=err.is_terminal)
+    try:
+        result = climb_auto(data_cfg, runs_dir, seconds, split=split_cfg, seed=seed, report=report,
+                            progress=err.is_terminal, engine=engine)
+    finally:
+        engine.stop()
     if tracker is not None:
         tracker.log_ladder(result, data_cfg)
     runs(runs_dir)

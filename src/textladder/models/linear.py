@@ -263,13 +263,11 @@ class TfidfLinear(TextClassifier):
                 for j, c in enumerate(self.classes_)}
 
     def _save(self, folder: Path) -> None:
-        import skops.io as sio
-
+        sio = _skops()
         sio.dump(self.pipeline_, Path(folder) / MODEL_FILE)
 
     def _load(self, folder: Path) -> None:
-        import skops.io as sio
-
+        sio = _skops()
         path = Path(folder) / MODEL_FILE
         if not path.is_file():
             raise RunError(f"{path}: model file missing")
@@ -289,3 +287,25 @@ class TfidfLinear(TextClassifier):
 # trusted by prefix: skops calls any function named in a file, so one foreign name is refused outright.
 TRUSTED = frozenset({"sklearn.calibration._CalibratedClassifier", "sklearn.calibration._SigmoidCalibration",
                      "builtins.slice"})
+
+
+def _skops():
+    """``skops.io``, imported without torch. skops lists scikit-learn's estimators when it is imported, and the
+    listing imports every scikit-learn package, among them the array-API shim for torch, which imports torch
+    (about 1.2 s, on a path that has no use for it). While skops is imported, that one shim is a stub with no
+    contents; it is removed afterwards, so a later real import of the shim works as before."""
+    import sys
+    import types
+
+    name = "sklearn.externals.array_api_compat.torch"
+    stub = None
+    if name not in sys.modules and "torch" not in sys.modules:
+        stub = types.ModuleType(name)
+        stub.__path__ = []
+        sys.modules[name] = stub
+    try:
+        import skops.io as sio
+    finally:
+        if stub is not None and sys.modules.get(name) is stub:
+            del sys.modules[name]
+    return sio
