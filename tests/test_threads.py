@@ -20,15 +20,32 @@ def test_thread_count_follows_the_option_then_the_environment_then_the_cpus(monk
     assert thread_count() == 3 and thread_count(5) == 5
 
 
-def test_affinity_limits_the_cpus_and_openmp_waits_passively_in_a_fresh_process():
+def test_affinity_limits_the_cpus_in_a_fresh_process_and_a_rung_caps_them():
     code = ("import os; os.sched_setaffinity(0, {0}); import textladder, torch;"
-            "from textladder.threads import apply; print(apply(), os.environ['OMP_WAIT_POLICY'])")
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "TEXTLADDER_THREADS")}
+            "from textladder.threads import apply; print(apply(), apply(cap=4))")
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "TEXTLADDER_THREADS")}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.split()
-    assert out == ["1", "PASSIVE"]
-    env["OMP_WAIT_POLICY"] = "ACTIVE"  # the user's own setting wins
-    code = "import textladder, os; print(os.environ['OMP_WAIT_POLICY'])"
-    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout.strip() == "ACTIVE"
+    assert out == ["1", "1"]
+
+
+def test_a_sequence_rung_trains_with_its_one_thread_and_an_encoder_with_every_cpu(monkeypatch):
+    import torch
+
+    from textladder.models import build, get
+
+    monkeypatch.delenv("TEXTLADDER_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert get("attention").max_threads == 1 and get("transformer").max_threads is None
+    texts, labels = ["my dog", "the gym", "a dog", "gym day"] * 6, ["pets", "sport"] * 12
+    before = torch.get_num_threads()
+    try:
+        build("gru", {"epochs": 1, "min_count": 1}).fit(texts, labels)
+        assert torch.get_num_threads() == 1
+        monkeypatch.setenv("TEXTLADDER_THREADS", "2")
+        build("gru", {"epochs": 1, "min_count": 1}).fit(texts, labels)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_the_threads_option_reaches_the_environment(monkeypatch):

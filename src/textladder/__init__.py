@@ -11,13 +11,6 @@ The Python API (importing ``textladder`` stays light: nothing heavy loads until 
 
 __version__ = "0.1.0"
 
-import os as _os  # noqa: E402
-
-# torch's OpenMP threads wait passively, not spinning, unless the environment says otherwise: on a busy
-# machine spinning threads burn the CPU everything else needs (textladder.threads; docs/BENCHMARKS.md).
-# Set here because OpenMP reads it once, when torch loads.
-_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 from textladder.api import build_model, climb, find_label_issues, load, search, train  # noqa: E402
 from textladder.errors import DataError, RunError, TextladderError  # noqa: E402
 

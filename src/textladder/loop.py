@@ -273,9 +273,6 @@ def fit(module: LitClassifier, train_loader, val_loader, work_dir: Path, resume:
 
     Raises ``KeyboardInterrupt`` if interrupted; the last finished epoch stays in ``work_dir``.
     """
-    from textladder.threads import apply
-
-    apply()  # the CPUs this process may use, or --threads / $TEXTLADDER_THREADS
     _quiet_lightning()
     cfg = module.config
     work_dir = Path(work_dir)

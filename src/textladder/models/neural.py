@@ -148,6 +148,8 @@ class NeuralClassifier(TextClassifier):
     checkpointed = True
     exports_onnx = True
     default_accelerator: ClassVar[str] = "cpu"  # when the run's trainer settings name none
+    # Most intra-op threads worth using (None: every CPU this process may use); see textladder.threads
+    max_threads: ClassVar[int | None] = None
 
     def __init__(self, params: Params | None = None, **overrides):
         super().__init__(params, **overrides)
@@ -199,6 +201,9 @@ class NeuralClassifier(TextClassifier):
 
     def _fit(self, X, y, X_val=None, y_val=None):
         from textladder.loop import LitClassifier, LoopConfig, fit
+        from textladder.threads import apply
+
+        apply(cap=self.max_threads)
 
         p = self.params
         context = self.context
@@ -247,7 +252,7 @@ class NeuralClassifier(TextClassifier):
         the run has an exported model (``textladder export``), else through PyTorch."""
         from textladder.threads import apply
 
-        apply()  # the CPUs this process may use, or --threads / $TEXTLADDER_THREADS
+        apply(cap=self.max_threads)
         ds = self._dataset(X, None)
         loader = self._loader(ds, shuffle=False)
         out = np.zeros((len(X), self.meta_["n_classes"]), dtype=np.float32)

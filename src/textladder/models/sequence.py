@@ -121,6 +121,10 @@ class SequenceClassifier(NeuralClassifier):
     class count, parameters and :meth:`_net_options`)."""
 
     family = "sequence network"
+    # One thread: a recurrent epoch over HappyDB takes as long with one thread as with two on an idle machine
+    # (28.7 s against 28.2 s; the matrices are small), at half the CPU, and is 4.9x faster beside two busy
+    # processes (48.5 s against 236.8 s): docs/BENCHMARKS.md "Threads on a busy machine"
+    max_threads = 1
 
     Params: ClassVar = SequenceParams
     net_class: ClassVar[type[SequenceNet]]
