@@ -102,7 +102,7 @@ def test_the_auto_ladder_searches_on_ray(data, ray_engine):
                         engine=ray_engine)
     assert list(result.searched) == ["tfidf-linear"] and list(result.refits) == ["tfidf-linear"]
     trials = pd.read_csv(next((root / "auto").glob("search-*.trials.csv")))
-    assert len(trials) == 3 and (trials["state"] == "COMPLETE").all()
+    assert len(trials) >= 3 and (trials["state"] == "COMPLETE").all()  # time left: the leader searched on
 
 
 def test_predict_on_ray_over_three_files_matches_the_local_engine(data, ray_engine, tmp_path):
