@@ -88,7 +88,7 @@ def _leaderboard_table(rows: list[dict], runs: dict[str, Run], classes: list[str
     return "\n".join(out)
 
 
-def _score_chart(rows: list[dict]):
+def _score_chart(rows: list[dict], blog: bool = False):
     """Horizontal bars of test accuracy and macro-F1 per run, in leaderboard order (best on validation at the
     top); hover shows the options."""
     from bokeh.models import ColumnDataSource, HoverTool
@@ -96,10 +96,11 @@ def _score_chart(rows: list[dict]):
     from bokeh.transform import dodge
 
     rows = [r for r in rows if r["accuracy"] is not None][::-1]
-    names = [r["run"] for r in rows]
+    # each bar named by its rung and options (the run's last four characters keep the names apart)
+    names = [f"{r['model']} {_short_options(r['options'])} ·{r['run'][-4:]}".replace("  ", " ") for r in rows]
     src = ColumnDataSource({"run": names, "accuracy": [r["accuracy"] for r in rows],
                             "macro_f1": [r["macro_f1"] for r in rows], "options": [r["options"] for r in rows],
-                            "model": [r["model"] for r in rows]})
+                            "model": [r["model"] for r in rows], "run_id": [r["run"] for r in rows]})
     low = min(min(r["macro_f1"] for r in rows), min(r["accuracy"] for r in rows))
     fig = figure(y_range=names, height=max(220, 34 * len(rows) + 80), sizing_mode="stretch_width",
                  x_range=(max(0.0, low - 0.05), 1.0), title="test accuracy and macro-F1 per run",
@@ -108,10 +109,24 @@ def _score_chart(rows: list[dict]):
              color="#4C72B0", legend_label="accuracy")
     fig.hbar(y=dodge("run", -0.17, range=fig.y_range), right="macro_f1", height=0.3, source=src,
              color="#DD8452", legend_label="macro-F1")
-    fig.select_one(HoverTool).tooltips = [("run", "@run"), ("model", "@model"), ("accuracy", "@accuracy{0.0000}"),
+    fig.select_one(HoverTool).tooltips = [("run", "@run_id"), ("model", "@model"), ("accuracy", "@accuracy{0.0000}"),
                                           ("macro-F1", "@macro_f1{0.0000}"), ("options", "@options")]
+    if blog:  # HappyDB's reference figures: the blog's best single model and its ensemble
+        from bokeh.models import Span
+
+        for value, color in ((0.924, "#888888"), (0.941, "#444444")):
+            fig.add_layout(Span(location=value, dimension="height", line_color=color, line_dash="dashed",
+                                line_width=1))
+        fig.title.text += " (dashed: the blog's 0.924 single model and 0.941 ensemble)"
     fig.legend.location = "bottom_right"
     return fig
+
+
+def _short_options(options: str, limit: int = 40) -> str:
+    return options if len(options) <= limit else options[: limit - 1] + "…"
+
+
+HAPPYDB_SHA256 = "bb6fafc79fa5efbf41f8ce82ab23a229ce00378f0f24d87afa7dbb3629110bd3"  # hm_train.csv as published
 
 
 def _load_data(run: Run):
@@ -133,7 +148,8 @@ def _data_section(run: Run, ds, tmp: Path) -> str:
     if ds is None:
         return f'<p class="muted">The data file {html.escape(str(path))} is gone: no class or length plots.</p>'
     summary, lengths = summarize(ds, run.config.split)
-    pie = class_distribution_png(summary["classes"], tmp / "pie.png", kind="pie")
+    kind = "pie" if len(summary["classes"]) <= 10 else "bar"  # a pie of more slices cannot be read
+    pie = class_distribution_png(summary["classes"], tmp / "pie.png", kind=kind)
     hist = token_length_png(lengths, tmp / "lengths.png", suggested=summary["tokens"]["suggested_seq_len"])
     t = summary["tokens"]
     split = summary.get("split") or {}
@@ -353,7 +369,7 @@ def write_report(runs_dir: str | Path, out: str | Path | None = None, runs: list
     rows = leaderboard(runs)
     best = by_name[rows[0]["run"]]
     classes = best.classes
-    figures = {"scores": _score_chart(rows)}
+    figures = {"scores": _score_chart(rows, blog=best.config.data.sha256 == HAPPYDB_SHA256)}
     ds = _load_data(best)
     wv = _word_vector_run(rows, by_name)
     if wv is not None:

@@ -40,6 +40,9 @@ class ContextualParams(NeuralParams):
     max_length: int = Field(256, ge=8, description="encoder reads at most this many sub-word tokens per text")
 
 
+_ENCODERS: dict = {}  # (the encoder's files' hash, max_length) -> the frozen encoder, shared in this process
+
+
 @register("contextual")
 class Contextual(VectorClassifier):
     """Frozen sentence embeddings of a pretrained transformer into a dense head."""
@@ -62,9 +65,11 @@ class Contextual(VectorClassifier):
             if self.meta_.get("encoder_key", key) != key:
                 raise RunError(f"{path}: this encoder's files differ from the one the run was trained with "
                                f"(hash {key}, expected {self.meta_['encoder_key']})")
-            model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
-            model.max_seq_length = self.params.max_length
-            self.encoder_, self.encoder_path_, self.encoder_key_ = model, path, key
+            if (key, self.params.max_length) not in _ENCODERS:  # loaded (and its load report printed) once
+                model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+                model.max_seq_length = self.params.max_length
+                _ENCODERS[(key, self.params.max_length)] = model
+            self.encoder_, self.encoder_path_, self.encoder_key_ = _ENCODERS[(key, self.params.max_length)], path, key
         return self.encoder_
 
     def embed(self, texts) -> np.ndarray:
