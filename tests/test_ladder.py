@@ -7,6 +7,7 @@ import re
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from conftest import make_rows, write_csv
 from typer.testing import CliRunner
@@ -159,3 +160,22 @@ def test_report_command_writes_elsewhere_and_refuses_an_empty_folder(climbed, tm
     empty.mkdir()
     result = runner.invoke(app, ["report", str(empty)])
     assert result.exit_code == 1 and "no finished runs" in result.output
+
+
+def test_report_compares_with_a_second_label(climbed, tmp_path):
+    _, data, runs, _ = climbed
+    test_ids = list_runs(runs)[0].split_ids["test"]
+    frame = pd.read_csv(data, dtype=str, keep_default_na=False)
+    frame = frame[frame["hmid"].isin(test_ids[:10])]
+    # the second label: the given one, but "exercise" everywhere on the first 4 of those rows
+    second = frame[["hmid", "predicted_category"]].reset_index(drop=True)
+    second.loc[:3, "predicted_category"] = "exercise"
+    second.to_csv(tmp_path / "people.csv", index=False)
+    agree = (second["predicted_category"] == frame["predicted_category"].reset_index(drop=True)).mean()
+    result = runner.invoke(app, ["report", str(runs), "--out", str(tmp_path / "r.html"), "--second-label",
+                                 str(tmp_path / "people.csv")])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "r.html").read_text()
+    assert "Agreement with a second label" in page and f"<td>{agree:.4f}</td></tr>" in page
+    bad = runner.invoke(app, ["report", str(runs), "--out", str(tmp_path / "s.html"), "--second-label", "nope"])
+    assert bad.exit_code == 1 and "neither a column" in bad.output

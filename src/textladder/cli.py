@@ -705,6 +705,7 @@ def report(
     output: Annotated[Optional[Path], typer.Option("--out", "-o", help="HTML file (default: RUNS_DIR/report.html).")] = None,
     top_words: Annotated[int, typer.Option("--top-words", min=3, help="Words in the PCA and t-SNE maps.")] = 1000,
     examples: Annotated[int, typer.Option("--examples", min=1, help="Misclassified examples shown per class.")] = 5,
+    second_label: Annotated[Optional[str], typer.Option("--second-label", help="A second label to compare the test predictions with: a column of the data, or a CSV/Parquet file of id and label (HappyDB: ground_truth_train.csv).")] = None,
 ):
     """Write one self-contained HTML report of a runs folder: leaderboard, confusion matrices, learning
     curves, class and length plots, word maps, mistakes. Opens offline in any browser."""
@@ -713,7 +714,7 @@ def report(
         from textladder.report import write_report
 
         with err.status("writing the report (t-SNE of the word map takes a few seconds) ...", spinner="dots"):
-            path = write_report(runs_dir, out=output, top_words=top_words, examples=examples)
+            path = write_report(runs_dir, out=output, top_words=top_words, examples=examples, second_label=second_label)
         print(path)
 
 

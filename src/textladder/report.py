@@ -314,6 +314,50 @@ def _label_issues_section(runs_dir: Path, rows: int = 15) -> str:
             f'<th class="l">text</th></tr>{body}</table>')
 
 
+def second_labels(run: Run, source: str | Path) -> dict[str, str]:
+    """A second label per row id: a column of the run's data file named ``source``, else a CSV or Parquet file
+    whose first column is the id and whose second is the label (HappyDB's ``ground_truth_train.csv``)."""
+    from textladder.data.reader import columns_of
+
+    data = Path(run.config.data.path)
+    if data.is_file() and str(source) in columns_of(data):
+        ds_id = run.config.data.id_col
+        frame = (pd.read_parquet(data) if data.suffix in (".parquet", ".pq") else
+                 pd.read_csv(data, dtype=str, keep_default_na=False))
+        return dict(zip(frame[ds_id].astype(str), frame[str(source)].astype(str))) if ds_id else {}
+    path = Path(source)
+    if not path.is_file():
+        raise TextladderError(f"{source}: neither a column of {data.name} nor a file")
+    frame = pd.read_parquet(path) if path.suffix in (".parquet", ".pq") else pd.read_csv(path, dtype=str,
+                                                                                          keep_default_na=False)
+    if frame.shape[1] < 2:
+        raise TextladderError(f"{path}: a second-label file has two columns, the id and the label")
+    return dict(zip(frame.iloc[:, 0].astype(str), frame.iloc[:, 1].astype(str)))
+
+
+def _second_label_section(rows: list[dict], runs: dict[str, Run], labels: dict[str, str], name: str) -> str:
+    """Each run's test accuracy on the rows that have a second label, against it and against the given label."""
+    body = []
+    for row in rows:
+        path = runs[row["run"]].path / "test_predictions.csv"
+        if not path.is_file():
+            continue
+        pred = pd.read_csv(path, usecols=["id", "true", "predicted"], dtype=str, keep_default_na=False)
+        pred = pred[pred["id"].isin(labels)]
+        if pred.empty:
+            continue
+        second = pred["id"].map(labels)
+        body.append(f'<tr><td class="l">{html.escape(row["run"])}</td><td>{len(pred):,}</td>'
+                    f'<td>{(pred["predicted"] == second).mean():.4f}</td><td>{(pred["predicted"] == pred["true"]).mean():.4f}</td>'
+                    f'<td>{(pred["true"] == second).mean():.4f}</td></tr>')
+    if not body:
+        return f'<p class="muted">No test row has a label in {html.escape(name)}.</p>'
+    return (f"<p>Test rows that also have a label in {html.escape(name)}: how often each run agrees with it, with the "
+            "given label, and how often the two labels agree with each other.</p>"
+            '<table><tr><th class="l">run</th><th>rows</th><th>agrees with the second label</th>'
+            f'<th>agrees with the given label</th><th>the labels agree</th></tr>{"".join(body)}</table>')
+
+
 def _run_section(run: Run, opened: bool = False) -> str:
     m = run.metrics
     test = m.get("test", {})
@@ -355,9 +399,11 @@ def _run_section(run: Run, opened: bool = False) -> str:
 
 
 def write_report(runs_dir: str | Path, out: str | Path | None = None, runs: list[Run] | None = None,
-                 top_words: int = 1000, examples: int = 5) -> Path:
+                 top_words: int = 1000, examples: int = 5, second_label: str | Path | None = None) -> Path:
     """Write the report of ``runs`` (default: every finished run in ``runs_dir``) to ``out``
-    (default ``RUNS_DIR/report.html``), atomically; returns its path."""
+    (default ``RUNS_DIR/report.html``), atomically; returns its path. ``second_label``: a column of the data,
+    or a file of ids and labels (HappyDB's human labels), that each run's test predictions are also
+    compared with."""
     from bokeh.embed import components
     from bokeh.resources import INLINE
 
@@ -391,6 +437,10 @@ def write_report(runs_dir: str | Path, out: str | Path | None = None, runs: list
         data_html = _data_section(best, ds, Path(tmp))
         trust_html = _trust_section(rows, by_name, best, Path(tmp))
     why_html = _why_section(best, ds, classes)
+    second_html = ""
+    if second_label is not None:
+        second_html = ("<h2>Agreement with a second label</h2>"
+                       + _second_label_section(rows, by_name, second_labels(best, second_label), str(second_label)))
     issues_html = _label_issues_section(runs_dir)
     maps = (f'<div class="row">{divs["pca"]}{divs["tsne"]}</div>' if wv is not None else
             '<p class="muted">No run with word vectors (train a neural or fastText rung to see word maps).</p>')
@@ -409,6 +459,7 @@ test accuracy {_f(rows[0]["accuracy"])}, macro-F1 {_f(rows[0]["macro_f1"])}.</p>
 <h2>Leaderboard</h2>
 <div style="overflow-x: auto">{_leaderboard_table(rows, by_name, classes)}</div>
 {divs["scores"]}
+{second_html}
 <h2>Data</h2>
 {data_html}
 <h2>Runs</h2>
