@@ -100,3 +100,16 @@ def test_a_failed_export_leaves_nothing_behind(data, tmp_path, monkeypatch):
     assert "model 'cnn' cannot be exported to ONNX (unsupported operator aten::imaginary)" in result.output
     assert not (run.path / "model" / "onnx").exists()
     assert "onnx_inputs" not in json.loads((run.path / "model" / "model.json").read_text())
+
+
+def test_export_warnings_are_summarised_once_each_with_a_count():
+    import warnings
+
+    from textladder.export import _summarise
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            warnings.warn("constant folding skipped\nmore detail", UserWarning)
+        warnings.warn("opset 18 is new", FutureWarning)
+    assert _summarise(caught) == ["3x UserWarning: constant folding skipped", "FutureWarning: opset 18 is new"]

@@ -778,6 +778,11 @@ def export(
             if key in report:
                 out.print(f"{key.replace('max_abs_diff_', '')}: largest probability difference from PyTorch "
                           f"{report[key]:.2e}")
+        if report.get("warnings"):
+            err.print(f"{len(report['warnings'])} kinds of warning from the exporter (harmless unless the differences "
+                      "above are large):")
+            for line in report["warnings"]:
+                err.print(f"  {escape(line)}", highlight=False)
         for f in report["files"]:
             print(f)
 

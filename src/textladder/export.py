@@ -53,12 +53,24 @@ def _export(run: Run, int8: bool) -> dict:
     for column in run.config.features:  # any value: an unseen one is the 'unknown' bucket
         X[column] = ["24h", "3m"] * (len(X) // 2)
     reference = checked_proba(model, X, len(run.classes))
-    paths = model.export_onnx(run.path / MODEL_DIR, int8=int8)
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:  # torch's exporter and onnxruntime warn a lot
+        warnings.simplefilter("always")
+        paths = model.export_onnx(run.path / MODEL_DIR, int8=int8)
     write_checksums(run.path / MODEL_DIR)
-    report = {"files": [str(p) for p in paths]}
+    report = {"files": [str(p) for p in paths], "warnings": _summarise(caught)}
     for path in paths:
         model.use_onnx(path)
         diff = float(np.abs(model.predict_proba(X) - reference).max())
         report["max_abs_diff_int8" if path.name.endswith("int8.onnx") else "max_abs_diff_fp32"] = diff
     log.info("exported %s: %s", run.name, report)
     return report
+
+
+def _summarise(caught) -> list[str]:
+    """The warnings an export raised, each distinct one once with its count: ``"3x UserWarning: ..."``."""
+    from collections import Counter
+
+    counts = Counter(f"{w.category.__name__}: {str(w.message).splitlines()[0][:200]}" for w in caught)
+    return [f"{n}x {text}" if n > 1 else text for text, n in counts.most_common()]
