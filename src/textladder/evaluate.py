@@ -163,7 +163,6 @@ def training_overlap(run, ds) -> dict:
     validation for a refit) and ``by_text`` (their text, once case and spacing are set aside, is the text of
     one of them; needs the run's data file)."""
     import hashlib
-    from pathlib import Path as _Path
 
     from textladder.runs import load_data
 
@@ -172,7 +171,7 @@ def training_overlap(run, ds) -> dict:
         learned |= set(run.split_ids.get("val", []))
     by_id = int(sum(i in learned for i in ds.ids.tolist()))
     by_text = 0
-    if _Path(run.config.data.path).is_file():
+    if Path(run.config.data.path).is_file():
         def key(text) -> str:
             return hashlib.sha1(" ".join(str(text).lower().split()).encode("utf-8")).hexdigest()
 

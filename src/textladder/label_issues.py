@@ -123,12 +123,13 @@ def out_of_fold(runs_dir: str | Path, data_path: str | Path, cv: int = 5, progre
     first = ranked[0]
     ids, _ = first.predictions("oof")
     key = sorted(ids)
-    usable = [r for r in ranked if r.classes == first.classes and sorted(r.predictions("oof")[0]) == key]
-    probas = []
-    for r in usable:
+    usable, probas = [], []
+    for r in ranked:
         rids, p = r.predictions("oof")
-        order = {k: i for i, k in enumerate(rids)}
-        probas.append(p[[order[k] for k in ids]])
+        if r.classes == first.classes and sorted(rids) == key:  # the same rows and classes: in ids' order
+            order = {k: i for i, k in enumerate(rids)}
+            usable.append(r)
+            probas.append(p[[order[k] for k in ids]])
     left = [r.name for r in ranked if r not in usable]
     if left:
         log.warning("left out runs cross-validated over other rows or classes: %s", ", ".join(left))

@@ -135,8 +135,7 @@ class Run:
         "oof" (out-of-fold, every train+val row, cross-validated runs only) or "test"; None when the run
         has no such file (runs written before validation predictions were kept). The files hold calibrated
         probabilities; ``calibrated=False`` gives the model's own (the run's temperature undone)."""
-        name = {"val": VAL_PREDICTIONS, "oof": OOF_PREDICTIONS, "test": TEST_PREDICTIONS}[part]
-        path = self.path / name
+        path = self._predictions_file(part)
         if not path.is_file():
             return None
         try:
@@ -152,8 +151,7 @@ class Run:
 
     def truth(self, part: str = "val") -> np.ndarray | None:
         """The true label indices of the rows of :meth:`predictions` ``part``, in the same order."""
-        name = {"val": VAL_PREDICTIONS, "oof": OOF_PREDICTIONS, "test": TEST_PREDICTIONS}[part]
-        path = self.path / name
+        path = self._predictions_file(part)
         if not path.is_file():
             return None
         try:
@@ -161,6 +159,9 @@ class Run:
             return encode(labels, self.classes)
         except (KeyError, ValueError, pd.errors.ParserError) as exc:
             raise RunError(f"{path}: unreadable predictions ({exc})") from None
+
+    def _predictions_file(self, part: str) -> Path:
+        return self.path / {"val": VAL_PREDICTIONS, "oof": OOF_PREDICTIONS, "test": TEST_PREDICTIONS}[part]
 
     def load_model(self, runtime: str = "auto", calibrated: bool = True):
         """The trained model, from safe formats only; no retraining. Every model file is checked against
