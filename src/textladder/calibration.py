@@ -106,6 +106,16 @@ def calibration_metrics(proba: np.ndarray, y: np.ndarray, bins: int = ECE_BINS) 
 
 # -- abstention ------------------------------------------------------------------------------------
 
+def check_abstention(run_name: str, classes: list[str], min_confidence: float | None, command: str) -> None:
+    """Refuse ``--min-confidence`` for a run with a class named ``uncertain``: a withheld prediction would be
+    read as that class. ``command`` says what to do without it ("predict", "serve it")."""
+    if min_confidence is not None and UNCERTAIN in classes:
+        from textladder.errors import TextladderError, option
+
+        raise TextladderError(f"run {run_name} has a class named '{UNCERTAIN}', which a withheld prediction "
+                              f"would be confused with; {command} without {option('min-confidence')}")
+
+
 def coverage_curve(proba: np.ndarray, y: np.ndarray, points: int = 101) -> dict:
     """Selective accuracy against coverage: answering only the most confident share of rows, how often is
     the answer right? ``coverage`` from 1/points to 1, with the ``accuracy`` and the confidence

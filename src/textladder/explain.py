@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-DEFAULT_SAMPLES = 300  # model evaluations per SHAP explanation
+from textladder.models.base import EXPLAIN_SAMPLES as DEFAULT_SAMPLES  # model evaluations per SHAP explanation
 
 
 @dataclass

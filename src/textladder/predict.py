@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from textladder.calibration import check_abstention
 from textladder.data.dataset import Dataset, feature_column, load_dataset, resolve_columns
 from textladder.data.reader import LINE, columns_of, iter_chunks
 from textladder.errors import DataError, TextladderError, option
@@ -111,7 +112,6 @@ def predict_file(run: Run, input_path: str | Path, output: str | Path, chunk_siz
     calibrated unless ``calibrated`` is False. With ``min_confidence``, a prediction whose highest
     probability is below it is written as ``uncertain`` (the probabilities still given, and a
     ``confidence`` column). ``keep_text`` adds the input's text as a ``text`` column."""
-    from textladder.calibration import UNCERTAIN
 
     input_path, output = Path(input_path), Path(output)
     cols = columns_of(input_path)
@@ -122,9 +122,7 @@ def predict_file(run: Run, input_path: str | Path, output: str | Path, chunk_siz
     sources = {f: feature_column(f, resolved, cols, input_path, kind) for f in run.config.features}
     if output.resolve() == input_path.resolve():
         raise TextladderError(f"{output}: the output would replace the input; choose another {option('output')}")
-    if min_confidence is not None and UNCERTAIN in run.classes:
-        raise TextladderError(f"run {run.name} has a class named '{UNCERTAIN}', which a withheld prediction "
-                              f"would be confused with; predict without {option('min-confidence')}")
+    check_abstention(run.name, run.classes, min_confidence, "predict")
     model = run.load_model(runtime, calibrated)
     rows = empty = withheld = 0
     with lock(output), atomic_file(output) as tmp:
@@ -233,9 +231,7 @@ def predict_ray(run: Run, inputs: list[str | Path], out_dir: str | Path, engine,
                               "each prediction, since it reads the files in blocks at once")
     kind = "parquet" if files[0].suffix.lower() in (".parquet", ".pq") else "csv"
     sources = {f: feature_column(f, resolved, cols, files[0], kind) for f in run.config.features}
-    if min_confidence is not None and "uncertain" in run.classes:
-        raise TextladderError(f"run {run.name} has a class named 'uncertain'; predict without "
-                              f"{option('min-confidence')}")
+    check_abstention(run.name, run.classes, min_confidence, "predict")
     ray = engine.start()
     paths = [str(f.resolve()) for f in files]
     strings = {c: "string" for c in cols}  # every column as text, as the local reader reads them

@@ -43,7 +43,6 @@ import pandas as pd
 from pydantic import BaseModel, Field
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from textladder.errors import TextladderError, option
 from textladder.models.base import checked_proba
 from textladder.runs import Run
 
@@ -257,16 +256,14 @@ def create_app(run_path: str | Path, max_batch: int = MAX_BATCH, max_chars: int 
     ``cors_origin`` allows browser calls from that one origin; ``docs=False`` turns ``/docs`` off.
     Probabilities are calibrated (``calibrated=False``: the model's own); below ``min_confidence`` a
     prediction's label is ``uncertain``."""
-    from textladder.calibration import UNCERTAIN
+    from textladder.calibration import UNCERTAIN, check_abstention
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
     from fastapi_offline import FastAPIOffline
 
     run = Run.open(run_path)
-    if min_confidence is not None and UNCERTAIN in run.classes:
-        raise TextladderError(f"run {run.name} has a class named '{UNCERTAIN}', which a withheld prediction "
-                              f"would be confused with; serve it without {option('min-confidence')}")
+    check_abstention(run.name, run.classes, min_confidence, "serve it")
     started = time.time()
     model = run.load_model(runtime, calibrated)
     model.prepare_to_serve()

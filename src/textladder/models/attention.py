@@ -25,6 +25,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
+from textladder.models.base import EXPLAIN_SAMPLES
 from textladder.models.neural import dense_head
 from textladder.models.registry import register
 from textladder.models.rnn import recurrent, run_packed
@@ -87,7 +88,7 @@ class Attention(SequenceClassifier):
             out.append([(tok, float(w)) for tok, w in zip(tokens, weights[row][: len(tokens)])])
         return out
 
-    def explain(self, text: str, label=None, samples: int = 300, features: dict | None = None):
+    def explain(self, text: str, label=None, samples: int = EXPLAIN_SAMPLES, features: dict | None = None):
         """The attention weight of each token (they sum to 1, and are the same whichever class is asked
         about); ``samples`` is not used."""
         from textladder.explain import Explanation, _chosen, _frame

@@ -40,6 +40,7 @@ from textladder.errors import RunError, TextladderError
 log = logging.getLogger("textladder")
 
 RUNG_FILE = "rung.json"  # in every model/ folder: which rung, its parameters, inputs and classes
+EXPLAIN_SAMPLES = 300  # most model evaluations of a model-agnostic (SHAP) explanation
 VALIDATION_SLICE = 0.1  # rungs that pick their best epoch hold out this much when given no validation rows
 
 
@@ -279,7 +280,7 @@ class TextClassifier:
         return model
 
     # -- explaining ----------------------------------------------------------------------------------
-    def explain(self, text: str, label=None, samples: int = 300, features: dict | None = None):
+    def explain(self, text: str, label=None, samples: int = EXPLAIN_SAMPLES, features: dict | None = None):
         """Why ``text`` gets its prediction: an :class:`~textladder.explain.Explanation`, each token's weight
         toward ``label`` (default: the predicted class), found as the rung's ``explanation`` says (here:
         SHAP's partition explainer over ``predict_proba``, in at most ``samples`` model evaluations).

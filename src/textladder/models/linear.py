@@ -33,7 +33,7 @@ from sklearn.svm import LinearSVC
 
 from textladder.errors import RunError, TextladderError, option
 from textladder.features import ExtraInputs
-from textladder.models.base import Params, TextClassifier
+from textladder.models.base import EXPLAIN_SAMPLES, Params, TextClassifier
 from textladder.models.registry import register
 
 MODEL_FILE = "model.skops"
@@ -197,7 +197,7 @@ class TfidfLinear(TextClassifier):
             start += len(vec.vocabulary_)
         return found
 
-    def explain(self, text: str, label=None, samples: int = 300, features: dict | None = None):
+    def explain(self, text: str, label=None, samples: int = EXPLAIN_SAMPLES, features: dict | None = None):
         """Exact contributions: each feature's value times its coefficient (divided by the run's temperature
         when calibrated), shared among the words the feature spans. The weights, ``base`` (the intercept, the
         extra inputs, and any character n-gram no whole word holds) add up to the class's score (see
