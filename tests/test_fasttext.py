@@ -58,11 +58,19 @@ def test_fasttext_class_weight_is_refused_with_what_to_use(data, tmp_path):
     assert len(set(counts.values())) == 1  # every class replicated up to the largest
 
 
-def test_fasttext_repeats_exactly_in_one_process_and_ngrams_train():
+@pytest.mark.parametrize("glibc", [True, False], ids=["zeroed-heap", "written-vectors"])
+def test_fasttext_repeats_exactly_in_one_process_and_ngrams_train(glibc, monkeypatch):
     """fastText leaves 90% of its input matrix uninitialised with one thread (leftover heap memory:
-    runs differ and often end in 'Encountered NaN' on small data); textladder initialises every
-    word itself, so fits in one process repeat exactly."""
+    runs differ and often end in 'Encountered NaN' on small data); textladder has the allocator
+    zero it (GNU C library) or, elsewhere, writes every word's first vector itself, so fits in
+    one process repeat exactly either way."""
+    from textladder.models import fasttext_clf
     from textladder.models.fasttext_clf import FastText
+
+    if not glibc:
+        monkeypatch.setattr(fasttext_clf, "_glibc", lambda: None)
+    elif fasttext_clf._glibc() is None:
+        pytest.skip("not the GNU C library")
 
     rows = make_rows(300)
     X = pd.DataFrame({"text": [r["cleaned_hm"] for r in rows]})
@@ -78,3 +86,34 @@ def test_fasttext_repeats_exactly_in_one_process_and_ngrams_train():
     assert ngrams.predict(probe).tolist() == FastText(dim=16).fit(X, y).predict(probe).tolist()
     with pytest.raises(Exception, match="dim must be a multiple of 10"):
         FastText(dim=16, word_ngrams=2)
+
+
+def test_zeroed_heap_leaves_what_fasttext_does_not_initialise_at_zero():
+    """With one thread fastText draws only the first tenth of its input matrix; under
+    ``_zeroed_heap`` the rest starts at exactly zero (an almost-zero learning rate leaves it there)
+    instead of leftover memory, and the allocator is back to normal afterwards."""
+    import ctypes
+
+    from textladder.models.fasttext_clf import FastText, _glibc, _zeroed_heap
+
+    libc = _glibc()
+    if libc is None:
+        pytest.skip("not the GNU C library")
+    rows = make_rows(300)
+    X = pd.DataFrame({"text": [r["cleaned_hm"] for r in rows]})
+    y = np.array([sorted({r["predicted_category"] for r in rows}).index(r["predicted_category"]) for r in rows])
+    for _ in range(3):
+        churn = np.full(2_000_000, 7.7)  # freed memory full of non-zero values for fastText to reuse
+        del churn
+        matrix = FastText(dim=10, lr=1e-12, epochs=1).fit(X, y).model_.get_input_matrix()
+        tenth = matrix.shape[0] // 10
+        assert np.abs(matrix[:tenth]).max() > 0.01  # fastText's own uniform start, +-1/dim
+        assert np.abs(matrix[tenth + 1:]).max() < 1e-9
+    with _zeroed_heap() as zeroed:
+        assert zeroed
+    a = libc.malloc(4096)
+    ctypes.memset(a, 0xAB, 4096)
+    libc.free(a)
+    b = libc.malloc(4096)
+    assert ctypes.string_at(b, 4096) != bytes(4096)  # M_PERTURB is off again
+    libc.free(b)

@@ -11,11 +11,15 @@ pickle), read back with ``fasttext.load_model``.
 Training is in C++ and takes seconds. fastText's ``DenseMatrix::uniform`` fills only ``thread``
 tenths of the input matrix, and the builds on PyPI leave the rest uninitialised: with one thread
 90% of the word vectors start as leftover heap memory, which gives runs that differ with the same
-seed and, often on small data, ``Encountered NaN``. So textladder initialises every word's vector
-itself (uniform in +-1/dim, from ``seed``) and hands them to fastText as ``pretrainedVectors``:
-word-only models (the default) are then deterministic. Hashed n-gram rows (``word_ngrams`` > 1,
-``minn``/``maxn``) cannot be handed over that way; for them training uses at least 10 threads,
-which initialises every row, and runs differ a little (Hogwild updates). fastText has no class weights: ``--balance class-weight`` is refused; use
+seed and, often on small data, ``Encountered NaN``. With the GNU C library (Linux) textladder asks
+the allocator to hand out zeroed memory while fastText builds its matrices (glibc's ``M_PERTURB``,
+checked by a probe each time): the first tenth starts uniform from ``seed``, the rest at zero, and
+runs repeat exactly, n-gram models included. Elsewhere it writes a uniform vector for every word
+itself and hands them over as ``pretrainedVectors`` (about 0.5 s more on HappyDB); hashed n-gram
+rows cannot be handed over that way, so there n-gram models train with at least 10 threads, which
+initialises every row, and runs differ a little (Hogwild updates). On HappyDB both starts give the
+same accuracy to within 0.001 (docs/BENCHMARKS.md "fastText against its own calls").
+fastText has no class weights: ``--balance class-weight`` is refused; use
 ``--balance oversample`` (which resamples the train rows before fastText sees them).
 
 Example:
@@ -29,8 +33,11 @@ Example:
 
 from __future__ import annotations
 
+import ctypes
 import json
 import tempfile
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -42,7 +49,46 @@ from textladder.errors import RunError, TextladderError, option
 from textladder.features import ExtraInputs
 from textladder.models.base import Params, TextClassifier
 from textladder.models.registry import register
-from textladder.text.tokenize import tokenize
+from textladder.text.tokenize import token_lines
+
+_HEAP = threading.Lock()
+_M_PERTURB = -6  # glibc's mallopt: fill each allocation with the complement of this byte (0xff: zeros)
+
+
+def _glibc():
+    try:
+        libc = ctypes.CDLL(None)
+        libc.gnu_get_libc_version, libc.mallopt, libc.malloc, libc.free  # noqa: B018  (only glibc has them all)
+    except (OSError, AttributeError):
+        return None
+    libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+    libc.free.argtypes = [ctypes.c_void_p]
+    return libc
+
+
+@contextmanager
+def _zeroed_heap():
+    """While inside, memory from ``malloc`` starts zeroed (GNU C library only). Yields whether
+    that holds: a probe dirties a block, frees it and checks that taking it again gives zeros."""
+    libc = _glibc()
+    if libc is None:
+        yield False
+        return
+    with _HEAP:
+        try:
+            on = bool(libc.mallopt(_M_PERTURB, 0xFF))
+            if on:
+                size = 4096  # above the per-thread cache, below the mmap threshold: a reused heap block
+                a = libc.malloc(size)
+                ctypes.memset(a, 0xAB, size)
+                libc.free(a)
+                b = libc.malloc(size)
+                on = b == a and ctypes.string_at(b, size) == bytes(size)
+                libc.free(b)
+            yield on
+        finally:
+            libc.mallopt(_M_PERTURB, 0)
+
 
 def extra_token(column: str, value: str) -> str:
     """An extra input as one more token of the text: ``__period__24h``."""
@@ -64,7 +110,8 @@ class FastTextParams(Params):
     loss: Literal["softmax", "ova", "hs", "ns"] = Field("softmax", description="softmax; ova: one-vs-all "
                                                         "(independent sigmoids); hs: hierarchical softmax; ns: "
                                                         "negative sampling")
-    thread: int = Field(1, ge=1, description="training threads; 1 is deterministic (n-gram models use at least 10)")
+    thread: int = Field(1, ge=1, description="training threads; 1 is deterministic (off Linux, n-gram models use at "
+                                             "least 10)")
     seed: int = 42
 
     @model_validator(mode="after")
@@ -131,9 +178,9 @@ class FastText(TextClassifier):
         return chosen
 
     def _lines(self, X: pd.DataFrame) -> list[str]:
-        texts = (" ".join(tokenize(t)) for t in X["text"])
+        texts = token_lines(X["text"])
         if self.extra_ is None:
-            return list(texts)
+            return texts
         columns = self.extra_.clean(X, f"this '{self.name}' model")
         return [" ".join([t, *(extra_token(c, v[i]) for c, v in columns.items())]) for i, t in enumerate(texts)]
 
@@ -144,18 +191,19 @@ class FastText(TextClassifier):
         self.extra_ = ExtraInputs.fit(X, self.features, self.name)
         self.n_classes_ = int(max(y.max(), -1 if y_val is None else y_val.max())) + 1
         lines = self._lines(X)
-        with tempfile.TemporaryDirectory(prefix="textladder-fasttext-") as tmp:
-            path, vectors = Path(tmp) / "train.txt", Path(tmp) / "init.vec"
-            with path.open("w", encoding="utf-8") as f:
-                for line, label in zip(lines, y):
-                    f.write(f"{LABEL}{int(label)} {line}\n")
-            self._write_initial_vectors(lines, vectors)
+        with tempfile.TemporaryDirectory(prefix="textladder-fasttext-") as tmp, _zeroed_heap() as zeroed:
+            path = Path(tmp) / "train.txt"
+            path.write_text("".join(f"{LABEL}{int(label)} {line}\n" for line, label in zip(lines, y)), encoding="utf-8")
+            start = {}
+            if not zeroed:
+                start["pretrainedVectors"] = str(Path(tmp) / "init.vec")
+                self._write_initial_vectors(lines, Path(start["pretrainedVectors"]))
             try:
                 self.model_ = fasttext.train_supervised(
                     input=str(path), lr=p.lr, epoch=p.epochs, dim=p.dim, wordNgrams=p.word_ngrams,
                     minCount=p.min_count, minn=p.minn, maxn=p.maxn, bucket=p.bucket,
-                    thread=max(p.thread, 10) if p.uses_buckets else p.thread, seed=p.seed, loss=p.loss,
-                    pretrainedVectors=str(vectors), verbose=0)
+                    thread=max(p.thread, 10) if p.uses_buckets and not zeroed else p.thread, seed=p.seed,
+                    loss=p.loss, verbose=0, **start)
             except RuntimeError as exc:
                 if "NaN" not in str(exc):
                     raise
@@ -177,11 +225,12 @@ class FastText(TextClassifier):
                 f.write(word + " " + " ".join(f"{v:.7g}" for v in row) + "\n")
 
     def _predict_proba(self, X) -> np.ndarray:
-        labels, probs = self.model_.predict(self._lines(X), k=-1, threshold=0.0)
+        names, probs = self.model_.predict(self._lines(X), k=-1, threshold=0.0)
         out = np.zeros((len(X), self.n_classes_), dtype=np.float32)
-        for row, (names, values) in enumerate(zip(labels, probs)):
-            for name, value in zip(names, values):
-                out[row, int(name[len(LABEL):])] = value
+        if len(X):
+            index = {name: int(name[len(LABEL):]) for name in self.model_.get_labels()}
+            columns = np.array([index[name] for row in names for name in row]).reshape(len(X), -1)
+            np.put_along_axis(out, columns, np.asarray(probs, dtype=np.float32), axis=1)
         return out / np.maximum(out.sum(axis=1, keepdims=True), 1e-12)  # fastText's top-k rounds a little
 
     has_word_vectors = True

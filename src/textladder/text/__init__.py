@@ -1,3 +1,3 @@
-from textladder.text.tokenize import tokenize, token_lengths
+from textladder.text.tokenize import token_lengths, token_lines, tokenize
 
-__all__ = ["tokenize", "token_lengths"]
+__all__ = ["tokenize", "token_lengths", "token_lines"]
