@@ -117,3 +117,26 @@ def test_zeroed_heap_leaves_what_fasttext_does_not_initialise_at_zero():
     b = libc.malloc(4096)
     assert ctypes.string_at(b, 4096) != bytes(4096)  # M_PERTURB is off again
     libc.free(b)
+
+
+@pytest.mark.parametrize("loss", ["softmax", "ova"])
+def test_batch_forward_pass_agrees_with_fasttexts_own_predict(loss):
+    """Words-only softmax models predict with one sparse product over the whole batch; it must
+    give fastText's own probabilities (which add 1e-5 to each class before their log), unknown
+    words and empty texts included. Other losses and n-gram models go through fastText's predict."""
+    from textladder.models.fasttext_clf import FastText
+
+    rows = make_rows(300)
+    X = pd.DataFrame({"text": [r["cleaned_hm"] for r in rows]})
+    y = np.array([sorted({r["predicted_category"] for r in rows}).index(r["predicted_category"]) for r in rows])
+    probe = pd.DataFrame({"text": [*X["text"][:50], "zzzz unseen qqq", "", "!!!"]})
+    model = FastText(dim=16, loss=loss, epochs=20).fit(X, y)
+    lines = model._lines(probe)
+    theirs = model._fasttext_proba(lines)
+    theirs /= theirs.sum(axis=1, keepdims=True)
+    ours = model.predict_proba(probe)
+    np.testing.assert_allclose(ours, theirs, atol=2e-4 if loss == "softmax" else 1e-6)
+    assert (ours.argmax(1) == theirs.argmax(1)).all()
+    ngrams = FastText(dim=20, word_ngrams=2).fit(X, y)
+    np.testing.assert_allclose(ngrams.predict_proba(probe), ngrams._fasttext_proba(ngrams._lines(probe))
+                               / ngrams._fasttext_proba(ngrams._lines(probe)).sum(1, keepdims=True), atol=1e-6)

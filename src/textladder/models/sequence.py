@@ -18,7 +18,7 @@ from torch import nn
 
 from textladder.models.neural import NeuralClassifier, NeuralParams
 from textladder.text.sequences import SequenceDataset, sequence_loader
-from textladder.text.tokenize import tokenize
+from textladder.text.tokenize import tokenize_many
 from textladder.text.vocab import Vocab
 
 log = logging.getLogger("textladder")
@@ -159,7 +159,7 @@ class SequenceClassifier(NeuralClassifier):
         return {}
 
     def _tokens(self, X) -> list[list[str]]:
-        return [tokenize(t) for t in X["text"]]
+        return tokenize_many(X["text"])
 
     def _prepare(self, X, y) -> None:
         p = self.params

@@ -30,7 +30,7 @@ from pydantic import Field
 from textladder.errors import RunError
 from textladder.models.neural import NeuralParams, VectorClassifier
 from textladder.models.registry import register
-from textladder.text.tokenize import tokenize
+from textladder.text.tokenize import tokenize_many
 
 ARRAYS, WORDS = "sentence_vectors.safetensors", "words.json"
 
@@ -62,7 +62,7 @@ class W2VDense(VectorClassifier):
         from textladder.embeddings.vectors import train_word2vec
 
         p = self.params
-        tokens = [tokenize(t) for t in X["text"]]
+        tokens = tokenize_many(X["text"])
         kv = train_word2vec(tokens, dim=p.embedding_dim, min_count=p.w2v_min_count, epochs=p.w2v_epochs, seed=p.seed)
         counts = self._counts(tokens, {w: i for i, w in enumerate(kv.index_to_key)})
         df = np.asarray((counts > 0).sum(axis=0)).ravel()
@@ -96,7 +96,7 @@ class W2VDense(VectorClassifier):
 
     def sentence_vectors(self, texts) -> np.ndarray:
         """The standardised sentence vector of each text."""
-        return self._embed_tokens([tokenize(t) for t in texts]).astype(np.float32)
+        return self._embed_tokens(tokenize_many(texts)).astype(np.float32)
 
     def _save_extra(self, folder: Path) -> None:
         from safetensors.numpy import save_file

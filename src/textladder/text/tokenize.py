@@ -136,3 +136,13 @@ def token_lines(texts: Iterable[str]) -> list[str]:
         line, again = next(done) if easy else (None, True)
         out.append(" ".join(tokenize(text)) if again else line)
     return out
+
+
+def tokenize_many(texts: Iterable[str]) -> list[list[str]]:
+    """:func:`tokenize` of each text, through :func:`token_lines` (several times faster on a batch).
+
+    Example:
+        >>> tokenize_many(["She's here.", ""])
+        [['she', "'s", 'here', '.'], []]
+    """
+    return [line.split() for line in token_lines(texts)]
