@@ -11,5 +11,6 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
     || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1; } \
     || echo "could not install chromium; the report test will say so" >&2
 fi
-export HF_HUB_OFFLINE=1 MPLBACKEND=Agg
+# the report test leaves its screenshots (1400 and 800 px wide) in test-artefacts/
+export HF_HUB_OFFLINE=1 MPLBACKEND=Agg TEXTLADDER_TEST_ARTEFACTS="${TEXTLADDER_TEST_ARTEFACTS:-$PWD/test-artefacts}"
 exec .venv/bin/python -m pytest -q "$@"

@@ -137,15 +137,18 @@ def test_report_renders_in_headless_chromium_without_console_errors(climbed, tmp
             assert page.get_by_text("Word maps").count() == 1
             assert page.get_by_text("Can its confidence be trusted?").count() == 1
             assert page.get_by_text("Why it says what it says").count() == 1
-            page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+            # the screenshots are kept where TEXTLADDER_TEST_ARTEFACTS says (scripts/test.sh: test-artefacts/)
+            shots = Path(os.environ.get("TEXTLADDER_TEST_ARTEFACTS") or tmp_path)
+            shots.mkdir(parents=True, exist_ok=True)
             for width in (1400, 800):  # no horizontal overflow: the page is as wide as the window
                 page.set_viewport_size({"width": width, "height": 900})
                 page.wait_for_timeout(300)
                 assert page.evaluate("document.documentElement.scrollWidth") <= width, width
+                page.screenshot(path=str(shots / f"report-{width}.png"), full_page=True)
         finally:
             b.close()
     assert problems == []
-    assert (tmp_path / "report.png").stat().st_size > 10_000
+    assert all((shots / f"report-{w}.png").stat().st_size > 10_000 for w in (1400, 800))
 
 
 def test_report_command_writes_elsewhere_and_refuses_an_empty_folder(climbed, tmp_path):
@@ -156,6 +159,12 @@ def test_report_command_writes_elsewhere_and_refuses_an_empty_folder(climbed, tm
     assert not re.search(r'<(script|link|img)[^>]+(src|href)="(https?:)?//', page)  # nothing to fetch
     assert "<script" in page and "data:image/png;base64," in page
     assert all(Run(r.path).name in page for r in list_runs(runs))
+    # each run: per-class precision and recall, and the confusion matrix in counts and normalised
+    assert page.count('class="per-class"') == len(list_runs(runs)) == 5
+    assert page.count("confusion_matrix.png") == page.count("confusion_matrix_normalized.png") == 5
+    fasttext_run = next(r for r in list_runs(runs) if r.config.model == "fasttext")  # the only rung with word vectors
+    assert (f'Words of <a href="#run-{fasttext_run.name}">{fasttext_run.name}</a> (fasttext), the best run on '
+            "validation that has word vectors") in page
     empty = tmp_path / "empty"
     empty.mkdir()
     result = runner.invoke(app, ["report", str(empty)])

@@ -358,10 +358,24 @@ def _second_label_section(rows: list[dict], runs: dict[str, Run], labels: dict[s
             f'<th>agrees with the given label</th><th>the labels agree</th></tr>{"".join(body)}</table>')
 
 
+def _per_class_table(run: Run) -> str:
+    """Test precision, recall, F1 and support of each class, worst F1 first."""
+    per_class = run.metrics.get("test", {}).get("per_class", {})
+    if not per_class:
+        return ""
+    body = "".join(
+        f'<tr><td class="l">{html.escape(c)}</td><td>{_f(v.get("precision"), 3)}</td><td>{_f(v.get("recall"), 3)}</td>'
+        f'<td>{_f(v.get("f1"), 3)}</td><td>{int(v.get("support", 0)):,}</td></tr>'
+        for c, v in sorted(per_class.items(), key=lambda kv: kv[1].get("f1", 0)))
+    return ('<table class="per-class"><tr><th class="l">class (test, worst F1 first)</th><th>precision</th>'
+            f"<th>recall</th><th>F1</th><th>rows</th></tr>{body}</table>")
+
+
 def _run_section(run: Run, opened: bool = False) -> str:
     m = run.metrics
     test = m.get("test", {})
-    imgs = [_b64_img(run.path / f, f"{run.name} {f}") for f in ("confusion_matrix_normalized.png", "learning_curve.png",
+    imgs = [_b64_img(run.path / f, f"{run.name} {f}") for f in ("confusion_matrix.png", "confusion_matrix_normalized.png",
+                                                                "learning_curve.png",
                                                                 "reliability.png", "coverage.png",
                                                                 "search/history.png", "search/importance.png")
             if (run.path / f).is_file()]
@@ -395,7 +409,7 @@ def _run_section(run: Run, opened: bool = False) -> str:
             f'{_f(test.get("accuracy"))}, macro-F1 {_f(test.get("macro_f1"))}</summary>'
             f'<p class="muted">model {html.escape(run.config.model)}; balance {html.escape(run.config.balance)}; '
             f"parameters: {params}; trained in {_f(m.get('train_seconds'), 1)} s; {how}.</p>{members}"
-            f'<div class="row">{"".join(imgs)}</div></details>')
+            f'<div class="row">{_per_class_table(run)}{"".join(imgs)}</div></details>')
 
 
 def write_report(runs_dir: str | Path, out: str | Path | None = None, runs: list[Run] | None = None,
@@ -442,7 +456,9 @@ def write_report(runs_dir: str | Path, out: str | Path | None = None, runs: list
         second_html = ("<h2>Agreement with a second label</h2>"
                        + _second_label_section(rows, by_name, second_labels(best, second_label), str(second_label)))
     issues_html = _label_issues_section(runs_dir)
-    maps = (f'<div class="row">{divs["pca"]}{divs["tsne"]}</div>' if wv is not None else
+    maps = (f'<p>Words of <a href="#run-{html.escape(wv[0].name)}">{html.escape(wv[0].name)}</a> '
+            f"({html.escape(wv[0].config.model)}), the best run on validation that has word vectors.</p>"
+            f'<div class="row">{divs["pca"]}{divs["tsne"]}</div>' if wv is not None else
             '<p class="muted">No run with word vectors (train a neural or fastText rung to see word maps).</p>')
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     page = f"""<!DOCTYPE html>
@@ -463,7 +479,8 @@ test accuracy {_f(rows[0]["accuracy"])}, macro-F1 {_f(rows[0]["macro_f1"])}.</p>
 <h2>Data</h2>
 {data_html}
 <h2>Runs</h2>
-<p class="muted">Confusion matrices are of the test split, each row normalised to the true class.</p>
+<p class="muted">Each run: precision, recall and F1 of each class, and the confusion matrix of the test split
+in counts and with each row normalised to the true class.</p>
 {"".join(_run_section(by_name[r["run"]], opened=i == 0) for i, r in enumerate(rows))}
 <h2>Word maps</h2>
 <p class="muted">Each point is a word; its colour is the class whose training texts contain it most often,
