@@ -13,6 +13,8 @@ from conftest import make_rows, write_csv
 from typer.testing import CliRunner
 
 from textladder.cli import app
+from textladder.config import DataConfig, RunConfig
+from textladder.data.split import SplitConfig
 from textladder.ladder import load_ladder
 from textladder.runs import Run, list_runs
 
@@ -188,3 +190,27 @@ def test_report_compares_with_a_second_label(climbed, tmp_path):
     assert "Agreement with a second label" in page and f"<td>{agree:.4f}</td></tr>" in page
     bad = runner.invoke(app, ["report", str(runs), "--out", str(tmp_path / "s.html"), "--second-label", "nope"])
     assert bad.exit_code == 1 and "neither a column" in bad.output
+
+
+def test_the_ladder_says_how_long_it_will_take_and_corrects_itself(climbed, tmp_path):
+    """An overall estimate when the ladder starts and after each rung: each rung's declared cost
+    (estimate_seconds), scaled by how the finished rungs compared with theirs."""
+    import time
+
+    from textladder.ladder import LadderClock, train_rows
+    from textladder.models import get
+
+    _, data, _, result = climbed
+    assert "ladder: 3 rungs to train, then the ensembles and the report: about" in result.output
+    assert "left (0 rungs to go)" in result.output
+    assert abs(train_rows(DataConfig(path=str(data)), SplitConfig()) - 183) <= 2  # 240 rows: 10% test, 15% val
+    configs = {1: RunConfig(model="attention", params={"epochs": 4}, data=DataConfig(path=str(data))),
+               2: RunConfig(model="fasttext", data=DataConfig(path=str(data)))}
+    clock = LadderClock(configs, ensembles=2, rows=46_000)
+    first = get("attention").estimate_seconds(get("attention").Params(epochs=4), 46_000)
+    second = get("fasttext").estimate_seconds(get("fasttext").Params(), 46_000)
+    assert first > 4 * second > 0  # four epochs of a BiLSTM cost more than fastText
+    assert clock.remaining() == pytest.approx(first + second + clock.after)
+    clock.started = time.time() - 2 * first  # the first rung took twice its estimate on this machine
+    clock.finished(1)
+    assert clock.remaining() == pytest.approx(2 * (second + clock.after), rel=0.01)

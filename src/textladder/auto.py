@@ -32,6 +32,7 @@ from textladder.config import DataConfig, RunConfig
 from textladder.data.split import SplitConfig
 from textladder.errors import TextladderError
 from textladder.files import lock
+from textladder.ladder import duration
 from textladder.runs import Run
 
 log = logging.getLogger("textladder")
@@ -110,8 +111,8 @@ def _climb(data, runs_dir, budget, split, seed, plan: AutoPlan, report, progress
             log.info("auto: %s skipped: no search budget left", rung.model)
             continue
         config = RunConfig(model=rung.model, params=dict(rung.fixed), data=data, split=split, seed=seed)
-        log.info("auto: searching %s for up to %.0f s (%.0f%% of the search budget)", rung.model, share,
-                 100 * rung.share / total_share)
+        log.info("auto: searching %s for up to %.0f s (%.0f%% of the search budget); %s of the %s budget spent",
+                 rung.model, share, 100 * rung.share / total_share, duration(time.time() - started), duration(budget))
         leader = best_val
 
         def behind_by(value: float, trials: int) -> str | None:

@@ -232,6 +232,82 @@ def _train_rung(item: tuple, runs_dir: Path, progress: bool) -> str | None:
     return None if path is None else str(path)
 
 
+def duration(seconds: float) -> str:
+    """``75`` -> ``1 min 15 s``; ``3700`` -> ``1 h 2 min``.
+
+    Example:
+        >>> duration(75), duration(3700), duration(9.4)
+        ('1 min 15 s', '1 h 1 min', '9 s')
+    """
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s" if s % 60 else f"{s // 60} min"
+    return f"{s // 3600} h {s % 3600 // 60} min"
+
+
+def train_rows(data: DataConfig, split: SplitConfig) -> int | None:
+    """About how many train rows ``data`` gives under ``split`` (for estimates), or None."""
+    from textladder.data.formats import detect
+    from textladder.data.reader import columns_of, estimated_rows
+
+    try:
+        rows = estimated_rows(data.path)
+        fmt = detect(columns_of(data.path))
+    except (OSError, TextladderError):
+        return None
+    s = split.resolve(fmt.name if fmt is not None else "generic", rows)
+    test = s.test_size if s.test_size >= 1 else s.test_size * rows
+    rest = rows - test
+    return int(rest - (s.val_size if s.val_size >= 1 else s.val_size * rest))
+
+
+class LadderClock:
+    """The ladder's overall estimate: each rung's and ensemble's declared cost
+    (:meth:`TextClassifier.estimate_seconds`), scaled by how long the rungs trained so far took
+    against theirs; a log line when the ladder starts and after each rung."""
+
+    REPORT = 8.0  # seconds for the report
+
+    def __init__(self, configs: dict[int, RunConfig], ensembles: int, rows: int | None):
+        from textladder.models import get
+
+        self.started, self.spent, self.expected = time.time(), 0.0, 0.0
+        self.left: dict[int, float] = {}
+        if rows is not None:
+            for i, config in configs.items():
+                cls = get(config.model)
+                try:
+                    self.left[i] = cls.estimate_seconds(cls.Params(**config.params), rows)
+                except (ValidationError, TypeError):
+                    self.left[i] = cls.estimate_seconds(cls.Params(), rows)
+        fixed, once, _ = get("ensemble").train_cost  # scoring the members' saved predictions
+        self.after = (fixed + (rows or 0) / 1000 * once) * ensembles + self.REPORT
+        self.known = rows is not None and bool(configs)
+
+    def remaining(self) -> float:
+        scale = min(max(self.spent / self.expected, 0.25), 4.0) if self.expected else 1.0
+        return scale * (sum(self.left.values()) + self.after)
+
+    def start(self) -> None:
+        if self.known:
+            log.info("ladder: %d rungs to train, then the ensembles and the report: about %s (each rung's "
+                     "measured cost on a 2-core machine; corrected as rungs finish)", len(self.left),
+                     duration(self.remaining()))
+
+    def finished(self, i: int) -> None:
+        """Rung ``i`` is done (trained or failed): log the time so far and the estimate of the rest."""
+        if i not in self.left:
+            return
+        elapsed = time.time() - self.started
+        self.expected += self.left.pop(i)
+        self.spent = elapsed
+        n = len(self.left)
+        log.info("ladder: %s so far; about %s left (%d rung%s to go)", duration(elapsed), duration(self.remaining()),
+                 n, "" if n == 1 else "s")
+
+
 def _climb(ladder: Ladder, data: DataConfig, runs_dir: Path, split: SplitConfig | None, report: bool,
            progress: bool, engine, tracker) -> ClimbResult:
     started = time.time()
@@ -252,7 +328,15 @@ def _climb(ladder: Ladder, data: DataConfig, runs_dir: Path, split: SplitConfig 
             todo.append((i, n, rung.label(), config))
     if todo and engine.name != "local":
         log.info("%d rungs to train on %s", len(todo), engine.name)
+    clock = None
+    if todo and engine.name == "local":
+        votes = len(ladder.ensemble.vote) + ladder.ensemble.greedy if ladder.ensemble is not None else 0
+        clock = LadderClock({i: config for i, _, _, config in todo}, votes,
+                            train_rows(data, todo[0][3].split))
+        clock.start()
     for (i, _, label, _), path, exc in engine.map(_train_rung, todo, runs_dir, progress and engine.name == "local"):
+        if clock is not None:
+            clock.finished(i)
         if exc is not None:  # one broken rung does not stop the ladder
             log.error("rung %d/%d %s failed: %s", i, n, label, exc)
             result.failed.append((label, str(exc)))

@@ -419,6 +419,16 @@ def total_units(path: str | Path) -> tuple[int, str]:
     return p.stat().st_size, "bytes"  # compressed bytes for a compressed file: the progress counts those
 
 
+def estimated_rows(path: str | Path) -> int:
+    """Rows of a data file, quickly, for time estimates: Parquet's metadata, or the records of a
+    CSV (quoted line breaks handled; nothing checked)."""
+    p = Path(path)
+    if file_kind(p) == "parquet":
+        return _parquet_file(p).metadata.num_rows
+    with _open_text(p) as f:
+        return max(sum(1 for _ in csv.reader(f, delimiter=_delimiter(p))) - 1, 0)
+
+
 def iter_chunks(
     path: str | Path,
     chunk_size: int = 10_000,

@@ -65,6 +65,7 @@ class Attention(SequenceClassifier):
 
     net_class = AttentionNet
     Params: ClassVar = AttentionParams
+    train_cost = (2.0, 0.05, 0.47)  # measured: benchmarks/rung_costs.py (docs/BENCHMARKS.md)
 
 
     explanation = "attention"

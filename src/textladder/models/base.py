@@ -118,6 +118,10 @@ class TextClassifier:
     # "attention" (the attention weights), "shap" (model-agnostic, the default)
     explanation: ClassVar[str] = "shap"
     exports_onnx: ClassVar[bool] = False  # ``export_onnx(folder)`` and ``use_onnx(path)``
+    # What training costs on a 2-core machine, for the ladder's overall estimate (measured by
+    # benchmarks/rung_costs.py): fixed seconds (reading, scoring, plots), seconds per 1,000 train
+    # rows once (features, encoding), and seconds per 1,000 train rows per epoch.
+    train_cost: ClassVar[tuple[float, float, float]] = (3.0, 0.5, 0.0)
 
     @staticmethod
     def search_space(trial) -> dict:
@@ -133,6 +137,13 @@ class TextClassifier:
     def search_start(cls, params: Params) -> dict:
         """The first trial of a search: these parameters (the defaults, as a search space names them)."""
         return params.model_dump(mode="json")
+
+    @classmethod
+    def estimate_seconds(cls, params: Params, train_rows: int) -> float:
+        """About how long training takes with ``params`` on ``train_rows`` rows (:attr:`train_cost`;
+        every epoch counted, so early stopping makes it an upper bound)."""
+        fixed, once, per_epoch = cls.train_cost
+        return fixed + train_rows / 1000 * (once + per_epoch * getattr(params, "epochs", 1))
 
     def __init__(self, params: Params | None = None, *, features: list[str] | tuple[str, ...] = (),
                  smote: bool = False, **overrides):

@@ -72,4 +72,5 @@ class Capsule(SequenceClassifier):
 
     net_class = CapsuleNet
     Params: ClassVar = CapsuleParams
+    train_cost = (1.0, 0.02, 0.49)  # measured: benchmarks/rung_costs.py (docs/BENCHMARKS.md)
 

@@ -65,4 +65,5 @@ class CNN(SequenceClassifier):
 
     net_class = CNNNet
     Params: ClassVar = CNNParams
+    train_cost = (1.5, 0.05, 0.49)  # measured: benchmarks/rung_costs.py (docs/BENCHMARKS.md)
 

@@ -50,6 +50,9 @@ class Contextual(VectorClassifier):
     family = "pretrained encoder, frozen"
 
     Params: ClassVar = ContextualParams
+    # encoding every row once (train, validation and test) is nearly all of it; encodings are cached, so a
+    # second run on the same texts costs a few seconds. Measured: benchmarks/rung_costs.py (docs/BENCHMARKS.md)
+    train_cost = (14.0, 3.5, 0.01)
     write_cache = True  # add newly encoded texts to the on-disk sentence cache
 
     # -- the encoder, once per process ------------------------------------------------------------

@@ -131,6 +131,7 @@ class FastText(TextClassifier):
     """fastText's supervised classifier over word n-grams."""
 
     family = "fastText"
+    train_cost = (1.0, 0.02, 0.006)  # measured: benchmarks/rung_costs.py (docs/BENCHMARKS.md)
 
     Params = FastTextParams
 

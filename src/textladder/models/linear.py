@@ -65,6 +65,13 @@ class TfidfLinear(TextClassifier):
     family = "bag of words"
 
     Params = TfidfLinearParams
+    train_cost = (1.5, 0.2, 0.0)  # measured: benchmarks/rung_costs.py (docs/BENCHMARKS.md)
+
+    @classmethod
+    def estimate_seconds(cls, params, train_rows: int) -> float:
+        """Character n-grams cost about 3.5 times the words' (HappyDB: 29 s against 8 s)."""
+        fixed, once, _ = cls.train_cost
+        return fixed + train_rows / 1000 * once * (3.5 if params.char_ngrams else 1.0)
 
     @staticmethod
     def search_space(trial) -> dict:

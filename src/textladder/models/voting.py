@@ -167,6 +167,7 @@ class Ensemble(TextClassifier):
     """Soft or hard voting, or stacking, over trained models; built with ``textladder ensemble``."""
 
     family = "ensemble"
+    train_cost = (3.0, 0.1, 0.0)  # scoring the members on validation and test: the quick ladder's, 8 s each
 
     Params: ClassVar = EnsembleParams
     supports_features = True  # the members read what they were trained with

@@ -57,6 +57,7 @@ class W2VDense(VectorClassifier):
     family = "word vectors"
 
     Params: ClassVar = W2VDenseParams
+    train_cost = (0.9, 0.24, 0.003)  # measured: benchmarks/rung_costs.py (docs/BENCHMARKS.md)
 
     def _prepare(self, X, y) -> None:
         from textladder.embeddings.vectors import train_word2vec
@@ -127,3 +128,4 @@ class W2VDense2(W2VDense):
     """The same sentence vectors into a two-hidden-layer dense net."""
 
     Params = _TwoLayers
+    train_cost = (0.8, 0.2, 0.005)
