@@ -335,11 +335,11 @@ def _climb(ladder: Ladder, data: DataConfig, runs_dir: Path, split: SplitConfig 
                             train_rows(data, todo[0][3].split))
         clock.start()
     for (i, _, label, _), path, exc in engine.map(_train_rung, todo, runs_dir, progress and engine.name == "local"):
-        if clock is not None:
-            clock.finished(i)
         if exc is not None:  # one broken rung does not stop the ladder
             log.error("rung %d/%d %s failed: %s", i, n, label, exc)
             result.failed.append((label, str(exc)))
+            if clock is not None:
+                clock.finished(i)
             continue
         if path is None:  # an extra DDP process
             continue
@@ -348,6 +348,8 @@ def _climb(ladder: Ladder, data: DataConfig, runs_dir: Path, split: SplitConfig 
         result.trained += 1
         log.info("rung %d/%d %s: test accuracy %.4f, macro-F1 %.4f (%.0f s)", i, n, label,
                  run.metrics["test"]["accuracy"], run.metrics["test"]["macro_f1"], run.metrics.get("train_seconds", 0))
+        if clock is not None:
+            clock.finished(i)
     result.runs = [found[i] for i in sorted(found)]  # in the ladder's order, however the engine finished them
     if ladder.ensemble is not None and len(result.runs) >= 2:
         result.ensembles = ensembles(result.runs, ladder.ensemble, runs_dir)

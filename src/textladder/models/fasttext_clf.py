@@ -249,17 +249,18 @@ class FastText(TextClassifier):
     def _forward(self, lines: list[str]) -> np.ndarray:
         """fastText's forward pass for a words-only softmax model, for all lines at once: the mean
         of the line's known words' input vectors and of the end-of-line token's, times the output
-        matrix, then softmax. fastText's ``predict`` does the same line by line; this is about
-        twice as fast on a batch (docs/BENCHMARKS.md), and agrees with it to 1e-4
-        (tests/test_fasttext.py)."""
+        matrix, then softmax. The model is linear up to the softmax, so each word's class scores
+        (input row times output matrix) are computed once and averaged per line. fastText's
+        ``predict`` does the same line by line; this is faster on a batch (docs/BENCHMARKS.md), and
+        agrees with it to 2e-4 (tests/test_fasttext.py)."""
         import scipy.sparse as sp
 
-        if getattr(self, "forward_", None) is None:
+        if getattr(self, "forward_", None) is None:  # each word's class scores: input row times the output matrix
             words = self.model_.get_words()
-            self.forward_ = ({w: i for i, w in enumerate(words)}, self.model_.get_input_matrix(),
-                             self.model_.get_output_matrix(),
+            self.forward_ = ({w: i for i, w in enumerate(words)},
+                             self.model_.get_input_matrix() @ self.model_.get_output_matrix().T,
                              np.array([int(name[len(LABEL):]) for name in self.model_.get_labels()]))
-        vocab, inputs, outputs, columns = self.forward_
+        vocab, word_scores, columns = self.forward_
         eos, get, ids, counts = vocab["</s>"], vocab.get, [], np.empty(len(lines), dtype=np.int64)
         for row, line in enumerate(lines):
             known = [i for i in map(get, line.split()) if i is not None]
@@ -267,8 +268,8 @@ class FastText(TextClassifier):
             ids.extend(known)
             counts[row] = len(known)
         mean = sp.csr_matrix((np.repeat(1 / counts, counts).astype(np.float32), ids,
-                              np.concatenate([[0], np.cumsum(counts)])), shape=(len(lines), len(inputs)))
-        scores = (mean @ inputs) @ outputs.T
+                              np.concatenate([[0], np.cumsum(counts)])), shape=(len(lines), len(word_scores)))
+        scores = mean @ word_scores  # = (mean of the input rows) @ output.T, a product fewer per text
         probs = np.exp(scores - scores.max(axis=1, keepdims=True))
         out = np.zeros((len(lines), self.n_classes_), dtype=np.float32)
         out[:, columns] = probs
