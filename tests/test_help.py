@@ -8,6 +8,8 @@ from typer.testing import CliRunner
 
 from textladder.cli import app
 
+runner = CliRunner()
+
 
 def commands():
     root = typer.main.get_command(app)
@@ -38,3 +40,23 @@ def test_help_documents_every_option(path, cmd):
 def test_all_commands_are_there():
     names = {" ".join(p) for p, _ in commands()}
     assert {"train", "evaluate", "predict", "runs", "explore", "models", "data fetch"} <= names
+
+
+def test_version_and_the_models_table():
+    from importlib.metadata import version
+
+    from textladder.models import get, names
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"textladder {version('textladder')}"
+    table = runner.invoke(app, ["models"], terminal_width=200)
+    assert table.exit_code == 0
+    for name in names():  # name, family and the first line of its description, one row each
+        row = next(line for line in table.output.splitlines() if [c.strip() for c in line.split("│")[1:2]] == [name])
+        assert get(name).family in row, row
+    for name in names():
+        shown = runner.invoke(app, ["models", name], terminal_width=200)
+        assert shown.exit_code == 0 and "Undefined" not in shown.output, shown.output
+    lr = next(line for line in runner.invoke(app, ["models", "fasttext"], terminal_width=200).output.splitlines()
+              if " lr " in line)
+    assert " 0.5 " in lr  # the real default

@@ -92,3 +92,22 @@ def test_bad_encoder_folders_are_clear_errors(data, tmp_path, make, problem):
     make(path)
     with pytest.raises(TextladderError, match=problem):
         train(cfg(data, "contextual", encoder=str(path), epochs=1), tmp_path / "runs")
+
+
+def test_the_encoder_loads_once_per_process(data, tmp_path, model_cache, tiny_encoder, monkeypatch):
+    """Loading a contextual run again (evaluate, then predict, then serve in one process) reuses the
+    encoder: sentence-transformers builds it, and prints its load report, once."""
+    import sentence_transformers
+
+    from textladder.models import contextual
+
+    run = Run.open(train(cfg(data, "contextual", encoder=str(tiny_encoder), epochs=1), tmp_path / "runs"))
+    built = []
+    real = sentence_transformers.SentenceTransformer
+    monkeypatch.setattr(sentence_transformers, "SentenceTransformer", lambda *a, **k: built.append(a) or real(*a, **k))
+    monkeypatch.setattr(contextual, "_ENCODERS", {})
+    texts = pd.DataFrame({"text": ["three new texts", "never cached before", "so the encoder runs"]})
+    first = run.load_model().predict_proba(texts)
+    for _ in range(2):
+        np.testing.assert_allclose(run.load_model().predict_proba(texts), first, atol=1e-6)
+    assert len(built) == 1
