@@ -233,7 +233,7 @@ def _train_rung(item: tuple, runs_dir: Path, progress: bool) -> str | None:
 
 
 def duration(seconds: float) -> str:
-    """``75`` -> ``1 min 15 s``; ``3700`` -> ``1 h 2 min``.
+    """``75`` -> ``1 min 15 s``; ``3700`` -> ``1 h 1 min`` (rounded down to minutes past an hour).
 
     Example:
         >>> duration(75), duration(3700), duration(9.4)
