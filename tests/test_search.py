@@ -48,3 +48,24 @@ def test_search_command_prints_the_best_run_last(data, tmp_path):
     assert refused.exit_code == 1 and "declares no search space" in refused.stderr
     with pytest.raises(TextladderError, match="metric must be one of"):
         search(RunConfig(model="tfidf-linear", data=DataConfig(path=str(data))), tmp_path, trials=1, metric="auc")
+
+
+def test_a_budgeted_search_does_not_start_a_trial_it_cannot_finish(data, tmp_path, monkeypatch):
+    """Optuna stops *starting* trials at the timeout; a long trial begun just before it runs on past
+    the budget (the auto ladder lost its refits that way). A search stops when less than half a
+    typical trial is left: here each trial takes just over 2 s, the budget is 5 s, so after two
+    trials (about 4.2 s) it stops instead of running a third to about 6.3 s."""
+    import time
+
+    from textladder.models.linear import TfidfLinear
+
+    fit = TfidfLinear._fit
+
+    def slow_fit(self, *args, **kwargs):
+        time.sleep(2.0)
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(TfidfLinear, "_fit", slow_fit)
+    config = RunConfig(model="tfidf-linear", params={"min_df": 1}, data=DataConfig(path=str(data)))
+    result = search(config, tmp_path / "runs", budget=5.0)
+    assert result.trials == 2

@@ -200,7 +200,15 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
             if reason:
                 stopped.append(reason)
                 study.stop()
+            elif budget is not None:  # Optuna only stops starting trials at the budget: finish within it
+                took = [t.duration.total_seconds() for t in study.trials[before:] if t.duration is not None]
+                left = budget - (time.time() - optimizing)
+                if took and left < 0.5 * float(np.median(took)):
+                    log.info("%.0f s of the budget left, less than half a trial (%.0f s): no more trials",
+                             max(left, 0), float(np.median(took)))
+                    study.stop()
 
+        optimizing = time.time()
         if engine is not None and engine.name != "local":
             payload = {"config": config, "cv": cv, "metric": metric, "classes": classes,
                        "data": (X_trval, y_trval) if cv else (X_train, y_train, X_val, y_val)}
