@@ -53,12 +53,20 @@ from textladder.text.tokenize import token_lines
 
 _HEAP = threading.Lock()
 _M_PERTURB = -6  # glibc's mallopt: fill each allocation with the complement of this byte (0xff: zeros)
+_ZEROING: dict[str, bool] = {}  # whether M_PERTURB zeroes this process's allocations: decided once
 
 
 def _glibc():
+    """The GNU C library, when it is the one that serves ``malloc`` (not jemalloc or tcmalloc
+    preloaded in its place), else None."""
+    import ctypes.util
+
     try:
         libc = ctypes.CDLL(None)
         libc.gnu_get_libc_version, libc.mallopt, libc.malloc, libc.free  # noqa: B018  (only glibc has them all)
+        own = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        if ctypes.cast(libc.malloc, ctypes.c_void_p).value != ctypes.cast(own.malloc, ctypes.c_void_p).value:
+            return None
     except (OSError, AttributeError):
         return None
     libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
@@ -66,10 +74,27 @@ def _glibc():
     return libc
 
 
+def _zeroes(libc) -> bool:
+    """With M_PERTURB on: does a heap block that was dirtied and freed come back zeroed? Another
+    thread may take the block in between (ctypes lets go of the GIL): then try again."""
+    size = 4096  # above the per-thread cache, below the mmap threshold: a reused heap block
+    for _ in range(20):
+        a = libc.malloc(size)
+        ctypes.memset(a, 0xAB, size)
+        libc.free(a)
+        b = libc.malloc(size)
+        same, zero = b == a, ctypes.string_at(b, size) == bytes(size)
+        libc.free(b)
+        if same:
+            return zero
+    return False
+
+
 @contextmanager
 def _zeroed_heap():
-    """While inside, memory from ``malloc`` starts zeroed (GNU C library only). Yields whether
-    that holds: a probe dirties a block, frees it and checks that taking it again gives zeros."""
+    """While inside, memory from ``malloc`` starts zeroed (GNU C library only). Yields whether that
+    holds, decided once per process (so every fit in a process starts the same way): a probe dirties
+    a block, frees it and checks that taking it again gives zeros."""
     libc = _glibc()
     if libc is None:
         yield False
@@ -77,15 +102,9 @@ def _zeroed_heap():
     with _HEAP:
         try:
             on = bool(libc.mallopt(_M_PERTURB, 0xFF))
-            if on:
-                size = 4096  # above the per-thread cache, below the mmap threshold: a reused heap block
-                a = libc.malloc(size)
-                ctypes.memset(a, 0xAB, size)
-                libc.free(a)
-                b = libc.malloc(size)
-                on = b == a and ctypes.string_at(b, size) == bytes(size)
-                libc.free(b)
-            yield on
+            if on and "zeroes" not in _ZEROING:
+                _ZEROING["zeroes"] = _zeroes(libc)
+            yield on and _ZEROING.get("zeroes", False)
         finally:
             libc.mallopt(_M_PERTURB, 0)
 
