@@ -13,7 +13,7 @@ tenths of the input matrix, and the builds on PyPI leave the rest uninitialised:
 90% of the word vectors start as leftover heap memory, which gives runs that differ with the same
 seed and, often on small data, ``Encountered NaN``. With the GNU C library (Linux) textladder asks
 the allocator to hand out zeroed memory while fastText builds its matrices (glibc's ``M_PERTURB``,
-checked by a probe each time): the first tenth starts uniform from ``seed``, the rest at zero, and
+checked once per process by a probe): the first tenth starts uniform from ``seed``, the rest at zero, and
 runs repeat exactly, n-gram models included. Elsewhere it writes a uniform vector for every word
 itself and hands them over as ``pretrainedVectors`` (about 0.5 s more on HappyDB); hashed n-gram
 rows cannot be handed over that way, so there n-gram models train with at least 10 threads, which
