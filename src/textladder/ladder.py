@@ -252,10 +252,12 @@ def train_rows(data: DataConfig, split: SplitConfig) -> int | None:
     from textladder.data.formats import detect
     from textladder.data.reader import columns_of, estimated_rows
 
+    import csv
+
     try:
         rows = estimated_rows(data.path)
         fmt = detect(columns_of(data.path))
-    except (OSError, TextladderError):
+    except (OSError, TextladderError, csv.Error, ValueError):
         return None
     s = split.resolve(fmt.name if fmt is not None else "generic", rows)
     test = s.test_size if s.test_size >= 1 else s.test_size * rows
