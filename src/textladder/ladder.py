@@ -259,10 +259,7 @@ def train_rows(data: DataConfig, split: SplitConfig) -> int | None:
         fmt = detect(columns_of(data.path))
     except (OSError, TextladderError, csv.Error, ValueError):
         return None
-    s = split.resolve(fmt.name if fmt is not None else "generic", rows)
-    test = s.test_size if s.test_size >= 1 else s.test_size * rows
-    rest = rows - test
-    return int(rest - (s.val_size if s.val_size >= 1 else s.val_size * rest))
+    return split.resolve(fmt.name if fmt is not None else "generic", rows).train_rows(rows)
 
 
 class LadderClock:

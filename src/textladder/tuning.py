@@ -194,6 +194,7 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
 
         before = sum(t.state != optuna.trial.TrialState.WAITING for t in study.trials)
         stopped: list[str] = []
+        took: list[float] = []  # seconds of each trial this call, finished or pruned
 
         def check_stop(study, trial) -> None:
             reason = stop(study) if stop is not None else None
@@ -201,7 +202,10 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
                 stopped.append(reason)
                 study.stop()
             elif budget is not None:  # Optuna only stops starting trials at the budget: finish within it
-                took = [t.duration.total_seconds() for t in study.trials[before:] if t.duration is not None]
+                took_s = (trial.duration.total_seconds() if getattr(trial, "duration", None) is not None  # a finished
+                          else trial.user_attrs.get("seconds"))  # trial, or one told back from Ray (ask and tell)
+                if took_s is not None:
+                    took.append(took_s)
                 left = budget - (time.time() - optimizing)
                 if took and left < 0.5 * float(np.median(took)):
                     log.info("%.0f s of the budget left, less than half a trial (%.0f s): no more trials",

@@ -58,6 +58,18 @@ class SplitConfig(BaseModel):
         )
 
 
+    def train_rows(self, rows: int) -> int:
+        """About how many of ``rows`` this resolved split trains on (for estimates).
+
+        Example:
+            >>> SplitConfig(method="stratified", test_size=0.1, val_size=0.15).train_rows(240)
+            183
+        """
+        test = self.test_size if self.test_size >= 1 else self.test_size * rows
+        rest = rows - test
+        return int(rest - (self.val_size if self.val_size >= 1 else self.val_size * rest))
+
+
 @dataclass
 class Split:
     """Row positions of each part."""

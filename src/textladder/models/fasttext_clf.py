@@ -34,6 +34,7 @@ Example:
 from __future__ import annotations
 
 import ctypes
+import functools
 import json
 import tempfile
 import threading
@@ -56,9 +57,10 @@ _M_PERTURB = -6  # glibc's mallopt: fill each allocation with the complement of 
 _ZEROING: dict[str, bool] = {}  # whether M_PERTURB zeroes this process's allocations: decided once
 
 
+@functools.cache
 def _glibc():
     """The GNU C library, when it is the one that serves ``malloc`` (not jemalloc or tcmalloc
-    preloaded in its place), else None."""
+    preloaded in its place), else None. Looked up once per process."""
     import ctypes.util
 
     try:
