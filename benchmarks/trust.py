@@ -5,6 +5,8 @@
     # label issues: cross-validates (5 folds) the rungs named, in RUNS, unless done already, then checks the
     # rows flagged against HappyDB's human labels
     python benchmarks/trust.py --issues /tmp/bench-issues --issue-rungs tfidf-linear fasttext contextual
+    # ... and the finder that learns from the rows people checked (--trusted), beside confident learning
+    python benchmarks/trust.py --issues /tmp/bench-issues --issue-rungs tfidf-linear fasttext contextual --trusted
     # the same finder on a copy of HappyDB with 3% of its labels flipped at random
     python benchmarks/trust.py --inject /tmp/bench-inject
 
@@ -13,7 +15,10 @@ ECE <= 0.02 after). Abstention: for the best run on validation, the lowest confi
 reaches 0.95 / 0.98 / 0.99 accuracy on validation, and the coverage and accuracy it gives on test.
 Label issues: among the top 200 flagged train+val rows that have a human label, the share whose human
 label differs from `predicted_category`, against the same share over every train+val row with one
-(target: at least 5 times that base rate).
+(target: at least 5 times that base rate). With --trusted, every choice of runs is also ranked by
+`label-issues --trusted ground_truth_train.csv`: a model of where people disagree, learned from the human
+labels of *other* rows (each checked row is scored by models that never saw its own human label), so the
+same measure stays honest; its top 200 are taken from the whole ranking when fewer are flagged.
 """
 
 from __future__ import annotations
@@ -66,7 +71,7 @@ def abstention(runs: list[Run]) -> None:
                       f"{(test.argmax(1) == y_test).mean():.4f}")
 
 
-def issues(runs_dir: Path, rungs: list[str], top: int = 200) -> None:
+def issues(runs_dir: Path, rungs: list[str], top: int = 200, trusted: bool = False) -> None:
     import textladder
     from textladder.label_issues import find_label_issues
 
@@ -78,6 +83,8 @@ def issues(runs_dir: Path, rungs: list[str], top: int = 200) -> None:
             textladder.train(HM_TRAIN, model=rung, out=runs_dir, cv=5, **ISSUE_CONFIGS.get(rung, {}))
             print(f"cross-validated {rung} in {time.time() - t:.0f} s")
     human = pd.read_csv(HUMAN, dtype={"hmid": str}).set_index("hmid")["ground_truth_category"]
+    given = pd.read_csv(HM_TRAIN, usecols=["hmid", "predicted_category"], dtype={"hmid": str}).set_index("hmid")
+    given = given["predicted_category"]
     rows = []
     every = [r for r in list_runs(runs_dir) if r.config.cv]
     choices = [[r] for r in every] + ([every] if len(every) > 1 else [])
@@ -88,24 +95,37 @@ def issues(runs_dir: Path, rungs: list[str], top: int = 200) -> None:
             old.unlink()
         for r in chosen:  # a folder holding only these runs (links), so that only their probabilities are averaged
             (sub / r.name).symlink_to(r.path.resolve())
-        t = time.time()
-        found = find_label_issues(HM_TRAIN, sub)
-        seconds = time.time() - t
         oof = Run.open(chosen[0].path).predictions("oof")[0]
-        given = pd.read_csv(HM_TRAIN, usecols=["hmid", "predicted_category"], dtype={"hmid": str}).set_index("hmid")
-        given = given["predicted_category"]
         labelled = [i for i in oof if i in human.index]
         base = float((human[labelled] != given[labelled]).mean())
-        flagged = found.issues[found.issues["id"].isin(human.index)].head(top)
-        share = float((human[flagged["id"]].to_numpy() != flagged["given_label"].to_numpy()).mean())
-        agrees = float((human[flagged["id"]].to_numpy() == flagged["suggested_label"].to_numpy()).mean())
-        rows.append({"out-of-fold probabilities of": " + ".join(r.config.model for r in chosen),
-                     "flagged": f"{len(found.issues):,} of {found.rows:,}",
-                     f"top {top} with a human label: human != given": f"{share:.1%}",
-                     "base rate": f"{base:.1%} ({len(labelled):,} rows)", "ratio": f"{share / base:.1f}x",
-                     "human == suggested": f"{agrees:.1%}", "5x met": "yes" if share >= 5 * base else "NO",
-                     "seconds": f"{seconds:.1f}"})
-    print_table(rows, "Label issues on HappyDB's train+val rows (confident learning, cleanlab)")
+        for how in ("confident learning", "trusted: learned from other rows' human labels")[: 1 + trusted]:
+            t = time.time()
+            if how == "confident learning":
+                found = find_label_issues(HM_TRAIN, sub)
+                flagged_n = len(found.issues)
+                ranked = found.issues
+            else:  # the whole ranking; the flagged rows are as many as the scores add up to
+                found = find_label_issues(HM_TRAIN, sub, trusted=HUMAN, top=10**9)
+                flagged_n = max(1, round(found.issues["score"].sum()))
+                ranked = found.issues
+            seconds = time.time() - t
+            with_human = ranked[ranked["id"].isin(human.index)]
+            within = with_human[with_human.index < flagged_n].head(top)
+            picked = with_human.head(top)
+            share = float((human[picked["id"]].to_numpy() != picked["given_label"].to_numpy()).mean())
+            share_within = float((human[within["id"]].to_numpy() != within["given_label"].to_numpy()).mean())
+            wrong = human[picked["id"]].to_numpy() != picked["given_label"].to_numpy()
+            agrees = float((human[picked["id"]].to_numpy() == picked["suggested_label"].to_numpy())[wrong].mean()) if wrong.any() else float("nan")
+            rows.append({"out-of-fold probabilities of": " + ".join(r.config.model for r in chosen), "ranking": how,
+                         "flagged": f"{flagged_n:,} of {found.rows:,}",
+                         "flagged with a human label: human != given":
+                             f"{share_within:.1%} of {len(within)} ({share_within / base:.1f}x)",
+                         f"top {top} with a human label: human != given": f"{share:.1%}",
+                         "base rate": f"{base:.1%} ({len(labelled):,} rows)", "ratio": f"{share / base:.1f}x",
+                         "suggested == human, where human != given": "-" if wrong.sum() == 0 else f"{agrees:.0%}",
+                         "5x met": "yes" if share >= 5 * base else "NO", "seconds": f"{seconds:.1f}"})
+            print(rows[-1], flush=True)
+    print_table(rows, "Label issues on HappyDB's train+val rows")
 
 
 def injected(runs_dir: Path, share: float = 0.03, top: int = 200) -> None:
@@ -146,6 +166,8 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, help="runs folder to report calibration and abstention of")
     parser.add_argument("--issues", type=Path, help="runs folder for the cross-validated runs of the label issues")
     parser.add_argument("--issue-rungs", nargs="+", default=["tfidf-linear", "fasttext"])
+    parser.add_argument("--trusted", action="store_true", help="also rank with label-issues --trusted (human labels "
+                                                               "of other rows, cross-fitted)")
     parser.add_argument("--inject", type=Path, help="runs folder for the label issues of a copy with 3%% of the "
                                                     "labels flipped at random")
     args = parser.parse_args()
@@ -155,7 +177,7 @@ def main() -> None:
         calibration(runs)
         abstention(runs)
     if args.issues:
-        issues(args.issues, args.issue_rungs)
+        issues(args.issues, args.issue_rungs, trusted=args.trusted)
     if args.inject:
         injected(args.inject)
     print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")

@@ -82,3 +82,96 @@ def test_conflicting_duplicates_ignore_case_punctuation_and_spacing():
     assert frame["id"].tolist() == ["a", "c", "b"] and set(frame["majority"]) == {"x"}
     assert frame["labels"].iloc[0] == "x 2, y 1"
     assert normalise("  Hello,  WORLD ") == "hello world"
+
+
+@pytest.fixture(scope="module")
+def systematic(tmp_path_factory):
+    """900 learnable rows labelled by a "labeller" with a systematic mistake: every text that mentions pizza
+    is given `achievement`, whatever else it says. People checked the even rows: their label is the true
+    class, except on a few checked rows where they disagree at random (nothing in the text says so).
+    Every text carries a unique day number, so a model that saw a row's own checked label could learn it.
+    The checked labels are in people.csv (id, label) and in the data's `checked` column."""
+    root = tmp_path_factory.mktemp("systematic")
+    rng = random.Random(3)
+    rows, people, pizza, noise = make_rows(900, seed=5), [], set(), set()
+    said_by = {}
+    for i, row in enumerate(rows):
+        truth = row["predicted_category"]
+        row["cleaned_hm"] += f" on day {1000 + i}"
+        if i % 10 in (3, 4) and truth != "achievement":
+            row["cleaned_hm"] += " and ate pizza"
+            row["predicted_category"] = "achievement"
+            pizza.add(row["hmid"])
+        if i % 2 == 0:
+            said = truth
+            if row["hmid"] not in pizza and rng.random() < 0.04:
+                said = rng.choice([c for c in CLASSES if c != truth])
+                noise.add(row["hmid"])
+            people.append({"hmid": row["hmid"], "label": said})
+            said_by[row["hmid"]] = said
+    for row in rows:  # the same checked labels as a column of the data, empty where nobody checked
+        row["checked"] = said_by.get(row["hmid"], "")
+    data = write_csv(root / "labelled.csv", rows)
+    checked = write_csv(root / "people.csv", people, newline="\n")
+    return data, checked, pizza, noise, root
+
+
+def test_trusted_rows_teach_a_systematic_mistake_that_confident_learning_cannot_see(systematic):
+    data, checked, pizza, noise, root = systematic
+    runs, out = root / "runs", root / "issues.csv"
+    result = runner.invoke(app, ["label-issues", str(data), "--runs", str(runs), "--trusted", str(checked),
+                                 "-o", str(out), "--top", "2000"])
+    assert result.exit_code == 0, result.output
+    assert "learned from" in result.stdout and "rows checked by people" in result.stdout
+    ranked = pd.read_csv(out, dtype={"id": str}, keep_default_na=False)
+    assert ranked.columns.tolist() == ["id", "text", "given_label", "suggested_label", "score", "trusted_label"]
+    assert ranked["score"].is_monotonic_decreasing
+    (cv_run,) = list_runs(runs)
+    rows = set(cv_run.predictions("oof")[0])
+    assert len(ranked) == len(rows)  # --top beyond the flagged rows: the whole ranking
+    people = pd.read_csv(checked, dtype={"hmid": str}).set_index("hmid")["label"]
+    shown = ranked.set_index("id")["trusted_label"]
+    assert (shown[shown != ""] == people.reindex(shown[shown != ""].index)).all()
+    assert set(shown[shown != ""].index) == set(people.index) & rows
+    # the rows nobody checked: the learned ranking finds the labeller's mistakes ...
+    unchecked = ranked[ranked["trusted_label"] == ""].reset_index(drop=True)
+    wrong = pizza & set(unchecked["id"])
+    learned = unchecked.head(len(wrong))["id"].isin(wrong).mean()
+    # ... which confident learning, on the same out-of-fold probabilities, does not see
+    plain = textladder.find_label_issues(data, runs=runs).issues
+    plain = plain[~plain["id"].isin(people.index)]
+    confident = plain.head(len(wrong))["id"].isin(wrong).sum() / len(wrong)
+    assert len(wrong) >= 30 and learned > 0.8 and confident < 0.5, (learned, confident, len(wrong))
+    fixed = unchecked[unchecked["id"].isin(wrong)].head(len(wrong) // 2)
+    assert (fixed["suggested_label"] != "achievement").all()
+    # the checked rows are scored by models that never saw their own checked label: where people disagreed
+    # at random, nothing in the text says so, and those rows rank low; the labeller's mistakes rank high
+    score = ranked.set_index("id")["score"]
+    random_ones, mistakes = score[list(noise & rows)], score[list(pizza & set(people.index) & rows)]
+    assert len(random_ones) >= 5 and random_ones.mean() < 0.3 < mistakes.mean(), (random_ones.mean(), mistakes.mean())
+    # without --top, as many rows are flagged as the scores add up to
+    found = textladder.find_label_issues(data, runs=runs, trusted=checked)
+    assert len(found.issues) == round(ranked["score"].sum()) and found.trusted == len(set(people.index) & rows)
+
+
+def test_trusted_labels_from_a_column_and_their_errors(systematic, tmp_path):
+    data, checked, pizza, noise, root = systematic
+    runs = root / "runs"  # cross-validated by the test above
+    by_file = textladder.find_label_issues(data, runs=runs, trusted=checked, top=50)
+    by_column = textladder.find_label_issues(data, runs=runs, trusted="checked", top=50)
+    assert by_column.trusted == by_file.trusted > 300
+    pd.testing.assert_frame_equal(by_column.issues, by_file.issues)
+    # a checked label that is not a class: one error naming the file, the line and the label
+    bad = checked.read_text().splitlines()
+    bad[4] = bad[4].split(",")[0] + ",exercize"
+    (tmp_path / "bad.csv").write_text("\n".join(bad) + "\n")
+    result = runner.invoke(app, ["label-issues", str(data), "--runs", str(runs), "--trusted", str(tmp_path / "bad.csv")])
+    assert result.exit_code == 1 and "bad.csv: line 5" in result.output and "'exercize'" in result.output
+    # too few disagreements to learn from
+    frame = pd.read_csv(data, dtype=str, keep_default_na=False)
+    agree = frame.loc[frame["checked"] != "", ["hmid", "predicted_category"]]
+    agree.to_csv(tmp_path / "agree.csv", index=False)
+    result = runner.invoke(app, ["label-issues", str(data), "--runs", str(runs), "--trusted", str(tmp_path / "agree.csv")])
+    assert result.exit_code == 1 and "0 disagree with their given label" in result.output
+    missing = runner.invoke(app, ["label-issues", str(data), "--runs", str(runs), "--trusted", "nope"])
+    assert missing.exit_code == 1 and "neither a column" in missing.output

@@ -214,21 +214,25 @@ def climb(data: str | Path, config: str | Path = "quick", out: str | Path = "run
 
 
 def find_label_issues(data: str | Path, runs: str | Path = "runs", *, cv: int = 5, top: int | None = None,
-                      out: str | Path | None = None, progress: bool = False):
+                      out: str | Path | None = None, progress: bool = False, trusted: str | Path | None = None):
     """The rows of ``data`` whose label looks wrong, as ``textladder label-issues`` finds them: a
     :class:`~textladder.label_issues.LabelIssues` (``.issues``: id, text, given_label, suggested_label,
     score, most likely wrong first; ``.duplicates``: near-duplicate texts with conflicting labels). The
     out-of-fold probabilities come from the cross-validated runs of ``data`` in ``runs`` (``cv`` folds
     of the best run there are trained first when there are none). ``out`` also writes them as CSV.
+    ``trusted``: labels people checked on some rows (a column of ``data``, empty where unchecked, or a
+    CSV/Parquet file of id and label); the ranking is then learned from where they disagree with the
+    given labels (:func:`textladder.label_issues.trusted_scores`), and ``.issues`` gets ``trusted_label``.
 
     Example:
         >>> found = find_label_issues("hm_train.csv", runs="runs", top=200)  # doctest: +SKIP
+        >>> checked = find_label_issues("hm_train.csv", runs="runs", trusted="ground_truth_train.csv")  # doctest: +SKIP
         >>> found.issues[["given_label", "suggested_label", "score"]].head()  # doctest: +SKIP
     """
     from textladder.label_issues import find_label_issues as find
     from textladder.label_issues import write
 
-    found = find(data, runs, cv=cv, top=top, progress=progress)
+    found = find(data, runs, cv=cv, top=top, progress=progress, trusted=trusted)
     if out is not None:
         write(found, out)
     return found

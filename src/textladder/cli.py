@@ -669,24 +669,28 @@ def label_issues(
     runs_dir: Annotated[Path, typer.Option("--runs", help="Runs folder: its cross-validated runs of DATA give the out-of-fold probabilities (averaged); with none, the best run there is cross-validated first, as a new run.")] = Path("runs"),
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="CSV to write (default: RUNS/label_issues.csv); the conflicting duplicates go beside it, in FILE.duplicates.csv.")] = None,
     cv: Annotated[int, typer.Option("--cv", min=2, help="Folds, when a run has to be cross-validated first.")] = 5,
-    top: Annotated[Optional[int], typer.Option("--top", min=1, help="Keep only the N most likely wrong rows.")] = None,
+    top: Annotated[Optional[int], typer.Option("--top", min=1, help="Keep only the N most likely wrong rows (with --trusted: list the N most likely wrong, even beyond the rows flagged).")] = None,
     show: Annotated[int, typer.Option("--show", min=0, help="Rows to print.")] = 10,
+    trusted: Annotated[Optional[str], typer.Option("--trusted", help="Labels people checked on some rows: a column of DATA (empty where unchecked) or a CSV/Parquet file of id and label (HappyDB: ground_truth_train.csv). The ranking is then learned from where they disagree with the given labels, instead of confident learning; the CSV gets a trusted_label column.")] = None,
 ):
     """Rank the rows whose label looks wrong (confident learning on out-of-fold probabilities, cleanlab),
     most likely wrong first: id, text, given_label, suggested_label, score (the out-of-fold probability
-    that the given label is wrong). Near-duplicate texts with conflicting labels are listed too."""
+    that the given label is wrong). Near-duplicate texts with conflicting labels are listed too.
+    With --trusted, what people checked teaches where the labels go wrong, and score is the learned
+    probability that people would disagree with the given label."""
     _setup_logging()
     with _errors():
         from textladder.label_issues import ISSUES_FILE, duplicates_path, find_label_issues, write
 
         path = _data_path(data)
-        found = find_label_issues(path, runs_dir, cv=cv, top=top, progress=True)
+        found = find_label_issues(path, runs_dir, cv=cv, top=top, progress=True, trusted=trusted)
         target = output or runs_dir / ISSUES_FILE
         write(found, target)
         if target.resolve() != (runs_dir / ISSUES_FILE).resolve():  # the copy the report shows
             write(found, runs_dir / ISSUES_FILE)
+        learned = f"; learned from {found.trusted:,} rows checked by people" if found.trusted else ""
         table = Table(title=f"{len(found.issues):,} of {found.rows:,} train+val rows flagged "
-                            f"(out-of-fold probabilities of {', '.join(found.runs)})")
+                            f"(out-of-fold probabilities of {', '.join(found.runs)}{learned})")
         for col in ("id", "given", "suggested", "score", "text"):
             table.add_column(col, justify="right" if col == "score" else "left", overflow="fold",
                              max_width=60 if col == "text" else None)

@@ -14,9 +14,23 @@ cross-validated first (it becomes a run of its own, reused next time).
 Texts that are the same once case, punctuation and spacing are set aside but carry different labels are
 listed apart (``FILE.duplicates.csv``): one of them is wrong, whatever a model thinks.
 
+Confident learning finds labels that are wrong at random (a mis-click, a tired annotator). It cannot
+find the systematic mistakes of whatever made the labels (another classifier, a rule, a hurried team):
+models trained on those labels learn the same mistakes. When people have checked some of the rows
+(``trusted``: a column of the data or a file of id and label), :func:`trusted_scores` learns from them
+*where* the given labels go wrong: a gradient-boosted classifier of "people disagree with the given
+label" on the runs' out-of-fold probabilities (the given label's probability, the top class's, their
+margin, the entropy, every class's) and on a text model trained on the checked labels. A checked row's
+score comes from models that never saw its own checked label (cross-fitted), so the ranking of the
+checked rows measures the finder honestly; the unchecked rows are scored by models fitted on every
+checked row. Rows are then ranked by ``score`` = the learned probability that people would disagree
+with the given label, and as many are flagged as the scores add up to (the number of wrong labels the
+model expects).
+
 Example:
     >>> found = find_label_issues("hm_train.csv", "runs")  # doctest: +SKIP
     >>> found.issues.head(3)[["id", "given_label", "suggested_label", "score"]]  # doctest: +SKIP
+    >>> checked = find_label_issues("hm_train.csv", "runs", trusted="ground_truth_train.csv")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -35,6 +49,8 @@ log = logging.getLogger("textladder")
 
 ISSUES_FILE = "label_issues.csv"  # RUNS/label_issues.csv: the last finding, which the report shows
 COLUMNS = ["id", "text", "given_label", "suggested_label", "score"]
+TRUSTED_COLUMN = "trusted_label"  # added to the issues when rows were checked by people: their label, if any
+MIN_DISAGREEMENTS = 10  # checked rows that disagree with the given label needed to learn from them
 
 
 @dataclass
@@ -47,6 +63,7 @@ class LabelIssues:
     duplicates: pd.DataFrame
     runs: list[str] = field(default_factory=list)
     rows: int = 0
+    trusted: int = 0  # rows checked by people that were learned from (0: confident learning)
 
 
 def normalise(text: str) -> str:
@@ -94,11 +111,118 @@ def rank_issues(labels: np.ndarray, proba: np.ndarray) -> tuple[np.ndarray, np.n
     return np.asarray(flagged, dtype=np.int64), score
 
 
+def _splits(strata: np.ndarray, folds: int, seed: int):
+    """Stratified folds of ``strata`` (plain shuffled folds when a stratum is smaller than ``folds``)."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    counts = np.unique(strata, return_counts=True)[1]
+    splitter = (StratifiedKFold(folds, shuffle=True, random_state=seed) if counts.min() >= folds
+                else KFold(folds, shuffle=True, random_state=seed))
+    return list(splitter.split(np.zeros(len(strata)), strata))
+
+
+def _text_model(texts: np.ndarray, labels: np.ndarray, k: int, predict: np.ndarray) -> np.ndarray:
+    """Class probabilities of ``predict`` from a unigram TF-IDF logistic regression fitted on ``texts`` and
+    their (checked) ``labels``; classes missing from ``labels`` get 0."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    out = np.zeros((len(predict), k))
+    present = np.unique(labels)
+    if len(present) < 2:
+        out[:, present] = 1.0
+        return out
+    vec = TfidfVectorizer(token_pattern=r"\b\w+\b", sublinear_tf=True)
+    model = LogisticRegression(C=10, max_iter=3000).fit(vec.fit_transform(texts), labels)
+    out[:, model.classes_] = model.predict_proba(vec.transform(predict))
+    return out
+
+
+def _probability_features(probas: list[np.ndarray], given: np.ndarray) -> np.ndarray:
+    """Per row, for each run: p(given label), the top probability, the top-two margin, the entropy and
+    every class's probability; then the given label, one-hot."""
+    rows = np.arange(len(given))
+    columns = []
+    for p in probas:
+        p = np.clip(p / p.sum(axis=1, keepdims=True), 1e-12, 1.0)
+        top = np.sort(p, axis=1)
+        columns += [p[rows, given][:, None], top[:, -1:], (top[:, -1] - top[:, -2])[:, None],
+                    -(p * np.log(p)).sum(axis=1, keepdims=True), p]
+    columns.append(np.eye(probas[0].shape[1])[given])
+    return np.hstack(columns)
+
+
+def trusted_scores(texts, given, probas: list[np.ndarray], checked: np.ndarray, checked_labels: np.ndarray,
+                   folds: int = 5, seed: int = 42) -> tuple[np.ndarray, np.ndarray]:
+    """``(score, suggestion)`` for every row: the probability that people would disagree with its
+    ``given`` label index, learned from the rows ``checked`` (indices) whose checked label indices are
+    ``checked_labels``, and the class people would most likely give instead (never the given one).
+
+    ``probas`` are the runs' out-of-fold probabilities (one array per run). A checked row is scored by
+    models that never saw its checked label (``folds`` cross-fitting); the other rows by models fitted on
+    every checked row. Raises :class:`TextladderError` when fewer than ``MIN_DISAGREEMENTS`` checked rows
+    disagree (or agree) with their given label: there is nothing to learn from.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> given = rng.integers(0, 2, 400); p = np.eye(2)[given] * 0.8 + 0.1
+        >>> p[:40] = 0.5  # the model hesitates on the first 40 rows; people disagree with 20 of them
+        >>> people = given.copy(); people[:20] = 1 - people[:20]
+        >>> checked = np.arange(400)
+        >>> score, _ = trusted_scores(np.array(["a b"] * 400), given, [p], checked, people[checked])
+        >>> bool(score[:40].mean() > 0.3 > score[40:].mean())
+        True
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    texts = np.asarray(texts, dtype=object)
+    given = np.asarray(given)
+    checked = np.asarray(checked)
+    checked_labels = np.asarray(checked_labels)
+    k = probas[0].shape[1]
+    wrong = (checked_labels != given[checked]).astype(int)
+    if min(wrong.sum(), len(wrong) - wrong.sum()) < MIN_DISAGREEMENTS:
+        raise TextladderError(f"of the {len(wrong):,} checked rows, {int(wrong.sum()):,} disagree with their given "
+                              f"label: at least {MIN_DISAGREEMENTS} that disagree and {MIN_DISAGREEMENTS} that agree "
+                              "are needed to learn where the labels go wrong")
+    base = _probability_features(probas, given)
+    rows = np.arange(len(given))
+
+    def features(idx: np.ndarray, people: np.ndarray) -> np.ndarray:
+        return np.hstack([base[idx], people[np.arange(len(idx)), given[idx]][:, None], people])
+
+    def meta(x: np.ndarray, y: np.ndarray):
+        return HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, max_leaf_nodes=15,
+                                              early_stopping=False, random_state=seed).fit(x, y)
+
+    def cross_fitted_people(idx: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(idx), k))
+        for a, b in _splits(labels, folds, seed):
+            out[b] = _text_model(texts[idx[a]], labels[a], k, texts[idx[b]])
+        return out
+
+    score = np.zeros(len(given))
+    people = np.zeros((len(given), k))
+    rest = np.setdiff1d(rows, checked)
+    if len(rest):
+        people[rest] = _text_model(texts[checked], checked_labels, k, texts[rest])
+        model = meta(features(checked, cross_fitted_people(checked, checked_labels)), wrong)
+        score[rest] = model.predict_proba(features(rest, people[rest]))[:, 1]
+    for a, b in _splits(wrong, folds, seed):
+        inner = cross_fitted_people(checked[a], checked_labels[a])
+        people[checked[b]] = _text_model(texts[checked[a]], checked_labels[a], k, texts[checked[b]])
+        model = meta(features(checked[a], inner), wrong[a])
+        score[checked[b]] = model.predict_proba(features(checked[b], people[checked[b]]))[:, 1]
+    instead = (people + np.mean(probas, axis=0)) / 2
+    instead[rows, given] = -1.0
+    return score, instead.argmax(axis=1)
+
+
 def out_of_fold(runs_dir: str | Path, data_path: str | Path, cv: int = 5, progress: bool = False):
-    """The out-of-fold probabilities of the rows of ``data_path``: the mean over every run in ``runs_dir``
+    """The out-of-fold probabilities of the rows of ``data_path``: those of every run in ``runs_dir``
     cross-validated on that file with the same rows, classes and split (the best run's), else those of
     a new cross-validated run of the best non-ensemble run there (a tfidf-linear run when there is
-    none). Returns ``(runs, ids, true labels, probabilities, classes)``."""
+    none). Returns ``(runs, ids, true labels, one probability array per run, classes)``."""
     from textladder.config import DataConfig, RunConfig
     from textladder.runs import OOF_PREDICTIONS, Run, leaderboard, list_runs
     from textladder.training import train
@@ -133,41 +257,91 @@ def out_of_fold(runs_dir: str | Path, data_path: str | Path, cv: int = 5, progre
     left = [r.name for r in ranked if r not in usable]
     if left:
         log.warning("left out runs cross-validated over other rows or classes: %s", ", ".join(left))
-    return [r.name for r in usable], ids, first.truth("oof"), np.mean(probas, axis=0), first.classes
+    return [r.name for r in usable], ids, first.truth("oof"), probas, first.classes
 
 
 def find_label_issues(data: str | Path, runs_dir: str | Path = "runs", cv: int = 5, top: int | None = None,
-                      progress: bool = False) -> LabelIssues:
+                      progress: bool = False, trusted: str | Path | None = None) -> LabelIssues:
     """Rank the train+val rows of ``data`` whose label looks wrong (see the module docstring) and list the
-    conflicting duplicates of the whole file. ``top`` keeps that many issues.
+    conflicting duplicates of the whole file. ``top`` keeps that many issues. ``trusted``: labels people
+    checked, a column of ``data`` (empty where unchecked) or a CSV/Parquet file of id and label; the
+    ranking is then learned from them (:func:`trusted_scores`) instead of confident learning, as many
+    rows are flagged as the scores add up to, and ``top`` lists the ``top`` most likely wrong rows even
+    beyond them.
 
     Example:
         >>> found = find_label_issues("hm_train.csv", "runs", top=100)  # doctest: +SKIP
     """
     from textladder.runs import Run, load_data
 
-    runs, ids, y, proba, classes = out_of_fold(runs_dir, data, cv=cv, progress=progress)
-    ds = load_data(Run.open(Path(runs_dir) / runs[0]).config)
+    runs, ids, y, probas, classes = out_of_fold(runs_dir, data, cv=cv, progress=progress)
+    config = Run.open(Path(runs_dir) / runs[0]).config
+    ds = load_data(config)
     text_of = dict(zip(ds.ids.tolist(), ds.texts.tolist()))
     missing = [i for i in ids if i not in text_of]
     if missing:
         raise TextladderError(f"{data}: {len(missing)} rows of the cross-validated runs are no longer in the file "
                               f"(first id: {missing[0]})")
-    flagged, score = rank_issues(y, proba)
+    names = np.asarray(classes, dtype=object)
+    texts = [text_of[i] for i in ids]
+    extra: dict[str, np.ndarray] = {}
+    used = 0
+    if trusted is None:
+        proba = np.mean(probas, axis=0)
+        flagged, score = rank_issues(y, proba)
+        suggested = proba.argmax(axis=1)
+    else:
+        checked, people = _checked_rows(trusted, data, config.data.id_col, ids, classes)
+        used = len(checked)
+        log.info("learning where the labels go wrong from %d rows checked by people (%d disagree with the given "
+                 "label), with the out-of-fold probabilities of %s", used, int((people != y[checked]).sum()),
+                 ", ".join(runs))
+        score, suggested = trusted_scores(texts, y, probas, checked, people)
+        expected = max(1, int(round(score.sum())))  # the wrong labels the model expects
+        flagged = np.argsort(-score, kind="stable")[:top or expected]
+        column = np.full(len(ids), "", dtype=object)
+        column[checked] = names[people]
+        extra[TRUSTED_COLUMN] = column
     if top is not None:
         flagged = flagged[:top]
-    names = np.asarray(classes, dtype=object)
     issues = pd.DataFrame({
         "id": np.asarray(ids, dtype=object)[flagged],
-        "text": [text_of[ids[i]] for i in flagged],
+        "text": [texts[i] for i in flagged],
         "given_label": names[y[flagged]],
-        "suggested_label": names[proba[flagged].argmax(axis=1)],
+        "suggested_label": names[suggested[flagged]],
         "score": score[flagged].round(6),
-    }, columns=COLUMNS)
+        **{name: values[flagged] for name, values in extra.items()},
+    }, columns=COLUMNS + list(extra))
     duplicates = conflicting_duplicates(ds.ids, ds.texts, ds.labels)
     log.info("%d of %d rows flagged; %d rows in %d groups of conflicting duplicates", len(issues), len(ids),
              len(duplicates), duplicates["group"].nunique() if len(duplicates) else 0)
-    return LabelIssues(issues, duplicates, runs, len(ids))
+    return LabelIssues(issues, duplicates, runs, len(ids), used)
+
+
+def _checked_rows(source: str | Path, data: str | Path, id_col: str | None, ids, classes) -> tuple[np.ndarray, np.ndarray]:
+    """``(row indices, label indices)`` of the rows among ``ids`` that people checked (``source``: see
+    :func:`textladder.data.reader.read_id_labels`). A checked label that is not a class is an error naming
+    its file and line; checked rows outside ``ids`` (the test split) are left out, and said so."""
+    from textladder.data.reader import LINE, file_kind, read_id_labels
+    from textladder.errors import DataError
+
+    frame, path = read_id_labels(source, data, id_col)
+    index = {c: i for i, c in enumerate(classes)}
+    unknown = frame[~frame["label"].isin(index)]
+    if len(unknown):
+        bad = unknown.iloc[0]
+        where = {"row": int(bad[LINE])} if file_kind(path) == "parquet" else {"line": int(bad[LINE])}
+        raise DataError(path, f"checked label '{bad['label']}' (id {bad['id']}) is not one of the classes "
+                              f"({', '.join(classes)})", **where)
+    position = {str(k): i for i, k in enumerate(ids)}
+    frame = frame.drop_duplicates("id", keep="last")
+    inside = frame["id"].isin(position)
+    if (~inside).any():
+        log.info("%d checked rows are not among the %d cross-validated train+val rows (the test split, or "
+                 "ids not in the data) and are left out", int((~inside).sum()), len(ids))
+    frame = frame[inside]
+    return (frame["id"].map(position).to_numpy(dtype=np.int64),
+            frame["label"].map(index).to_numpy(dtype=np.int64))
 
 
 def duplicates_path(path: str | Path) -> Path:

@@ -306,9 +306,16 @@ def _label_issues_section(runs_dir: Path, rows: int = 15) -> str:
                    f'<td class="text">{html.escape(str(r.text))}</td></tr>' for r in issues.head(rows).itertuples())
     dups = duplicates_path(path)
     n_dups = len(pd.read_csv(dups, usecols=["group"])) if dups.is_file() else 0
-    return (f"<p>{len(issues):,} rows flagged by confident learning on out-of-fold probabilities "
-            f"({html.escape(path.name)}); the {min(rows, len(issues))} most likely wrong: score is the out-of-fold "
-            f"probability that the given label is wrong. {n_dups:,} rows are near-duplicate texts with conflicting "
+    from textladder.label_issues import TRUSTED_COLUMN
+
+    how = ("by confident learning on out-of-fold probabilities", "score is the out-of-fold probability that the "
+           "given label is wrong")
+    if TRUSTED_COLUMN in issues.columns:
+        how = ("by a model of where people disagreed with the given labels, on the rows they checked",
+               "score is the learned probability that people would disagree with the given label")
+    return (f"<p>{len(issues):,} rows flagged {how[0]} "
+            f"({html.escape(path.name)}); the {min(rows, len(issues))} most likely wrong: {how[1]}. "
+            f"{n_dups:,} rows are near-duplicate texts with conflicting "
             f"labels ({html.escape(dups.name)}).</p>"
             '<table><tr><th class="l">id</th><th class="l">given</th><th class="l">suggested</th><th>score</th>'
             f'<th class="l">text</th></tr>{body}</table>')
@@ -316,23 +323,12 @@ def _label_issues_section(runs_dir: Path, rows: int = 15) -> str:
 
 def second_labels(run: Run, source: str | Path) -> dict[str, str]:
     """A second label per row id: a column of the run's data file named ``source``, else a CSV or Parquet file
-    whose first column is the id and whose second is the label (HappyDB's ``ground_truth_train.csv``)."""
-    from textladder.data.reader import columns_of
+    whose first column is the id and whose second is the label (HappyDB's ``ground_truth_train.csv``); see
+    :func:`textladder.data.reader.read_id_labels`."""
+    from textladder.data.reader import read_id_labels
 
-    data = Path(run.config.data.path)
-    if data.is_file() and str(source) in columns_of(data):
-        ds_id = run.config.data.id_col
-        frame = (pd.read_parquet(data) if data.suffix in (".parquet", ".pq") else
-                 pd.read_csv(data, dtype=str, keep_default_na=False))
-        return dict(zip(frame[ds_id].astype(str), frame[str(source)].astype(str))) if ds_id else {}
-    path = Path(source)
-    if not path.is_file():
-        raise TextladderError(f"{source}: neither a column of {data.name} nor a file")
-    frame = pd.read_parquet(path) if path.suffix in (".parquet", ".pq") else pd.read_csv(path, dtype=str,
-                                                                                          keep_default_na=False)
-    if frame.shape[1] < 2:
-        raise TextladderError(f"{path}: a second-label file has two columns, the id and the label")
-    return dict(zip(frame.iloc[:, 0].astype(str), frame.iloc[:, 1].astype(str)))
+    frame, _ = read_id_labels(source, run.config.data.path, run.config.data.id_col)
+    return dict(zip(frame["id"], frame["label"]))
 
 
 def _second_label_section(rows: list[dict], runs: dict[str, Run], labels: dict[str, str], name: str) -> str:

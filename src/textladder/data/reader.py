@@ -37,7 +37,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from textladder.errors import DataError
+from textladder.errors import DataError, TextladderError
 from textladder.files import sha256_file
 
 LINE = "_line"  # column added to every chunk: CSV line or Parquet row of the record
@@ -488,3 +488,38 @@ def read_table(path: str | Path, on_progress: Callable[[int], None] | None = Non
     if not chunks:  # header problems were raised while reading
         raise DataError(p, "has a header but no data rows")
     return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
+
+
+def read_id_labels(source: str | Path, data: str | Path, id_col: str | None) -> tuple[pd.DataFrame, Path]:
+    """Labels given to rows somewhere other than the label column (people's labels, a second opinion):
+    a column of ``data`` named ``source`` (rows left empty there have none), else a CSV or Parquet file
+    whose first column is the row id and whose second is the label (HappyDB's ``ground_truth_train.csv``).
+    Returns a frame of ``id``, ``label`` and ``_line`` (where each was read) and the file read.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (d / "data.csv").write_text("id,text,label,checked\\n1,a,x,y\\n2,b,x,\\n")
+        >>> frame, path = read_id_labels("checked", d / "data.csv", "id")
+        >>> frame.to_dict("records"), path.name
+        ([{'id': '1', 'label': 'y', '_line': 2}], 'data.csv')
+    """
+    data = Path(data)
+    if data.is_file() and str(source) in columns_of(data):
+        if not id_col:
+            raise DataError(data, f"column '{source}' holds labels by row, but the data has no id column to "
+                                  "match them with (set --id-col)")
+        table = read_table(data)
+        frame = pd.DataFrame({"id": table[id_col], "label": table[str(source)], LINE: table[LINE]})
+        path = data
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise TextladderError(f"{source}: neither a column of {data.name} nor a file")
+        table = read_table(path)
+        if table.shape[1] < 3:  # the id, the label and _line
+            raise DataError(path, "a label file has two columns, the row id and the label", line=1)
+        frame = pd.DataFrame({"id": table.iloc[:, 0], "label": table.iloc[:, 1], LINE: table[LINE]})
+    frame = frame[frame["label"].notna() & frame["id"].notna()].astype({"id": str, "label": str})
+    frame = frame[frame["label"].str.strip() != ""]
+    return frame.reset_index(drop=True), path
