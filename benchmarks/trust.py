@@ -71,7 +71,8 @@ def abstention(runs: list[Run]) -> None:
                       f"{(test.argmax(1) == y_test).mean():.4f}")
 
 
-def issues(runs_dir: Path, rungs: list[str], top: int = 200, trusted: bool = False) -> None:
+def issues(runs_dir: Path, rungs: list[str], top: int = 200, trusted: bool = False,
+           seeds: tuple[int, ...] = (42,)) -> None:
     import textladder
     from textladder.label_issues import find_label_issues
 
@@ -98,14 +99,17 @@ def issues(runs_dir: Path, rungs: list[str], top: int = 200, trusted: bool = Fal
         oof = Run.open(chosen[0].path).predictions("oof")[0]
         labelled = [i for i in oof if i in human.index]
         base = float((human[labelled] != given[labelled]).mean())
-        for how in ("confident learning", "trusted: learned from other rows' human labels")[: 1 + trusted]:
+        mine = seeds if len(chosen) == len(every) else seeds[:1]  # every seed for the runs together only
+        ways = [("confident learning", None)] + [("trusted: learned from other rows' human labels", seed)
+                                                 for seed in (mine if trusted else ())]
+        for how, seed in ways:
             t = time.time()
-            if how == "confident learning":
+            if seed is None:
                 found = find_label_issues(HM_TRAIN, sub)
                 flagged_n = len(found.issues)
                 ranked = found.issues
             else:  # the whole ranking; the flagged rows are as many as the scores add up to
-                found = find_label_issues(HM_TRAIN, sub, trusted=HUMAN, top=10**9)
+                found = find_label_issues(HM_TRAIN, sub, trusted=HUMAN, top=10**9, seed=seed)
                 flagged_n = max(1, round(found.issues["score"].sum()))
                 ranked = found.issues
             seconds = time.time() - t
@@ -116,7 +120,8 @@ def issues(runs_dir: Path, rungs: list[str], top: int = 200, trusted: bool = Fal
             share_within = float((human[within["id"]].to_numpy() != within["given_label"].to_numpy()).mean())
             wrong = human[picked["id"]].to_numpy() != picked["given_label"].to_numpy()
             agrees = float((human[picked["id"]].to_numpy() == picked["suggested_label"].to_numpy())[wrong].mean()) if wrong.any() else float("nan")
-            rows.append({"out-of-fold probabilities of": " + ".join(r.config.model for r in chosen), "ranking": how,
+            rows.append({"out-of-fold probabilities of": " + ".join(r.config.model for r in chosen),
+                         "ranking": how if seed is None else f"{how} (folds' seed {seed})",
                          "flagged": f"{flagged_n:,} of {found.rows:,}",
                          "flagged with a human label: human != given":
                              f"{share_within:.1%} of {len(within)} ({share_within / base:.1f}x)",
@@ -168,6 +173,10 @@ def main() -> None:
     parser.add_argument("--issue-rungs", nargs="+", default=["tfidf-linear", "fasttext"])
     parser.add_argument("--trusted", action="store_true", help="also rank with label-issues --trusted (human labels "
                                                                "of other rows, cross-fitted)")
+    parser.add_argument("--trusted-seeds", type=int, nargs="+", default=[42], help="the trusted ranking's folds, "
+                                                                                    "drawn with each of these seeds "
+                                                                                    "(all runs together; one run: "
+                                                                                    "the first seed)")
     parser.add_argument("--inject", type=Path, help="runs folder for the label issues of a copy with 3%% of the "
                                                     "labels flipped at random")
     args = parser.parse_args()
@@ -177,7 +186,7 @@ def main() -> None:
         calibration(runs)
         abstention(runs)
     if args.issues:
-        issues(args.issues, args.issue_rungs, trusted=args.trusted)
+        issues(args.issues, args.issue_rungs, trusted=args.trusted, seeds=tuple(args.trusted_seeds))
     if args.inject:
         injected(args.inject)
     print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")

@@ -149,6 +149,11 @@ def test_trusted_rows_teach_a_systematic_mistake_that_confident_learning_cannot_
     score = ranked.set_index("id")["score"]
     random_ones, mistakes = score[list(noise & rows)], score[list(pizza & set(people.index) & rows)]
     assert len(random_ones) >= 5 and random_ones.mean() < 0.3 < mistakes.mean(), (random_ones.mean(), mistakes.mean())
+    # the report says how these were ranked
+    from textladder.report import write_report
+
+    page = write_report(runs, out=root / "report.html").read_text()
+    assert "where people disagreed with the given labels" in page and "confident learning" not in page
     # without --top, as many rows are flagged as the scores add up to
     found = textladder.find_label_issues(data, runs=runs, trusted=checked)
     assert len(found.issues) == round(ranked["score"].sum()) and found.trusted == len(set(people.index) & rows)

@@ -205,10 +205,12 @@ def trusted_scores(texts, given, probas: list[np.ndarray], checked: np.ndarray, 
     people = np.zeros((len(given), k))
     rest = np.setdiff1d(rows, checked)
     if len(rest):
+        log.info("scoring the %d unchecked rows with models fitted on the %d checked rows", len(rest), len(checked))
         people[rest] = _text_model(texts[checked], checked_labels, k, texts[rest])
         model = meta(features(checked, cross_fitted_people(checked, checked_labels)), wrong)
         score[rest] = model.predict_proba(features(rest, people[rest]))[:, 1]
-    for a, b in _splits(wrong, folds, seed):
+    for fold, (a, b) in enumerate(_splits(wrong, folds, seed), 1):
+        log.info("scoring the checked rows, fold %d of %d (models that never saw their checked labels)", fold, folds)
         inner = cross_fitted_people(checked[a], checked_labels[a])
         people[checked[b]] = _text_model(texts[checked[a]], checked_labels[a], k, texts[checked[b]])
         model = meta(features(checked[a], inner), wrong[a])
@@ -261,13 +263,13 @@ def out_of_fold(runs_dir: str | Path, data_path: str | Path, cv: int = 5, progre
 
 
 def find_label_issues(data: str | Path, runs_dir: str | Path = "runs", cv: int = 5, top: int | None = None,
-                      progress: bool = False, trusted: str | Path | None = None) -> LabelIssues:
+                      progress: bool = False, trusted: str | Path | None = None, seed: int = 42) -> LabelIssues:
     """Rank the train+val rows of ``data`` whose label looks wrong (see the module docstring) and list the
     conflicting duplicates of the whole file. ``top`` keeps that many issues. ``trusted``: labels people
     checked, a column of ``data`` (empty where unchecked) or a CSV/Parquet file of id and label; the
     ranking is then learned from them (:func:`trusted_scores`) instead of confident learning, as many
     rows are flagged as the scores add up to, and ``top`` lists the ``top`` most likely wrong rows even
-    beyond them.
+    beyond them; ``seed`` draws its folds.
 
     Example:
         >>> found = find_label_issues("hm_train.csv", "runs", top=100)  # doctest: +SKIP
@@ -296,7 +298,7 @@ def find_label_issues(data: str | Path, runs_dir: str | Path = "runs", cv: int =
         log.info("learning where the labels go wrong from %d rows checked by people (%d disagree with the given "
                  "label), with the out-of-fold probabilities of %s", used, int((people != y[checked]).sum()),
                  ", ".join(runs))
-        score, suggested = trusted_scores(texts, y, probas, checked, people)
+        score, suggested = trusted_scores(texts, y, probas, checked, people, seed=seed)
         expected = max(1, int(round(score.sum())))  # the wrong labels the model expects
         flagged = np.argsort(-score, kind="stable")[:top or expected]
         column = np.full(len(ids), "", dtype=object)
