@@ -367,9 +367,9 @@ RANK_BY = ("val", "test")
 
 
 def leaderboard(runs: list[Run], by: str = "val") -> list[dict]:
-    """One row per run: model, options that differ from defaults, the rows it was trained on, its
-    validation macro-F1 (cross-validated mean when it has one), test accuracy and macro-F1, and training
-    time. Ranked by the validation figure, the one runs are chosen by (``by="test"`` ranks by test
+    """One row per run: model, options that differ from defaults (and change something: see
+    ``Params.inert``), the rows it was trained on, its validation macro-F1 (cross-validated mean when it
+    has one), test accuracy and macro-F1, and training time. Ranked by the validation figure, the one runs are chosen by (``by="test"`` ranks by test
     macro-F1, which is for looking, not choosing)."""
     from textladder.choices import check
     from textladder.models import get
@@ -380,9 +380,10 @@ def leaderboard(runs: list[Run], by: str = "val") -> list[dict]:
         cfg, m = run.config, run.metrics
         try:
             defaults = get(cfg.model).Params().model_dump()
+            inert = get(cfg.model).Params(**cfg.params).inert()
         except Exception:
-            defaults = {}
-        options = {k: v for k, v in cfg.params.items() if defaults.get(k, object()) != v}
+            defaults, inert = {}, set()
+        options = {k: v for k, v in cfg.params.items() if defaults.get(k, object()) != v and k not in inert}
         test, val, cv = m.get("test", {}), m.get("val", {}), m.get("cv", {})
         rows.append({
             "run": run.name,

@@ -49,6 +49,11 @@ class Params(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    def inert(self) -> set[str]:
+        """The parameters that change nothing, given the others (a search still sets them); the
+        leaderboard leaves them out of a run's options."""
+        return set()
+
 
 @dataclass
 class TrainingContext:

@@ -57,6 +57,10 @@ class TfidfLinearParams(Params):
     max_iter: int = Field(2000, ge=1)
     seed: int = 42
 
+    def inert(self) -> set[str]:
+        """``char_ngram_max`` without character n-grams; ``sublinear_tf`` on 0/1 features (``binary``)."""
+        return ({"char_ngram_max"} if not self.char_ngrams else set()) | ({"sublinear_tf"} if self.binary else set())
+
 
 @register("tfidf-linear")
 class TfidfLinear(TextClassifier):
