@@ -154,6 +154,7 @@ def test_trusted_rows_teach_a_systematic_mistake_that_confident_learning_cannot_
 
     page = write_report(runs, out=root / "report.html").read_text()
     assert "where people disagreed with the given labels" in page and "confident learning" not in page
+    assert "<th class=\"l\">checked</th>" in page
     # without --top, as many rows are flagged as the scores add up to
     found = textladder.find_label_issues(data, runs=runs, trusted=checked)
     assert len(found.issues) == round(ranked["score"].sum()) and found.trusted == len(set(people.index) & rows)
@@ -180,3 +181,18 @@ def test_trusted_labels_from_a_column_and_their_errors(systematic, tmp_path):
     assert result.exit_code == 1 and "0 disagree with their given label" in result.output
     missing = runner.invoke(app, ["label-issues", str(data), "--runs", str(runs), "--trusted", "nope"])
     assert missing.exit_code == 1 and "neither a column" in missing.output
+
+
+def test_trusted_labels_in_a_column_of_data_without_ids(systematic, tmp_path):
+    """Without an id column a row is known by its line, in training and in the checked column alike."""
+    data, checked, pizza, noise, root = systematic
+    frame = pd.read_csv(data, dtype=str, keep_default_na=False)
+    lines = frame[["cleaned_hm", "predicted_category", "checked"]].rename(
+        columns={"cleaned_hm": "text", "predicted_category": "label"})
+    plain = write_csv(tmp_path / "no_ids.csv", lines.to_dict("records"))
+    found = textladder.find_label_issues(plain, runs=tmp_path / "runs", trusted="checked", top=len(pizza))
+    from textladder.data.reader import read_table
+
+    by_line = dict(zip(read_table(plain)["_line"].astype(str), frame["hmid"]))  # quoted line breaks included
+    assert found.trusted > 300
+    assert found.issues["id"].map(by_line).isin(pizza).mean() > 0.6

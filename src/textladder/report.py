@@ -300,25 +300,30 @@ def _label_issues_section(runs_dir: Path, rows: int = 15) -> str:
     if not path.is_file():
         return ('<p class="muted">Run <code>textladder label-issues DATA --runs RUNS</code> to rank the rows whose '
                 "label looks wrong; they are shown here.</p>")
-    issues = pd.read_csv(path, dtype={"id": str}, keep_default_na=False)
-    body = "".join(f'<tr><td class="l">{html.escape(str(r.id))}</td><td class="l">{html.escape(str(r.given_label))}</td>'
-                   f'<td class="l">{html.escape(str(r.suggested_label))}</td><td>{float(r.score):.3f}</td>'
-                   f'<td class="text">{html.escape(str(r.text))}</td></tr>' for r in issues.head(rows).itertuples())
-    dups = duplicates_path(path)
-    n_dups = len(pd.read_csv(dups, usecols=["group"])) if dups.is_file() else 0
     from textladder.label_issues import TRUSTED_COLUMN
 
+    issues = pd.read_csv(path, dtype={"id": str}, keep_default_na=False)
+    checked = TRUSTED_COLUMN in issues.columns  # ranked by what people checked (label-issues --trusted)
+    body = "".join(f'<tr><td class="l">{html.escape(str(r.id))}</td><td class="l">{html.escape(str(r.given_label))}</td>'
+                   f'<td class="l">{html.escape(str(r.suggested_label))}</td>'
+                   + (f'<td class="l">{html.escape(str(getattr(r, TRUSTED_COLUMN)))}</td>' if checked else "")
+                   + f'<td>{float(r.score):.3f}</td><td class="text">{html.escape(str(r.text))}</td></tr>'
+                   for r in issues.head(rows).itertuples())
+    dups = duplicates_path(path)
+    n_dups = len(pd.read_csv(dups, usecols=["group"])) if dups.is_file() else 0
     how = ("by confident learning on out-of-fold probabilities", "score is the out-of-fold probability that the "
            "given label is wrong")
-    if TRUSTED_COLUMN in issues.columns:
+    if checked:
         how = ("by a model of where people disagreed with the given labels, on the rows they checked",
-               "score is the learned probability that people would disagree with the given label")
+               "score is the learned probability that people would disagree with the given label; checked is "
+               "people's label, where they checked the row")
     return (f"<p>{len(issues):,} rows flagged {how[0]} "
             f"({html.escape(path.name)}); the {min(rows, len(issues))} most likely wrong: {how[1]}. "
             f"{n_dups:,} rows are near-duplicate texts with conflicting "
             f"labels ({html.escape(dups.name)}).</p>"
-            '<table><tr><th class="l">id</th><th class="l">given</th><th class="l">suggested</th><th>score</th>'
-            f'<th class="l">text</th></tr>{body}</table>')
+            '<table><tr><th class="l">id</th><th class="l">given</th><th class="l">suggested</th>'
+            + ('<th class="l">checked</th>' if checked else "")
+            + f'<th>score</th><th class="l">text</th></tr>{body}</table>')
 
 
 def second_labels(run: Run, source: str | Path) -> dict[str, str]:

@@ -492,7 +492,8 @@ def read_table(path: str | Path, on_progress: Callable[[int], None] | None = Non
 
 def read_id_labels(source: str | Path, data: str | Path, id_col: str | None) -> tuple[pd.DataFrame, Path]:
     """Labels given to rows somewhere other than the label column (people's labels, a second opinion):
-    a column of ``data`` named ``source`` (rows left empty there have none), else a CSV or Parquet file
+    a column of ``data`` named ``source`` (rows left empty there have none; ``id_col`` None: rows are known by
+    their line, as in training), else a CSV or Parquet file
     whose first column is the row id and whose second is the label (HappyDB's ``ground_truth_train.csv``).
     Returns a frame of ``id``, ``label`` and ``_line`` (where each was read) and the file read.
 
@@ -506,11 +507,9 @@ def read_id_labels(source: str | Path, data: str | Path, id_col: str | None) -> 
     """
     data = Path(data)
     if data.is_file() and str(source) in columns_of(data):
-        if not id_col:
-            raise DataError(data, f"column '{source}' holds labels by row, but the data has no id column to "
-                                  "match them with (set --id-col)")
         table = read_table(data)
-        frame = pd.DataFrame({"id": table[id_col], "label": table[str(source)], LINE: table[LINE]})
+        ids = table[id_col] if id_col else table[LINE]  # without an id column a row's id is its line, as in training
+        frame = pd.DataFrame({"id": ids, "label": table[str(source)], LINE: table[LINE]})
         path = data
     else:
         path = Path(source)
@@ -521,5 +520,6 @@ def read_id_labels(source: str | Path, data: str | Path, id_col: str | None) -> 
             raise DataError(path, "a label file has two columns, the row id and the label", line=1)
         frame = pd.DataFrame({"id": table.iloc[:, 0], "label": table.iloc[:, 1], LINE: table[LINE]})
     frame = frame[frame["label"].notna() & frame["id"].notna()].astype({"id": str, "label": str})
+    frame["id"] = frame["id"].str.strip()  # as the dataset reads ids
     frame = frame[frame["label"].str.strip() != ""]
     return frame.reset_index(drop=True), path
