@@ -119,7 +119,8 @@ def issues(runs_dir: Path, rungs: list[str], top: int = 200, trusted: bool = Fal
             share = float((human[picked["id"]].to_numpy() != picked["given_label"].to_numpy()).mean())
             share_within = float((human[within["id"]].to_numpy() != within["given_label"].to_numpy()).mean())
             wrong = human[picked["id"]].to_numpy() != picked["given_label"].to_numpy()
-            agrees = float((human[picked["id"]].to_numpy() == picked["suggested_label"].to_numpy())[wrong].mean()) if wrong.any() else float("nan")
+            suggested_right = human[picked["id"]].to_numpy() == picked["suggested_label"].to_numpy()
+            agrees = float(suggested_right[wrong].mean()) if wrong.any() else float("nan")
             rows.append({"out-of-fold probabilities of": " + ".join(r.config.model for r in chosen),
                          "ranking": how if seed is None else f"{how} (folds' seed {seed})",
                          "flagged": f"{flagged_n:,} of {found.rows:,}",

@@ -171,15 +171,16 @@ def test_trusted_labels_from_a_column_and_their_errors(systematic, tmp_path):
     bad = checked.read_text().splitlines()
     bad[4] = bad[4].split(",")[0] + ",exercize"
     (tmp_path / "bad.csv").write_text("\n".join(bad) + "\n")
-    result = runner.invoke(app, ["label-issues", str(data), "--runs", str(runs), "--trusted", str(tmp_path / "bad.csv")])
+    command = ["label-issues", str(data), "--runs", str(runs), "--trusted"]
+    result = runner.invoke(app, [*command, str(tmp_path / "bad.csv")])
     assert result.exit_code == 1 and "bad.csv: line 5" in result.output and "'exercize'" in result.output
     # too few disagreements to learn from
     frame = pd.read_csv(data, dtype=str, keep_default_na=False)
     agree = frame.loc[frame["checked"] != "", ["hmid", "predicted_category"]]
     agree.to_csv(tmp_path / "agree.csv", index=False)
-    result = runner.invoke(app, ["label-issues", str(data), "--runs", str(runs), "--trusted", str(tmp_path / "agree.csv")])
+    result = runner.invoke(app, [*command, str(tmp_path / "agree.csv")])
     assert result.exit_code == 1 and "0 disagree with their given label" in result.output
-    missing = runner.invoke(app, ["label-issues", str(data), "--runs", str(runs), "--trusted", "nope"])
+    missing = runner.invoke(app, [*command, "nope"])
     assert missing.exit_code == 1 and "neither a column" in missing.output
 
 

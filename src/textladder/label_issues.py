@@ -293,16 +293,16 @@ def find_label_issues(data: str | Path, runs_dir: str | Path = "runs", cv: int =
         flagged, score = rank_issues(y, proba)
         suggested = proba.argmax(axis=1)
     else:
-        checked, people = _checked_rows(trusted, data, config.data.id_col, ids, classes)
+        checked, checked_labels = _checked_rows(trusted, data, config.data.id_col, ids, classes)
         used = len(checked)
         log.info("learning where the labels go wrong from %d rows checked by people (%d disagree with the given "
-                 "label), with the out-of-fold probabilities of %s", used, int((people != y[checked]).sum()),
+                 "label), with the out-of-fold probabilities of %s", used, int((checked_labels != y[checked]).sum()),
                  ", ".join(runs))
-        score, suggested = trusted_scores(texts, y, probas, checked, people, seed=seed)
+        score, suggested = trusted_scores(texts, y, probas, checked, checked_labels, seed=seed)
         expected = max(1, int(round(score.sum())))  # the wrong labels the model expects
         flagged = np.argsort(-score, kind="stable")[:top or expected]
         column = np.full(len(ids), "", dtype=object)
-        column[checked] = names[people]
+        column[checked] = names[checked_labels]
         extra[TRUSTED_COLUMN] = column
     if top is not None:
         flagged = flagged[:top]
@@ -320,7 +320,8 @@ def find_label_issues(data: str | Path, runs_dir: str | Path = "runs", cv: int =
     return LabelIssues(issues, duplicates, runs, len(ids), used)
 
 
-def _checked_rows(source: str | Path, data: str | Path, id_col: str | None, ids, classes) -> tuple[np.ndarray, np.ndarray]:
+def _checked_rows(source: str | Path, data: str | Path, id_col: str | None, ids,
+                  classes) -> tuple[np.ndarray, np.ndarray]:
     """``(row indices, label indices)`` of the rows among ``ids`` that people checked (``source``: see
     :func:`textladder.data.reader.read_id_labels`). A checked label that is not a class is an error naming
     its file and line; checked rows outside ``ids`` (the test split) are left out, and said so."""

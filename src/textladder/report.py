@@ -304,7 +304,8 @@ def _label_issues_section(runs_dir: Path, rows: int = 15) -> str:
 
     issues = pd.read_csv(path, dtype={"id": str}, keep_default_na=False)
     checked = TRUSTED_COLUMN in issues.columns  # ranked by what people checked (label-issues --trusted)
-    body = "".join(f'<tr><td class="l">{html.escape(str(r.id))}</td><td class="l">{html.escape(str(r.given_label))}</td>'
+    body = "".join(f'<tr><td class="l">{html.escape(str(r.id))}</td>'
+                   f'<td class="l">{html.escape(str(r.given_label))}</td>'
                    f'<td class="l">{html.escape(str(r.suggested_label))}</td>'
                    + (f'<td class="l">{html.escape(str(getattr(r, TRUSTED_COLUMN)))}</td>' if checked else "")
                    + f'<td>{float(r.score):.3f}</td><td class="text">{html.escape(str(r.text))}</td></tr>'
