@@ -174,6 +174,7 @@ def trusted_scores(texts, given, probas: list[np.ndarray], checked: np.ndarray, 
         True
     """
     from sklearn.ensemble import HistGradientBoostingClassifier
+    from threadpoolctl import threadpool_limits
 
     texts = np.asarray(texts, dtype=object)
     given = np.asarray(given)
@@ -204,17 +205,22 @@ def trusted_scores(texts, given, probas: list[np.ndarray], checked: np.ndarray, 
     score = np.zeros(len(given))
     people = np.zeros((len(given), k))
     rest = np.setdiff1d(rows, checked)
-    if len(rest):
-        log.info("scoring the %d unchecked rows with models fitted on the %d checked rows", len(rest), len(checked))
-        people[rest] = _text_model(texts[checked], checked_labels, k, texts[rest])
-        model = meta(features(checked, cross_fitted_people(checked, checked_labels)), wrong)
-        score[rest] = model.predict_proba(features(rest, people[rest]))[:, 1]
-    for fold, (a, b) in enumerate(_splits(wrong, folds, seed), 1):
-        log.info("scoring the checked rows, fold %d of %d (models that never saw their checked labels)", fold, folds)
-        inner = cross_fitted_people(checked[a], checked_labels[a])
-        people[checked[b]] = _text_model(texts[checked[a]], checked_labels[a], k, texts[checked[b]])
-        model = meta(features(checked[a], inner), wrong[a])
-        score[checked[b]] = model.predict_proba(features(checked[b], people[checked[b]]))[:, 1]
+    # One OpenMP thread for the boosted trees: on a few thousand rows more gain nothing, and a pool that
+    # spins while another process holds a core was 2-5 times slower (docs/BENCHMARKS.md)
+    with threadpool_limits(1, user_api="openmp"):
+        if len(rest):
+            log.info("scoring the %d unchecked rows with models fitted on the %d checked rows", len(rest),
+                     len(checked))
+            people[rest] = _text_model(texts[checked], checked_labels, k, texts[rest])
+            model = meta(features(checked, cross_fitted_people(checked, checked_labels)), wrong)
+            score[rest] = model.predict_proba(features(rest, people[rest]))[:, 1]
+        for fold, (a, b) in enumerate(_splits(wrong, folds, seed), 1):
+            log.info("scoring the checked rows, fold %d of %d (models that never saw their checked labels)", fold,
+                     folds)
+            inner = cross_fitted_people(checked[a], checked_labels[a])
+            people[checked[b]] = _text_model(texts[checked[a]], checked_labels[a], k, texts[checked[b]])
+            model = meta(features(checked[a], inner), wrong[a])
+            score[checked[b]] = model.predict_proba(features(checked[b], people[checked[b]]))[:, 1]
     instead = (people + np.mean(probas, axis=0)) / 2
     instead[rows, given] = -1.0
     return score, instead.argmax(axis=1)
