@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from textladder.errors import TextladderError
+from textladder.errors import DataError, TextladderError
 
 log = logging.getLogger("textladder")
 
@@ -292,7 +292,7 @@ def find_label_issues(data: str | Path, runs_dir: str | Path = "runs", cv: int =
                               f"(first id: {missing[0]})")
     names = np.asarray(classes, dtype=object)
     texts = [text_of[i] for i in ids]
-    extra: dict[str, np.ndarray] = {}
+    checked_column = None  # people's label per row, with --trusted
     used = 0
     if trusted is None:
         proba = np.mean(probas, axis=0)
@@ -307,9 +307,8 @@ def find_label_issues(data: str | Path, runs_dir: str | Path = "runs", cv: int =
         score, suggested = trusted_scores(texts, y, probas, checked, checked_labels, seed=seed)
         expected = max(1, int(round(score.sum())))  # the wrong labels the model expects
         flagged = np.argsort(-score, kind="stable")[:top or expected]
-        column = np.full(len(ids), "", dtype=object)
-        column[checked] = names[checked_labels]
-        extra[TRUSTED_COLUMN] = column
+        checked_column = np.full(len(ids), "", dtype=object)
+        checked_column[checked] = names[checked_labels]
     if top is not None:
         flagged = flagged[:top]
     issues = pd.DataFrame({
@@ -318,8 +317,9 @@ def find_label_issues(data: str | Path, runs_dir: str | Path = "runs", cv: int =
         "given_label": names[y[flagged]],
         "suggested_label": names[suggested[flagged]],
         "score": score[flagged].round(6),
-        **{name: values[flagged] for name, values in extra.items()},
-    }, columns=COLUMNS + list(extra))
+    }, columns=COLUMNS)
+    if checked_column is not None:
+        issues[TRUSTED_COLUMN] = checked_column[flagged]
     duplicates = conflicting_duplicates(ds.ids, ds.texts, ds.labels)
     log.info("%d of %d rows flagged; %d rows in %d groups of conflicting duplicates", len(issues), len(ids),
              len(duplicates), duplicates["group"].nunique() if len(duplicates) else 0)
@@ -332,7 +332,6 @@ def _checked_rows(source: str | Path, data: str | Path, id_col: str | None, ids,
     :func:`textladder.data.reader.read_id_labels`). A checked label that is not a class is an error naming
     its file and line; checked rows outside ``ids`` (the test split) are left out, and said so."""
     from textladder.data.reader import LINE, file_kind, read_id_labels
-    from textladder.errors import DataError
 
     frame, path = read_id_labels(source, data, id_col)
     index = {c: i for i, c in enumerate(classes)}

@@ -492,10 +492,10 @@ def read_table(path: str | Path, on_progress: Callable[[int], None] | None = Non
 
 def read_id_labels(source: str | Path, data: str | Path, id_col: str | None) -> tuple[pd.DataFrame, Path]:
     """Labels given to rows somewhere other than the label column (people's labels, a second opinion):
-    a column of ``data`` named ``source`` (rows left empty there have none; ``id_col`` None: rows are known by
-    their line, as in training), else a CSV or Parquet file
-    whose first column is the row id and whose second is the label (HappyDB's ``ground_truth_train.csv``).
-    Returns a frame of ``id``, ``label`` and ``_line`` (where each was read) and the file read.
+    a column of ``data`` named ``source`` (rows left empty there have none; with ``id_col`` None rows are
+    known by their line, as in training), else a CSV or Parquet file whose first column is the row id and
+    whose second is the label (HappyDB's ``ground_truth_train.csv``). Returns a frame of ``id``,
+    ``label`` and ``_line`` (where each was read) and the file read.
 
     Example:
         >>> import tempfile, pathlib
