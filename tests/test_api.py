@@ -326,3 +326,36 @@ def test_search_and_cross_validation_from_python(tmp_path):
     assert run.trained_on == "cv3" and (run.path / "oof_predictions.csv").is_file()
     with pytest.raises(TextladderError, match="a budget is a time"):
         textladder.search(data, budget="soon")
+
+
+def test_a_dataframe_is_data_as_a_file_is(tmp_path):
+    rows = make_rows(150)
+    data = write_csv(tmp_path / "d.csv", rows)
+    frame = pd.DataFrame(rows)
+    out = tmp_path / "runs"
+    from_file = textladder.train(data, model="tfidf-linear", out=out, min_df=1)
+    from_frame = textladder.train(frame.sample(frac=1.0, random_state=0).sort_values("hmid"), model="tfidf-linear",
+                                  out=out, min_df=1)
+    assert from_frame.split_ids == from_file.split_ids
+    assert from_frame.metrics["test"] == from_file.metrics["test"]
+    saved = Path(from_frame.config.data.path)
+    assert saved.parent == out / "data"
+    assert pd.read_parquet(saved)["cleaned_hm"].tolist() == frame["cleaned_hm"].tolist()
+    # the same rows again are the same file, so a ladder reads its rung back instead of training it again
+    board = textladder.climb(frame.set_index("hmid"), config=_one_rung(tmp_path), out=out, report=False)
+    assert from_frame.name in board["run"].tolist() and [p.name for p in (out / "data").iterdir()] == [saved.name]
+    # without an id column, rows are numbered in order, and a problem names the saved file and the row
+    broken = frame.drop(columns="hmid").assign(predicted_category=lambda f: f["predicted_category"].where(f.index != 4))
+    with pytest.raises(TextladderError, match=r"data/frame-[0-9a-f]{16}\.parquet: row 5: .*label"):
+        textladder.train(broken, out=out, text_col="cleaned_hm", label_col="predicted_category", max_drop=0)
+    with pytest.raises(TextladderError, match="column names must be text, not 0"):
+        textladder.train(pd.DataFrame({0: ["a"], "label": ["b"]}), out=out)
+    with pytest.raises(TextladderError, match="a file path or a pandas DataFrame, not list"):
+        textladder.train(["my dog"], out=out)
+    assert not list((out / "data").glob(".tmp-*"))
+
+
+def _one_rung(folder: Path) -> Path:
+    ladder = folder / "one.toml"
+    ladder.write_text('[[rung]]\nmodel = "tfidf-linear"\nset = { min_df = 1 }\n[ensemble]\nvote = []\n')
+    return ladder

@@ -4,7 +4,7 @@ The Python API (importing ``textladder`` stays light: nothing heavy loads until 
 
 - :func:`load` opens a run folder, an ensemble or a ``model/`` folder: a fitted classifier;
 - :func:`build_model` gives an unfitted rung, a scikit-learn estimator;
-- :func:`train` trains one rung on a file into a run folder; :func:`search` searches its parameters on
+- :func:`train` trains one rung on a file (or a DataFrame) into a run folder; :func:`search` searches its parameters on
   validation; :func:`climb` climbs a whole ladder (``config="auto"``: search every rung within a budget);
 - :func:`find_label_issues` ranks the rows whose label looks wrong; every model has ``explain(text)``.
 """

@@ -1,4 +1,6 @@
-"""The Python API: what the CLI does, as functions a notebook calls.
+"""The Python API: what the CLI does, as functions a notebook calls. Wherever a command reads a data
+file, a function takes the file's path or a pandas DataFrame (saved once in the runs folder's ``data/``,
+so each run still records its data file: :mod:`textladder.data.frames`).
 
 Example:
     >>> import textladder
@@ -80,10 +82,10 @@ def run_config(data: str | Path, model: str = "tfidf-linear", *, balance: str = 
                      split=SplitConfig(method=method, seed=seed, **split_opts))
 
 
-def train(data: str | Path, model: str = "tfidf-linear", out: str | Path = "runs", *, name: str | None = None,
-          overwrite: bool = False, resume: bool = False, progress: bool = False, cv: int | None = None,
-          track: str | None = None, **options: Any):
-    """Train one rung on a data file, as ``textladder train`` does, and return its
+def train(data: str | Path | pd.DataFrame, model: str = "tfidf-linear", out: str | Path = "runs", *,
+          name: str | None = None, overwrite: bool = False, resume: bool = False, progress: bool = False,
+          cv: int | None = None, track: str | None = None, **options: Any):
+    """Train one rung on a data file or DataFrame, as ``textladder train`` does, and return its
     :class:`~textladder.runs.Run` (``run.metrics``, ``run.load_model()``, ``run.path``). ``options``
     are as :func:`run_config` takes them; ``cv=K`` cross-validates over train+val first (out-of-fold
     predictions in ``oof_predictions.csv``) and keeps one refit on train+val. ``track`` logs the run to
@@ -94,10 +96,12 @@ def train(data: str | Path, model: str = "tfidf-linear", out: str | Path = "runs
         >>> run.metrics["test"]["accuracy"]  # doctest: +SKIP
         0.9258
     """
+    from textladder.data.frames import data_path
     from textladder.runs import Run
     from textladder.training import train as train_run
 
-    config = run_config(data, model, **options).model_copy(update={"cv": cv, "fit_on": "train+val" if cv else "train"})
+    config = run_config(data_path(data, out), model, **options)
+    config = config.model_copy(update={"cv": cv, "fit_on": "train+val" if cv else "train"})
     path = train_run(config, out, name=name, resume=resume, progress=progress, overwrite=overwrite)
     if path is None:
         return None
@@ -114,9 +118,10 @@ def _track(uri: str | None, log) -> None:
         log(tracker)
 
 
-def search(data: str | Path, model: str = "tfidf-linear", out: str | Path = "runs", *, trials: int | None = None,
-           budget: float | str | None = None, metric: str = "macro_f1", cv: int | None = None, refit: bool = False,
-           engine: str = "local", ray_address: str | None = None, track: str | None = None, **options: Any):
+def search(data: str | Path | pd.DataFrame, model: str = "tfidf-linear", out: str | Path = "runs", *,
+           trials: int | None = None, budget: float | str | None = None, metric: str = "macro_f1",
+           cv: int | None = None, refit: bool = False, engine: str = "local", ray_address: str | None = None,
+           track: str | None = None, **options: Any):
     """Search a rung's parameters on validation, as ``textladder search`` does, and return the
     :class:`~textladder.tuning.SearchResult` (``.run``: the best trial's run; ``.refit``; ``.best_value``,
     ``.default_value``, ``.trials_csv``). ``budget`` is seconds or a time such as ``"15m"``; ``options``
@@ -127,14 +132,16 @@ def search(data: str | Path, model: str = "tfidf-linear", out: str | Path = "run
         >>> result = search("hm_train.csv", model="tfidf-linear", budget="10m", refit=True)  # doctest: +SKIP
         >>> result.final.metrics["test"]["accuracy"]  # doctest: +SKIP
     """
+    from textladder.data.frames import data_path
     from textladder.engine import Engine
     from textladder.tracking import Tracker
     from textladder.tuning import search as run_search
 
     runner = Engine.make(engine, ray_address)
     try:
-        return run_search(run_config(data, model, **options), out, trials=trials, budget=_seconds(budget),
-                          metric=metric, cv=cv, refit=refit, engine=runner, tracker=Tracker.make(track))
+        config = run_config(data_path(data, out), model, **options)
+        return run_search(config, out, trials=trials, budget=_seconds(budget), metric=metric, cv=cv, refit=refit,
+                          engine=runner, tracker=Tracker.make(track))
     finally:
         runner.stop()
 
@@ -151,9 +158,10 @@ def _seconds(budget: float | str | None) -> float | None:
     return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
 
 
-def climb(data: str | Path, config: str | Path = "quick", out: str | Path = "runs", *, report: bool = True,
-          seed: int = 42, progress: bool = False, budget: float | str | None = None, engine: str = "local",
-          ray_address: str | None = None, track: str | None = None, **options: Any) -> "pd.DataFrame":
+def climb(data: str | Path | pd.DataFrame, config: str | Path = "quick", out: str | Path = "runs", *,
+          report: bool = True, seed: int = 42, progress: bool = False, budget: float | str | None = None,
+          engine: str = "local", ray_address: str | None = None, track: str | None = None,
+          **options: Any) -> pd.DataFrame:
     """Climb a ladder (``auto`` within ``budget``, a preset, ``quick`` or ``full``, or a TOML file) as
     ``textladder ladder`` does and return the leaderboard as a DataFrame (best on validation first);
     ``.attrs`` holds the report's path, the rungs that failed (or were dropped) and the time taken.
@@ -168,6 +176,7 @@ def climb(data: str | Path, config: str | Path = "quick", out: str | Path = "run
 
     from textladder.config import DataConfig
     from textladder.data import SplitConfig
+    from textladder.data.frames import data_path
     from textladder.ladder import climb as climb_ladder
     from textladder.ladder import load_ladder
     from textladder.runs import leaderboard
@@ -177,7 +186,7 @@ def climb(data: str | Path, config: str | Path = "quick", out: str | Path = "run
     if options:
         raise TextladderError(f"climb() takes data and split options only, not {', '.join(options)}")
     method = split_opts.pop("split", None) or "auto"
-    data_cfg = DataConfig(path=str(data), **data_opts)
+    data_cfg = DataConfig(path=str(data_path(data, out)), **data_opts)
     split = SplitConfig(method=method, seed=seed, **split_opts)
     from textladder.engine import Engine
     from textladder.tracking import Tracker
@@ -213,15 +222,16 @@ def climb(data: str | Path, config: str | Path = "quick", out: str | Path = "run
     return board
 
 
-def find_label_issues(data: str | Path, runs: str | Path = "runs", *, cv: int = 5, top: int | None = None,
-                      out: str | Path | None = None, progress: bool = False, trusted: str | Path | None = None):
+def find_label_issues(data: str | Path | pd.DataFrame, runs: str | Path = "runs", *, cv: int = 5,
+                      top: int | None = None, out: str | Path | None = None, progress: bool = False,
+                      trusted: str | Path | pd.DataFrame | None = None):
     """The rows of ``data`` whose label looks wrong, as ``textladder label-issues`` finds them: a
     :class:`~textladder.label_issues.LabelIssues` (``.issues``: id, text, given_label, suggested_label,
     score, most likely wrong first; ``.duplicates``: near-duplicate texts with conflicting labels). The
     out-of-fold probabilities come from the cross-validated runs of ``data`` in ``runs`` (``cv`` folds
     of the best run there are trained first when there are none). ``out`` also writes them as CSV.
     ``trusted``: labels people checked on some rows (a column of ``data``, empty where unchecked, or a
-    CSV/Parquet file of id and label); the ranking is then learned from where they disagree with the
+    CSV/Parquet file or DataFrame of id and label); the ranking is then learned from where they disagree with the
     given labels (:func:`textladder.label_issues.trusted_scores`), and ``.issues`` gets ``trusted_label``.
 
     Example:
@@ -229,10 +239,13 @@ def find_label_issues(data: str | Path, runs: str | Path = "runs", *, cv: int = 
         >>> checked = find_label_issues("hm_train.csv", runs="runs", trusted="ground_truth_train.csv")  # doctest: +SKIP
         >>> found.issues[["given_label", "suggested_label", "score"]].head()  # doctest: +SKIP
     """
+    from textladder.data.frames import data_path
     from textladder.label_issues import find_label_issues as find
     from textladder.label_issues import write
 
-    found = find(data, runs, cv=cv, top=top, progress=progress, trusted=trusted)
+    if trusted is not None and not isinstance(trusted, str | Path):
+        trusted = data_path(trusted, runs)
+    found = find(data_path(data, runs), runs, cv=cv, top=top, progress=progress, trusted=trusted)
     if out is not None:
         write(found, out)
     return found

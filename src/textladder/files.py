@@ -44,7 +44,7 @@ import shutil
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -180,6 +180,36 @@ def atomic_file(final: str | Path, overwrite: bool = True) -> Iterator[Path]:
         if is_disk_full(exc):
             raise disk_full(final.parent, final.name) from None
         raise
+
+
+def write_by_content(folder: str | Path, prefix: str, suffix: str, write: Callable[[Path], None]) -> Path:
+    """Write a file with ``write(tmp)`` and keep it as ``folder/PREFIX-HASH SUFFIX``, named by the first 16
+    hex digits of its bytes' sha256; when that file is there already, the new copy is dropped. Atomic, as
+    :func:`atomic_file`: commands writing the same content at once both end with one whole file.
+
+    Example:
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> first = write_by_content(folder, "note", ".txt", lambda p: p.write_text("hi"))
+        >>> first.name, first == write_by_content(folder, "note", ".txt", lambda p: p.write_text("hi"))
+        ('note-8f434346648f6b96.txt', True)
+    """
+    folder = Path(folder)
+    _make_folder(folder, prefix + suffix)
+    tmp = _tmp_path(folder / f"{prefix}{suffix}")
+    try:
+        write(tmp)
+        final = folder / f"{prefix}-{sha256_file(tmp)[:16]}{suffix}"
+        if final.is_file():
+            _remove(tmp)
+        else:
+            os.replace(tmp, final)
+    except BaseException as exc:
+        _remove(tmp)
+        if is_disk_full(exc):
+            raise disk_full(folder, prefix + suffix) from None
+        raise
+    return final
 
 
 def write_json(path: str | Path, data) -> None:
