@@ -20,7 +20,7 @@ from pathlib import Path
 from _common import HM_TRAIN, machine, print_table
 
 from textladder.config import DataConfig
-from textladder.ensemble import build, parse_select, select_top
+from textladder.ensembles import build, parse_select, select_top
 from textladder.ladder import climb, existing_ensemble, load_ladder
 from textladder.runs import Run, leaderboard
 

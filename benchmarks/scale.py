@@ -62,7 +62,7 @@ def search_pair(out: Path, trials: int = 20) -> list[dict]:
 
 
 def scoring(out: Path, copies: int = 3) -> list[dict]:
-    from textladder.predict import predict_file, predict_ray
+    from textladder.prediction import predict_file, predict_ray
     from textladder.runs import list_runs
 
     run = next(r for r in list_runs(out / "ladder-local")

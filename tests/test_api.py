@@ -165,7 +165,7 @@ def test_train_load_and_predict_labels_from_python(runs):
         assert model.predict(["went to the gym and ran five miles"]).tolist() == ["exercise"]
         assert model.classes_.tolist() == run.classes
     other = textladder.train(data, model="fasttext", out=out, epochs=10, name="f")
-    from textladder.ensemble import build
+    from textladder.ensembles import build
 
     ens = build([run, other], runs_dir=out, name="e")
     assert textladder.load(ens).predict(["hugged my son"]).tolist() == ["affection"]
@@ -187,7 +187,7 @@ def test_runs_written_before_model_folders_described_themselves_still_load(runs,
     data, out = runs
     a = textladder.train(data, model="tfidf-linear", out=tmp_path / "r", min_df=1)
     b = textladder.train(data, model="fasttext", out=tmp_path / "r", epochs=5)
-    from textladder.ensemble import build
+    from textladder.ensembles import build
 
     ens = Run.open(build([a, b], runs_dir=tmp_path / "r"))
     old = ens.load_model(calibrated=False)  # old runs had no temperatures
@@ -359,3 +359,43 @@ def _one_rung(folder: Path) -> Path:
     ladder = folder / "one.toml"
     ladder.write_text('[[rung]]\nmodel = "tfidf-linear"\nset = { min_df = 1 }\n[ensemble]\nvote = []\n')
     return ladder
+
+
+def test_the_api_ranks_combines_evaluates_predicts_and_reports_as_the_commands_do(tmp_path):
+    from typer.testing import CliRunner
+
+    from textladder.cli import app
+
+    data = write_csv(tmp_path / "d.csv", make_rows(150, noise=0.2))
+    out = tmp_path / "runs"
+    linear = textladder.train(data, model="tfidf-linear", out=out, min_df=1)
+    fast = textladder.train(data, model="fasttext", out=out, epochs=5)
+    board = textladder.leaderboard(out)
+    assert board["run"].tolist() == [r["run"] for r in json.loads(
+        CliRunner().invoke(app, ["runs", str(out), "--json"]).stdout)]
+    assert board["val_macro_f1"].is_monotonic_decreasing
+    stacked = textladder.ensemble(out, vote="stack", select="top-2", out=out)
+    assert stacked.config.model == "ensemble" and set(stacked.config.params["members"]) == {
+        linear.name, fast.name}
+    with pytest.raises(TextladderError, match="weights gives one weight per run in order; it cannot be combined with select"):
+        textladder.ensemble([linear, fast], weights=[1, 2], select="top-2", out=out)
+    # evaluate: the run's test split by default, or the labelled rows of a DataFrame (unlabelled ones counted)
+    scored = textladder.evaluate(stacked, target_accuracy=0.9)
+    assert scored["accuracy"] == pytest.approx(stacked.metrics["test"]["accuracy"]) and "selective" in scored
+    frame = pd.read_csv(data, dtype=str, keep_default_na=False)
+    frame.loc[:9, "predicted_category"] = ""
+    on_frame = textladder.evaluate(linear, frame, out=tmp_path / "eval")
+    assert on_frame["n"] == 140 and on_frame["skipped_unlabelled"] == 10 and (tmp_path / "eval" / "metrics.json").is_file()
+    # predict: a list of texts, a DataFrame, or a file written in chunks
+    said = textladder.predict(linear, ["went to the gym and ran five miles", "hugged my son"], min_confidence=0.99)
+    model = textladder.load(linear.path)
+    sure = model.predict_proba(["went to the gym and ran five miles", "hugged my son"]).max(axis=1) >= 0.99
+    assert said["id"].tolist() == ["1", "2"] and said.attrs["withheld"] == int((~sure).sum())
+    assert said["predicted"].tolist() == [p if s else "uncertain" for p, s in zip(
+        model.predict(["went to the gym and ran five miles", "hugged my son"]), sure)]
+    written = textladder.predict(linear, frame, output=tmp_path / "p.csv")
+    assert written == tmp_path / "p.csv" and len(pd.read_csv(written)) == 150
+    with pytest.raises(TextladderError, match="a list of texts, not int"):
+        textladder.predict(linear, 3)
+    page = textladder.report(out)
+    assert page == out / "report.html" and stacked.name in page.read_text()

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from textladder.cli import app
 from textladder.config import DataConfig, RunConfig
-from textladder.ensemble import build
+from textladder.ensembles import build
 from textladder.models import TrainingContext, build as build_model
 from textladder.runs import Run, leaderboard, list_runs
 from textladder.tuning import _pruning, refit_config, search

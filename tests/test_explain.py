@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 import textladder
 from textladder.cli import app
-from textladder.ensemble import build
+from textladder.ensembles import build
 from textladder.explain import html_page
 from textladder.runs import Run
 

@@ -150,7 +150,7 @@ def test_trusted_rows_teach_a_systematic_mistake_that_confident_learning_cannot_
     random_ones, mistakes = score[list(noise & rows)], score[list(pizza & set(people.index) & rows)]
     assert len(random_ones) >= 5 and random_ones.mean() < 0.3 < mistakes.mean(), (random_ones.mean(), mistakes.mean())
     # the report says how these were ranked
-    from textladder.report import write_report
+    from textladder.reporting import write_report
 
     page = write_report(runs, out=root / "report.html").read_text()
     assert "where people disagreed with the given labels" in page and "confident learning" not in page

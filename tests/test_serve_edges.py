@@ -15,7 +15,7 @@ from conftest import make_rows, start_server, write_csv
 from fastapi.testclient import TestClient
 
 from textladder.config import DataConfig, RunConfig
-from textladder.ensemble import build
+from textladder.ensembles import build
 from textladder.export import export
 from textladder.models import names
 from textladder.runs import Run

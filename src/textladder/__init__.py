@@ -6,13 +6,31 @@ The Python API (importing ``textladder`` stays light: nothing heavy loads until 
 - :func:`build_model` gives an unfitted rung, a scikit-learn estimator;
 - :func:`train` trains one rung on a file (or a DataFrame) into a run folder; :func:`search` searches its parameters on
   validation; :func:`climb` climbs a whole ladder (``config="auto"``: search every rung within a budget);
+- :func:`ensemble` combines runs (soft, hard, stacked, greedy); :func:`leaderboard` ranks a runs folder on
+  validation; :func:`report` writes its HTML report;
+- :func:`evaluate` scores a run (calibration and coverage too); :func:`predict` labels a file, a DataFrame or
+  a list of texts, with ``min_confidence`` for "uncertain";
 - :func:`find_label_issues` ranks the rows whose label looks wrong; every model has ``explain(text)``.
+
+Wherever a data file is read, a pandas DataFrame will do as well.
 """
 
 __version__ = "0.1.0"
 
-from textladder.api import build_model, climb, find_label_issues, load, search, train  # noqa: E402
+from textladder.api import (  # noqa: E402
+    build_model,
+    climb,
+    ensemble,
+    evaluate,
+    find_label_issues,
+    leaderboard,
+    load,
+    predict,
+    report,
+    search,
+    train,
+)
 from textladder.errors import DataError, RunError, TextladderError  # noqa: E402
 
-__all__ = ["DataError", "RunError", "TextladderError", "__version__", "build_model", "climb", "find_label_issues", "load",
-           "search", "train"]
+__all__ = ["DataError", "RunError", "TextladderError", "__version__", "build_model", "climb", "ensemble", "evaluate",
+           "find_label_issues", "leaderboard", "load", "predict", "report", "search", "train"]

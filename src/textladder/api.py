@@ -249,3 +249,128 @@ def find_label_issues(data: str | Path | pd.DataFrame, runs: str | Path = "runs"
     if out is not None:
         write(found, out)
     return found
+
+
+def _run(run):
+    """A :class:`~textladder.runs.Run` from a run or its folder."""
+    from textladder.runs import Run
+
+    return run if isinstance(run, Run) else Run.open(run)
+
+
+def leaderboard(runs: str | Path = "runs", by: str = "val") -> pd.DataFrame:
+    """The finished runs of a folder as ``textladder runs`` ranks them: best validation macro-F1 first (its
+    cross-validated mean where a run has one), test shown beside it. ``by="test"`` ranks by test macro-F1,
+    with a warning: a model chosen by its test score has been fitted to the test split.
+
+    Example:
+        >>> leaderboard("runs")[["run", "model", "val_macro_f1", "accuracy"]].head(3)  # doctest: +SKIP
+    """
+    import pandas as pd
+
+    from textladder.runs import leaderboard as board
+    from textladder.runs import list_runs
+
+    return pd.DataFrame(board(list_runs(runs), by=by))
+
+
+def ensemble(runs, vote: str = "soft", *, select: str | None = None, weights: list[float] | None = None,
+             out: str | Path = "runs", name: str | None = None, calibrated: bool = True, runtime: str = "auto",
+             track: str | None = None):
+    """Combine finished runs into an ensemble run, as ``textladder ensemble`` does, and return it (a
+    :class:`~textladder.runs.Run`: it evaluates, predicts and serves like any other). ``runs``: runs, run
+    folders, or a folder of runs (all its finished runs but ensembles). ``vote``: soft, hard or stack;
+    ``select``: ``top-K`` (the K best on validation), ``greedy`` (Caruana's forward selection of soft-voting
+    weights) or all; ``weights``: one per run, in order. Test is never used to choose or fit.
+
+    Example:
+        >>> stacked = ensemble("runs", vote="stack", select="top-3")  # doctest: +SKIP
+        >>> stacked.metrics["test"]["accuracy"]  # doctest: +SKIP
+    """
+    from textladder.ensembles import build, choose_members
+    from textladder.runs import Run
+
+    given = [runs] if isinstance(runs, str | Path | Run) else list(runs)
+    members, greedy = choose_members([r.path if isinstance(r, Run) else r for r in given], select, weights)
+    path = build(members, vote=vote, weights=weights, runs_dir=out, name=name, runtime=runtime, greedy=greedy,
+                 calibrated=calibrated)
+    made = Run.open(path)
+    _track(track, lambda t: t.log_run(made))
+    return made
+
+
+def evaluate(run, data: str | Path | pd.DataFrame | None = None, *, target_accuracy: float | None = None,
+             calibrated: bool = True, out: str | Path | None = None, runtime: str = "auto",
+             label_col: str | None = None, text_col: str | None = None, id_col: str | None = None) -> dict:
+    """Score a run as ``textladder evaluate`` does and return its figures: accuracy, macro- and weighted-F1,
+    ``per_class``, calibration (``ece``, ``brier``, ``log_loss``, and under ``uncalibrated`` the model's
+    own), accuracy against ``coverage``, and with ``target_accuracy`` the confidence threshold chosen on
+    validation and what it gives here (``selective``). ``data``: the run's own test split when None, else a
+    file or DataFrame whose rows with a label are scored (the others are counted as
+    ``skipped_unlabelled``). ``out``: a folder for the plots and CSVs (none are written without it).
+
+    Example:
+        >>> evaluate("runs/tfidf-linear-...", target_accuracy=0.98)["selective"]["coverage"]  # doctest: +SKIP
+    """
+    from textladder.data.frames import data_path
+    from textladder.evaluation import evaluate_run, rows_to_score
+
+    r = _run(run)
+    source = None if data is None else data_path(data, r.path.parent)
+    ds, name, skipped = rows_to_score(r, source, label_col=label_col, text_col=text_col, id_col=id_col)
+    return evaluate_run(r, ds, runtime=runtime, calibrated=calibrated, target_accuracy=target_accuracy,
+                        out_dir=None if out is None else Path(out), source=name, skipped=skipped)
+
+
+def predict(run, data, *, output: str | Path | None = None, min_confidence: float | None = None,
+            calibrated: bool = True, keep_text: bool = False, runtime: str = "auto", text_col: str | None = None,
+            id_col: str | None = None):
+    """Predict ``data`` (a CSV or Parquet file, a DataFrame, or a list of texts) as ``textladder predict``
+    does: one row per input with ``id``, ``predicted`` and a probability per class (calibrated unless
+    ``calibrated`` is False). With ``min_confidence``, a prediction less sure than that is ``uncertain``
+    (the probabilities still given, and a ``confidence`` column). Returns a DataFrame (``.attrs``:
+    ``rows``, ``withheld``), or, with ``output``, writes that CSV or Parquet file in chunks, atomically,
+    and returns its path: the way for files larger than memory.
+
+    Example:
+        >>> predict("runs/tfidf-linear-...", ["went for a run with my dog"])[["id", "predicted"]]  # doctest: +SKIP
+    """
+    import tempfile
+
+    import pandas as pd
+
+    from textladder.data.frames import saved_frame
+    from textladder.prediction import predict_file
+
+    r = _run(run)
+    with tempfile.TemporaryDirectory(prefix="textladder-predict-") as tmp:
+        if isinstance(data, list | tuple) or (isinstance(data, pd.Series)):
+            data, text_col = pd.DataFrame({"text": list(data)}), "text"
+        if isinstance(data, pd.DataFrame):
+            data = saved_frame(data, tmp)
+        elif not isinstance(data, str | Path):
+            raise TextladderError(f"data is a file path, a pandas DataFrame or a list of texts, not "
+                                  f"{type(data).__name__}")
+        target = Path(output) if output is not None else Path(tmp) / "predictions.parquet"
+        done = predict_file(r, data, target, text_col=text_col, id_col=id_col, runtime=runtime,
+                            min_confidence=min_confidence, calibrated=calibrated, keep_text=keep_text)
+        if output is not None:
+            return target
+        frame = pd.read_parquet(target)
+    frame.attrs.update(rows=done.rows, withheld=done.withheld)
+    return frame
+
+
+def report(runs: str | Path = "runs", *, out: str | Path | None = None, second_label: str | Path | None = None,
+           top_words: int = 1000, examples: int = 5) -> Path:
+    """Write the HTML report of a runs folder, as ``textladder report`` does (one self-contained file that
+    opens offline), and return its path (default ``RUNS/report.html``). ``second_label``: a column of the
+    data, or a CSV/Parquet file of id and label, to compare the test predictions with.
+
+    Example:
+        >>> report("runs")  # doctest: +SKIP
+        PosixPath('runs/report.html')
+    """
+    from textladder.reporting import write_report
+
+    return Path(write_report(runs, out=out, top_words=top_words, examples=examples, second_label=second_label))

@@ -175,7 +175,7 @@ def _climb(data, runs_dir, budget, split, seed, plan: AutoPlan, report, progress
                     log.info("auto: %s found nothing better on validation", leader)
                     shutil.rmtree(res.run.path, ignore_errors=True)
     if report and result.searched:
-        from textladder.report import write_report
+        from textladder.reporting import write_report
 
         result.report = write_report(runs_dir, runs=result.runs + result.ensembles +
                                      [r for r in result.earlier if r.config.model == "ensemble"])

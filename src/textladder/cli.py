@@ -356,18 +356,11 @@ def evaluate(
     """
     _setup_logging()
     with _errors():
-        from textladder.evaluate import evaluate_run
-        from textladder.predict import labelled_rows, run_test_split
+        from textladder.evaluation import evaluate_run, rows_to_score
         from textladder.runs import Run
 
         r = Run.open(run)
-        skipped = 0
-        if data is None:
-            ds = run_test_split(r)
-            source = "test split"
-        else:
-            ds, skipped = labelled_rows(r, data, label_col=label_col, text_col=text_col, id_col=id_col)
-            source = str(data)
+        ds, source, skipped = rows_to_score(r, data, label_col=label_col, text_col=text_col, id_col=id_col)
         target = out_dir or (r.path / f"eval-{'test' if data is None else Path(data).stem}")
         result = evaluate_run(r, ds, runtime=_runtime(), calibrated=not no_calibration,
                               target_accuracy=target_accuracy, out_dir=target, source=source, skipped=skipped)
@@ -430,14 +423,14 @@ def predict(
     """
     _setup_logging()
     with _errors():
-        from textladder.predict import predict_file
+        from textladder.prediction import predict_file
         from textladder.runs import Run
 
         r = Run.open(run)
         eng = _engine(engine, ray_address)
         if eng.name == "ray":
             from textladder.choices import check
-            from textladder.predict import predict_ray
+            from textladder.prediction import predict_ray
 
             check(fmt, ("parquet", "csv"), "--format")
             with err.status(f"scoring {len(inputs)} inputs with Ray ...", spinner="dots"):
@@ -480,23 +473,18 @@ def ensemble(
     _setup_logging()
     with _errors():
         from textladder.choices import VOTES, check
-        from textladder.ensemble import build, expand, parse_select, select_top
+        from textladder.ensembles import build, choose_members, parse_select
         from textladder.runs import Run
 
         check(vote, VOTES, "--vote")
-        k = parse_select(select)
-        greedy = k == "greedy"
         w = None
         if weights is not None:
-            if k is not None:
-                raise TextladderError("--weights gives one weight per RUN in order; it cannot be combined with --select")
             try:
                 w = [float(x) for x in weights.split(",")]
             except ValueError:
                 raise TextladderError(f"--weights must be numbers separated by commas, not '{weights}'") from None
-        members = expand(runs_)
-        if isinstance(k, int):
-            members = select_top(members, k)
+        members, greedy = choose_members(runs_, select, w)
+        if isinstance(parse_select(select), int):
             err.print(f"selected by validation macro-F1: {', '.join(r.name for r in members)}")
         with err.status(f"scoring {len(members)} runs on validation and test ...", spinner="dots"):
             path = build(members, vote=vote, weights=w, runs_dir=runs_dir, name=name, runtime=_runtime(),
@@ -715,7 +703,7 @@ def report(
     curves, class and length plots, word maps, mistakes. Opens offline in any browser."""
     _setup_logging()
     with _errors():
-        from textladder.report import write_report
+        from textladder.reporting import write_report
 
         with err.status("writing the report (t-SNE of the word map takes a few seconds) ...", spinner="dots"):
             path = write_report(runs_dir, out=output, top_words=top_words, examples=examples, second_label=second_label)
@@ -808,13 +796,6 @@ def runs(
         from textladder.files import remove_stale, stale_temporaries
         from textladder.runs import CHECKPOINTS, leaderboard, list_runs
 
-        from textladder.choices import check
-        from textladder.runs import RANK_BY
-
-        check(by, RANK_BY, "--by")
-        if by == "test":
-            log.warning("ranking by test: fine for looking, but a model chosen by its test score has been fitted "
-                        "to the test split, and its test score overstates what it will do on new data")
         rows = leaderboard(list_runs(runs_dir), by=by)
         folders = [Path(runs_dir), Path(runs_dir) / CHECKPOINTS]
         if clean:

@@ -163,7 +163,7 @@ def train_or_resume(config: RunConfig, runs_dir: str | Path, progress: bool = Fa
 def ensembles(runs: list[Run], spec: EnsembleSpec, runs_dir: Path) -> list[Run]:
     """The ensembles ``spec`` asks for over ``runs`` (each read back if it exists already): one per vote over
     the runs ``spec.select`` keeps, and a greedy selection over all of them."""
-    from textladder.ensemble import build, parse_select, select_top
+    from textladder.ensembles import build, parse_select, select_top
 
     k = parse_select(spec.select)
     if k == "greedy":
@@ -353,7 +353,7 @@ def _climb(ladder: Ladder, data: DataConfig, runs_dir: Path, split: SplitConfig 
     if ladder.ensemble is not None and len(result.runs) >= 2:
         result.ensembles = ensembles(result.runs, ladder.ensemble, runs_dir)
     if report and result.runs:
-        from textladder.report import write_report
+        from textladder.reporting import write_report
 
         result.report = write_report(runs_dir, runs=result.runs + result.ensembles)
     result.seconds = time.time() - started

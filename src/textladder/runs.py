@@ -28,8 +28,8 @@ from pydantic import ValidationError
 
 from textladder.config import RunConfig
 from textladder.data import Dataset, load_dataset
-from textladder.errors import RunError, TextladderError
-from textladder.evaluate import metrics, summary_line, write_artifacts
+from textladder.errors import RunError, TextladderError, option
+from textladder.evaluation import metrics, summary_line, write_artifacts
 from textladder.files import atomic_folder, verify_checksums, write_checksums, write_json
 from textladder.viz.plots import learning_curve_png
 
@@ -369,12 +369,16 @@ RANK_BY = ("val", "test")
 def leaderboard(runs: list[Run], by: str = "val") -> list[dict]:
     """One row per run: model, options that differ from defaults (and change something: see
     ``Params.inert``), the rows it was trained on, its validation macro-F1 (cross-validated mean when it
-    has one), test accuracy and macro-F1, and training time. Ranked by the validation figure, the one runs are chosen by (``by="test"`` ranks by test
-    macro-F1, which is for looking, not choosing)."""
+    has one), test accuracy and macro-F1, and training time. Ranked by the validation figure, the one runs
+    are chosen by (``by="test"`` ranks by test macro-F1, which is for looking, not choosing: it logs a
+    warning)."""
     from textladder.choices import check
     from textladder.models import get
 
-    check(by, RANK_BY, "by")
+    check(by, RANK_BY, option("by"))
+    if by == "test":
+        log.warning("ranking by test: fine for looking, but a model chosen by its test score has been fitted to "
+                    "the test split, and its test score overstates what it will do on new data")
     rows = []
     for run in runs:
         cfg, m = run.config, run.metrics

@@ -4,9 +4,9 @@ Soft voting averages the members' class probabilities (weighted; greedy selectio
 how often each member was picked); hard voting counts each member's argmax as a (weighted) vote,
 breaks ties by the summed probabilities, and reports the vote shares as its probabilities.
 Stacking feeds the members' log-probabilities to a multinomial logistic regression (the
-meta-learner, :class:`Stacker`), fitted by :func:`textladder.ensemble.build` on out-of-fold or
+meta-learner, :class:`Stacker`), fitted by :func:`textladder.ensembles.build` on out-of-fold or
 validation predictions, never on test. An ensemble is built from finished runs by
-:func:`textladder.ensemble.build` (``textladder ensemble``), never trained; its ``model/`` folder
+:func:`textladder.ensembles.build` (``textladder ensemble``), never trained; its ``model/`` folder
 holds every member's model folder (``members/RUN_NAME/``, each describing itself; its files hard
 links to the member run's, so they take no more disk, and still there when the member run is
 deleted), so it loads, predicts and serves on its own. This module reads model folders only, never run folders.
@@ -196,7 +196,7 @@ class Ensemble(TextClassifier):
 
     def _fit(self, X, y, X_val=None, y_val=None):
         raise TextladderError("an ensemble is not trained: build one from finished runs "
-                              "(textladder.ensemble.build, or the 'ensemble' command)")
+                              "(textladder.ensembles.build, or the 'ensemble' command)")
 
     def member_probas(self, X: pd.DataFrame) -> list[np.ndarray]:
         """Each member's probabilities of ``X``, in member order (each checked: finite, summing to 1)."""

@@ -97,6 +97,19 @@ def summary_line(result: dict) -> str:
             f"weighted-F1 {result['weighted_f1']:.4f}{ece}  (n={result['n']:,})")
 
 
+def rows_to_score(run, data: str | Path | None = None, label_col: str | None = None, text_col: str | None = None,
+                  id_col: str | None = None):
+    """What an evaluation scores: ``run``'s own test split when ``data`` is None, else the rows of ``data``
+    that have a label (:func:`~textladder.prediction.labelled_rows`). Returns (rows, source, skipped), where
+    ``source`` names them for the report and ``skipped`` counts the rows with no label."""
+    from textladder.prediction import labelled_rows, run_test_split
+
+    if data is None:
+        return run_test_split(run), "test split", 0
+    ds, skipped = labelled_rows(run, data, label_col=label_col, text_col=text_col, id_col=id_col)
+    return ds, str(data), skipped
+
+
 def evaluate_run(run, ds, runtime: str = "auto", calibrated: bool = True, target_accuracy: float | None = None,
                  out_dir: Path | None = None, source: str = "", skipped: int = 0) -> dict:
     """Score the rows ``ds`` (a :class:`~textladder.data.Dataset` with labels) under ``run``'s model: the
@@ -112,7 +125,7 @@ def evaluate_run(run, ds, runtime: str = "auto", calibrated: bool = True, target
         >>> result["ece"], result["selective"]["coverage"]  # doctest: +SKIP
     """
     from textladder.calibration import apply_temperature, calibration_metrics, coverage_curve, selective, threshold_for
-    from textladder.predict import score
+    from textladder.prediction import score
 
     y_true, proba = score(run, ds, runtime=runtime, calibrated=calibrated)
     t = run.temperature if calibrated else 1.0

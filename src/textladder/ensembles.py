@@ -99,6 +99,20 @@ def parse_select(select: str | None) -> int | str | None:
     return _parse_top(select)
 
 
+def choose_members(paths: list[str | Path], select: str | None = None,
+                   weights: list[float] | None = None) -> tuple[list[Run], bool]:
+    """The runs ``paths`` stand for (:func:`expand`), the best ``select`` of them (``top-K`` by validation,
+    :func:`select_top`; ``all`` or None: every one), and whether ``select`` is ``greedy`` (then
+    :func:`build` chooses members and weights itself). ``weights`` go one per run in order, so they cannot
+    be given with ``select``."""
+    k = parse_select(select)
+    if weights is not None and k is not None:
+        raise TextladderError(f"{option('weights')} gives one weight per run in order; it cannot be combined with "
+                              f"{option('select')}")
+    members = expand(paths)
+    return (select_top(members, k) if isinstance(k, int) else members), k == "greedy"
+
+
 def member_predictions(runs: list[Run], part: str, val_ds=None, on_progress=None,
                        calibrated: bool = True) -> tuple[list[str], list[np.ndarray]] | None:
     """The members' saved predictions of ``part`` ("oof" or "val"), on the ids they share, in one order.
@@ -146,7 +160,7 @@ def greedy_weights(probas: list[np.ndarray], y: np.ndarray, rounds: int = 50, me
         >>> greedy_weights([good, bad], y, rounds=5)
         [1, 0]
     """
-    from textladder.evaluate import metrics as score
+    from textladder.evaluation import metrics as score
 
     classes = [str(i) for i in range(probas[0].shape[1])]
     counts = np.zeros(len(probas), dtype=int)
