@@ -399,3 +399,26 @@ def test_the_api_ranks_combines_evaluates_predicts_and_reports_as_the_commands_d
         textladder.predict(linear, 3)
     page = textladder.report(out)
     assert page == out / "report.html" and stacked.name in page.read_text()
+
+
+def test_no_module_of_the_package_shadows_a_function_of_the_api():
+    import importlib
+    import pkgutil
+
+    from textladder import api
+
+    for found in pkgutil.iter_modules(textladder.__path__):
+        importlib.import_module(f"textladder.{found.name}")  # importing a submodule sets textladder.<its name>
+    for name in textladder.__all__:
+        if callable(getattr(api, name, None)):
+            assert getattr(textladder, name) is getattr(api, name), name
+
+
+def test_explore_from_python_summarises_a_dataframe(tmp_path):
+    frame = pd.DataFrame(make_rows(150))
+    summary = textladder.explore(frame, out=tmp_path / "explore", text_col="cleaned_hm",
+                                 label_col="predicted_category", test_size=30)
+    assert summary["classes"] == frame["predicted_category"].value_counts().to_dict()
+    assert summary["split"]["test"] == 30 and (tmp_path / "explore" / "class_distribution_pie.png").is_file()
+    with pytest.raises(TextladderError, match="explore\\(\\) takes data and split options only, not epochs"):
+        textladder.explore(frame, out=tmp_path / "e2", epochs=3)

@@ -25,4 +25,4 @@ def test_the_quickstart_notebook_runs(hm_train, tmp_path):
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     text = "\n".join(str(o.get("data", {}).get("text/plain", "")) + o.get("text", "") for o in outputs)
-    assert "ensemble" in text and "attention" in text and "exercise" in text
+    assert "ensemble" in text and "attention" in text and "exercise" in text and "calibration error" in text

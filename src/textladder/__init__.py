@@ -8,6 +8,7 @@ The Python API (importing ``textladder`` stays light: nothing heavy loads until 
   validation; :func:`climb` climbs a whole ladder (``config="auto"``: search every rung within a budget);
 - :func:`ensemble` combines runs (soft, hard, stacked, greedy); :func:`leaderboard` ranks a runs folder on
   validation; :func:`report` writes its HTML report;
+- :func:`explore` summarises a dataset (classes, lengths, split sizes) with plots;
 - :func:`evaluate` scores a run (calibration and coverage too); :func:`predict` labels a file, a DataFrame or
   a list of texts, with ``min_confidence`` for "uncertain";
 - :func:`find_label_issues` ranks the rows whose label looks wrong; every model has ``explain(text)``.
@@ -22,6 +23,7 @@ from textladder.api import (  # noqa: E402
     climb,
     ensemble,
     evaluate,
+    explore,
     find_label_issues,
     leaderboard,
     load,
@@ -33,4 +35,4 @@ from textladder.api import (  # noqa: E402
 from textladder.errors import DataError, RunError, TextladderError  # noqa: E402
 
 __all__ = ["DataError", "RunError", "TextladderError", "__version__", "build_model", "climb", "ensemble", "evaluate",
-           "find_label_issues", "leaderboard", "load", "predict", "report", "search", "train"]
+           "explore", "find_label_issues", "leaderboard", "load", "predict", "report", "search", "train"]

@@ -69,7 +69,17 @@ def run_config(data: str | Path, model: str = "tfidf-linear", *, balance: str = 
     """The :class:`~textladder.config.RunConfig` of a training: ``options`` are data options
     (``text_col``, ``label_col``, ``id_col``, ``period_col``, ``max_drop``, ``min_class_rows``), split
     options (``split``, ``test_size``, ``val_size``), and otherwise the model's parameters."""
-    from textladder.config import DataConfig, RunConfig
+    from textladder.config import RunConfig
+
+    data_cfg, split = _data_and_split(data, seed, options)
+    return RunConfig(model=model, params=options, balance=balance, features=list(features), seed=seed,
+                     data=data_cfg, split=split)
+
+
+def _data_and_split(data: str | Path, seed: int, options: dict):
+    """The :class:`~textladder.config.DataConfig` and :class:`~textladder.data.SplitConfig` that ``options``
+    describe; their keys are taken out of ``options``, which keeps the rest (a model's parameters)."""
+    from textladder.config import DataConfig
     from textladder.data import SplitConfig
 
     data_opts = {k: options.pop(k) for k in DATA_OPTIONS if options.get(k) is not None}
@@ -77,9 +87,7 @@ def run_config(data: str | Path, model: str = "tfidf-linear", *, balance: str = 
     method = split_opts.pop("split", None) or "auto"
     for k in DATA_OPTIONS:
         options.pop(k, None)
-    return RunConfig(model=model, params=options, balance=balance, features=list(features), seed=seed,
-                     data=DataConfig(path=str(data), **data_opts),
-                     split=SplitConfig(method=method, seed=seed, **split_opts))
+    return DataConfig(path=str(data), **data_opts), SplitConfig(method=method, seed=seed, **split_opts)
 
 
 def train(data: str | Path | pd.DataFrame, model: str = "tfidf-linear", out: str | Path = "runs", *,
@@ -174,20 +182,15 @@ def climb(data: str | Path | pd.DataFrame, config: str | Path = "quick", out: st
     """
     import pandas as pd
 
-    from textladder.config import DataConfig
-    from textladder.data import SplitConfig
     from textladder.data.frames import data_path
     from textladder.ladder import climb as climb_ladder
     from textladder.ladder import load_ladder
     from textladder.runs import leaderboard
 
-    data_opts = {k: options.pop(k) for k in DATA_OPTIONS if options.get(k) is not None}
-    split_opts = {k: options.pop(k) for k in SPLIT_OPTIONS if k in options}
+    options = dict(options)
+    data_cfg, split = _data_and_split(data_path(data, out), seed, options)
     if options:
         raise TextladderError(f"climb() takes data and split options only, not {', '.join(options)}")
-    method = split_opts.pop("split", None) or "auto"
-    data_cfg = DataConfig(path=str(data_path(data, out)), **data_opts)
-    split = SplitConfig(method=method, seed=seed, **split_opts)
     from textladder.engine import Engine
     from textladder.tracking import Tracker
 
@@ -374,3 +377,28 @@ def report(runs: str | Path = "runs", *, out: str | Path | None = None, second_l
     from textladder.reporting import write_report
 
     return Path(write_report(runs, out=out, top_words=top_words, examples=examples, second_label=second_label))
+
+
+def explore(data: str | Path | pd.DataFrame, out: str | Path = "explore", *, seed: int = 42,
+            **options: Any) -> dict:
+    """Summarise a dataset as ``textladder explore`` does and return the summary: rows, ``classes`` (rows
+    per class), ``tokens`` (length statistics and a suggested sequence length) and ``split`` (its sizes).
+    ``out`` gets ``summary.json``, the class pie and bar charts and the token-length histogram.
+    ``options`` are data and split options, as :func:`run_config` takes them.
+
+    Example:
+        >>> explore("hm_train.csv")["classes"]["exercise"]  # doctest: +SKIP
+        729
+    """
+    import tempfile
+
+    from textladder.data.frames import data_path
+    from textladder.exploration import explore as write_explore
+    from textladder.runs import load_data
+
+    options = dict(options)
+    with tempfile.TemporaryDirectory(prefix="textladder-explore-") as tmp:
+        data_cfg, split = _data_and_split(data_path(data, tmp), seed, options)
+        if options:
+            raise TextladderError(f"explore() takes data and split options only, not {', '.join(options)}")
+        return write_explore(load_data(data_cfg), out, split)

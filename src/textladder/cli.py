@@ -836,7 +836,7 @@ def explore(
     _setup_logging()
     with _errors():
         from textladder.data import load_dataset
-        from textladder.explore import explore as run_explore
+        from textladder.exploration import explore as run_explore
 
         path = _data_path(data)
         with _file_progress(path, f"reading {path.name}") as progress:

@@ -141,7 +141,7 @@ def _load_data(run: Run):
 
 
 def _data_section(run: Run, ds, tmp: Path) -> str:
-    from textladder.explore import summarize
+    from textladder.exploration import summarize
     from textladder.viz.plots import class_distribution_png, token_length_png
 
     path = Path(run.config.data.path)

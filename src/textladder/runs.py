@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
-from textladder.config import RunConfig
+from textladder.config import DataConfig, RunConfig
 from textladder.data import Dataset, load_dataset
 from textladder.errors import RunError, TextladderError, option
 from textladder.evaluation import metrics, summary_line, write_artifacts
@@ -201,12 +201,14 @@ def encode(labels: np.ndarray, classes: list[str]) -> np.ndarray:
     return np.fromiter((index[label] for label in labels), dtype=np.int64, count=len(labels))
 
 
-def load_data(config: RunConfig, on_progress=None) -> Dataset:
-    """Load the dataset a run config points at, with its columns and data options."""
-    d = config.data
+def load_data(config: RunConfig | DataConfig, on_progress=None) -> Dataset:
+    """Load the dataset a run config (or a data config) points at, with its columns, data options and the
+    run's extra input columns."""
+    d = config if isinstance(config, DataConfig) else config.data
+    features = [] if isinstance(config, DataConfig) else config.features
     return load_dataset(d.path, text_col=d.text_col, label_col=d.label_col, id_col=d.id_col,
                         period_col=d.period_col, max_drop=d.max_drop, on_progress=on_progress,
-                        min_class_rows=d.min_class_rows, features=config.features)
+                        min_class_rows=d.min_class_rows, features=features)
 
 
 def predictions_frame(ids, classes: list[str], proba: np.ndarray, y_true: np.ndarray | None = None,
