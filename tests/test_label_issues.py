@@ -165,8 +165,10 @@ def test_trusted_labels_from_a_column_and_their_errors(systematic, tmp_path):
     runs = root / "runs"  # cross-validated by the test above
     by_file = textladder.find_label_issues(data, runs=runs, trusted=checked, top=50)
     by_column = textladder.find_label_issues(data, runs=runs, trusted="checked", top=50)
-    assert by_column.trusted == by_file.trusted > 300
+    by_frame = textladder.find_label_issues(data, runs=runs, trusted=pd.read_csv(checked, dtype=str), top=50)
+    assert by_column.trusted == by_file.trusted == by_frame.trusted > 300
     pd.testing.assert_frame_equal(by_column.issues, by_file.issues)
+    pd.testing.assert_frame_equal(by_frame.issues, by_file.issues)
     # a checked label that is not a class: one error naming the file, the line and the label
     bad = checked.read_text().splitlines()
     bad[4] = bad[4].split(",")[0] + ",exercize"
