@@ -96,6 +96,15 @@ class _Fixed:
         return suggest
 
 
+def _refuse(cls, params, fixed: dict, trial, optuna) -> None:
+    """Prune, untrained, a trial whose parameters the rung refuses (:meth:`TextClassifier.search_refuses`)."""
+    reason = cls.search_refuses(params, set(fixed))
+    if reason:
+        trial.set_user_attr("refused", reason)
+        log.info("trial %d: not trained: %s", trial.number, reason)
+        raise optuna.TrialPruned(reason)
+
+
 def _pruning(trial, optuna):
     """A history-row listener that reports validation macro-F1 after each epoch and stops a poor trial."""
     def on_epoch(row: dict) -> None:
@@ -163,6 +172,7 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
 
         def objective(trial) -> float:
             params = make_params(config.model, {**config.params, **cls.search_space(_Fixed(trial, fixed))})
+            _refuse(cls, params, fixed, trial, optuna)
             t = time.time()
             if cv:
                 from textladder.training import cross_validate
@@ -204,7 +214,7 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
             elif budget is not None:  # Optuna only stops starting trials at the budget: finish within it
                 took_s = (trial.duration.total_seconds() if getattr(trial, "duration", None) is not None  # a finished
                           else trial.user_attrs.get("seconds"))  # trial, or one told back from Ray (ask and tell)
-                if took_s is not None:
+                if took_s is not None and "refused" not in trial.user_attrs:  # a refused one never trained
                     took.append(took_s)
                 left = budget - (time.time() - optimizing)
                 if took and left < 0.5 * float(np.median(took)):
@@ -300,8 +310,14 @@ def _optimize_on(engine, study, payload: dict, fixed: dict, cls, trials: int | N
                    and (budget is None or time.time() - started < budget)):
                 trial = study.ask()
                 params = cls.search_space(_Fixed(trial, fixed))
-                pending[task.remote(shared, params)] = trial
                 asked += 1
+                try:
+                    config = payload["config"]
+                    _refuse(cls, make_params(config.model, {**config.params, **params}), fixed, trial, optuna)
+                except optuna.TrialPruned:
+                    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                    continue
+                pending[task.remote(shared, params)] = trial
             if not pending:
                 break
             (ref,), _ = ray.wait(list(pending), num_returns=1)

@@ -144,6 +144,13 @@ class TextClassifier:
         return params.model_dump(mode="json")
 
     @classmethod
+    def search_refuses(cls, params: Params, fixed: set[str]) -> str | None:
+        """Why a search should not train these parameters (a combination known to cost far more than it can
+        give), or None. The search records the trial as pruned, untrained, so the sampler learns to avoid
+        it. ``fixed``: the parameters the user fixed; a combination the user chose whole is not refused."""
+        return None
+
+    @classmethod
     def estimate_seconds(cls, params: Params, train_rows: int) -> float:
         """About how long training takes with ``params`` on ``train_rows`` rows (:attr:`train_cost`;
         every epoch counted, so early stopping makes it an upper bound)."""

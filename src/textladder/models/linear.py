@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Literal
 
@@ -36,7 +37,11 @@ from textladder.features import ExtraInputs
 from textladder.models.base import EXPLAIN_SAMPLES, Params, TextClassifier
 from textladder.models.registry import register
 
+log = logging.getLogger("textladder")
 MODEL_FILE = "model.skops"
+SVM_UNNORMALISED = ("LinearSVC on unnormalised tf-idf (norm=None) converges very slowly: its feature values run "
+                    "into the hundreds, and liblinear's 2,000 iterations take minutes where norm='l2' needs about "
+                    "16 (on HappyDB, one search trial took 855 s)")
 
 
 class TfidfLinearParams(Params):
@@ -98,6 +103,14 @@ class TfidfLinear(TextClassifier):
         }
         return space
 
+    @classmethod
+    def search_refuses(cls, params, fixed: set[str]) -> str | None:
+        """LinearSVC on unnormalised tf-idf: liblinear does not converge on such large feature values (on
+        HappyDB one fit ran its 2,000 iterations for minutes; 16 iterations with l2; docs/BENCHMARKS.md)."""
+        if params.classifier == "svm" and params.norm is None and not {"classifier", "norm"} <= fixed:
+            return SVM_UNNORMALISED
+        return None
+
     # The best of a 35-trial search on HappyDB (docs/BENCHMARKS.md "Search"): unigram counts with idf, l2,
     # rare words out, a lightly regularised logistic regression
     search_portfolio = [{"token_pattern": r"(?u)\b\w\w+\b", "ngram_max": 1, "char_ngrams": False, "use_idf": True,
@@ -146,6 +159,8 @@ class TfidfLinear(TextClassifier):
         return ExtraInputs({c: list(transformers[c].categories_[0]) for c in columns}) if columns else None
 
     def _fit(self, X, y, X_val=None, y_val=None):
+        if self.params.classifier == "svm" and self.params.norm is None:
+            log.warning("tfidf-linear: %s; norm='l2' or the logistic regression is much quicker", SVM_UNNORMALISED)
         try:
             return self._fit_pipeline(X, y)
         except ValueError as exc:
