@@ -187,7 +187,6 @@ def climb(data: str | Path | pd.DataFrame, config: str | Path = "quick", out: st
     from textladder.ladder import load_ladder
     from textladder.runs import leaderboard
 
-    options = dict(options)
     data_cfg, split = _data_and_split(data_path(data, out), seed, options)
     if options:
         raise TextladderError(f"climb() takes data and split options only, not {', '.join(options)}")
@@ -246,7 +245,7 @@ def find_label_issues(data: str | Path | pd.DataFrame, runs: str | Path = "runs"
     from textladder.label_issues import find_label_issues as find
     from textladder.label_issues import write
 
-    if trusted is not None and not isinstance(trusted, str | Path):
+    if trusted is not None:
         trusted = data_path(trusted, runs)
     found = find(data_path(data, runs), runs, cv=cv, top=top, progress=progress, trusted=trusted)
     if out is not None:
@@ -342,18 +341,16 @@ def predict(run, data, *, output: str | Path | None = None, min_confidence: floa
 
     import pandas as pd
 
-    from textladder.data.frames import saved_frame
+    from textladder.data.frames import data_path
     from textladder.prediction import predict_file
 
     r = _run(run)
+    if isinstance(data, list | tuple | pd.Series):
+        data, text_col = pd.DataFrame({"text": list(data)}), "text"
+    elif not isinstance(data, str | Path | pd.DataFrame):
+        raise TextladderError(f"data is a file path, a pandas DataFrame or a list of texts, not {type(data).__name__}")
     with tempfile.TemporaryDirectory(prefix="textladder-predict-") as tmp:
-        if isinstance(data, list | tuple) or (isinstance(data, pd.Series)):
-            data, text_col = pd.DataFrame({"text": list(data)}), "text"
-        if isinstance(data, pd.DataFrame):
-            data = saved_frame(data, tmp)
-        elif not isinstance(data, str | Path):
-            raise TextladderError(f"data is a file path, a pandas DataFrame or a list of texts, not "
-                                  f"{type(data).__name__}")
+        data = data_path(data, tmp)
         target = Path(output) if output is not None else Path(tmp) / "predictions.parquet"
         done = predict_file(r, data, target, text_col=text_col, id_col=id_col, runtime=runtime,
                             min_confidence=min_confidence, calibrated=calibrated, keep_text=keep_text)
@@ -396,7 +393,6 @@ def explore(data: str | Path | pd.DataFrame, out: str | Path = "explore", *, see
     from textladder.exploration import explore as write_explore
     from textladder.runs import load_data
 
-    options = dict(options)
     with tempfile.TemporaryDirectory(prefix="textladder-explore-") as tmp:
         data_cfg, split = _data_and_split(data_path(data, tmp), seed, options)
         if options:

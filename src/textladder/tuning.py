@@ -297,6 +297,7 @@ def _optimize_on(engine, study, payload: dict, fixed: dict, cls, trials: int | N
     shared = ray.put(payload)
     task = ray.remote(num_cpus=engine.cpus_per_task, num_gpus=engine.gpus_per_task, max_retries=0)(score_trial)
     metric, started, asked, pending = payload["metric"], time.time(), 0, {}
+    config = payload["config"]
     state = {"stop": False}
     study_stop = study.stop
 
@@ -312,7 +313,6 @@ def _optimize_on(engine, study, payload: dict, fixed: dict, cls, trials: int | N
                 params = cls.search_space(_Fixed(trial, fixed))
                 asked += 1
                 try:
-                    config = payload["config"]
                     _refuse(cls, make_params(config.model, {**config.params, **params}), fixed, trial, optuna)
                 except optuna.TrialPruned:
                     study.tell(trial, state=optuna.trial.TrialState.PRUNED)
