@@ -16,13 +16,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from textladder.data.split import METHODS
 from textladder.errors import TextladderError
 
 if TYPE_CHECKING:
     import pandas as pd
 
-DATA_OPTIONS = ("text_col", "label_col", "id_col", "period_col", "max_drop", "min_class_rows")
+DATA_OPTIONS = ("text_col", "label_col", "id_col", "period_col", "max_drop", "min_class_rows", "split_col")
 SPLIT_OPTIONS = ("split", "test_size", "val_size")
+GIVEN_FILES = {"test": "test_path", "val": "val_path"}  # test= / val=: the test (validation) rows in their own file
 
 
 def load(path: str | Path, runtime: str = "auto"):
@@ -68,7 +70,17 @@ def run_config(data: str | Path, model: str = "tfidf-linear", *, balance: str = 
                features: list[str] | tuple[str, ...] = (), seed: int = 42, **options: Any):
     """The :class:`~textladder.config.RunConfig` of a training: ``options`` are data options
     (``text_col``, ``label_col``, ``id_col``, ``period_col``, ``max_drop``, ``min_class_rows``), split
-    options (``split``, ``test_size``, ``val_size``), and otherwise the model's parameters."""
+    options (``split``: auto, reference, stratified, or the name of a column giving each row's part,
+    ``train``, ``val`` or ``test``; ``test``: a file of test rows, ``val``: one of validation rows;
+    ``test_size``, ``val_size``), and otherwise the model's parameters.
+
+    Example:
+        >>> cfg = run_config("sst5.csv", "fasttext", split="split", epochs=5)
+        >>> cfg.data.split_col, cfg.split.method, cfg.params
+        ('split', 'auto', {'epochs': 5})
+        >>> run_config("train.csv", test="test.csv").data.test_path
+        'test.csv'
+    """
     from textladder.config import RunConfig
 
     data_cfg, split = _data_and_split(data, seed, options)
@@ -83,11 +95,24 @@ def _data_and_split(data: str | Path, seed: int, options: dict):
     from textladder.data import SplitConfig
 
     data_opts = {k: options.pop(k) for k in DATA_OPTIONS if options.get(k) is not None}
+    data_opts.update({field: str(options.pop(k)) for k, field in GIVEN_FILES.items() if options.get(k) is not None})
     split_opts = {k: options.pop(k) for k in SPLIT_OPTIONS if k in options}
     method = split_opts.pop("split", None) or "auto"
-    for k in DATA_OPTIONS:
+    if method not in METHODS:  # a column of the data that gives each row's part
+        if data_opts.get("split_col", method) != method:
+            raise TextladderError(f"split='{method}' and split_col='{data_opts['split_col']}' disagree")
+        data_opts["split_col"], method = method, "auto"
+    for k in (*DATA_OPTIONS, *GIVEN_FILES):
         options.pop(k, None)
     return DataConfig(path=str(data), **data_opts), SplitConfig(method=method, seed=seed, **split_opts)
+
+
+def _given_files(options: dict, runs: str | Path) -> dict:
+    """``options`` with a DataFrame given as ``test=`` or ``val=`` saved as a file under ``runs`` (as the
+    data is: :func:`~textladder.data.frames.data_path`)."""
+    from textladder.data.frames import data_path
+
+    return {k: data_path(v, runs) if k in GIVEN_FILES and v is not None else v for k, v in options.items()}
 
 
 def train(data: str | Path | pd.DataFrame, model: str = "tfidf-linear", out: str | Path = "runs", *,
@@ -108,7 +133,7 @@ def train(data: str | Path | pd.DataFrame, model: str = "tfidf-linear", out: str
     from textladder.runs import Run
     from textladder.training import train as train_run
 
-    config = run_config(data_path(data, out), model, **options)
+    config = run_config(data_path(data, out), model, **_given_files(options, out))
     config = config.model_copy(update={"cv": cv, "fit_on": "train+val" if cv else "train"})
     path = train_run(config, out, name=name, resume=resume, progress=progress, overwrite=overwrite)
     if path is None:
@@ -147,7 +172,7 @@ def search(data: str | Path | pd.DataFrame, model: str = "tfidf-linear", out: st
 
     runner = Engine.make(engine, ray_address)
     try:
-        config = run_config(data_path(data, out), model, **options)
+        config = run_config(data_path(data, out), model, **_given_files(options, out))
         return run_search(config, out, trials=trials, budget=_seconds(budget), metric=metric, cv=cv, refit=refit,
                           engine=runner, tracker=Tracker.make(track))
     finally:
@@ -187,6 +212,7 @@ def climb(data: str | Path | pd.DataFrame, config: str | Path = "quick", out: st
     from textladder.ladder import load_ladder
     from textladder.runs import leaderboard
 
+    options = _given_files(options, out)
     data_cfg, split = _data_and_split(data_path(data, out), seed, options)
     if options:
         raise TextladderError(f"climb() takes data and split options only, not {', '.join(options)}")
@@ -226,7 +252,7 @@ def climb(data: str | Path | pd.DataFrame, config: str | Path = "quick", out: st
 
 def find_label_issues(data: str | Path | pd.DataFrame, runs: str | Path = "runs", *, cv: int = 5,
                       top: int | None = None, out: str | Path | None = None, progress: bool = False,
-                      trusted: str | Path | pd.DataFrame | None = None):
+                      trusted: str | Path | pd.DataFrame | None = None, seed: int = 42, **options: Any):
     """The rows of ``data`` whose label looks wrong, as ``textladder label-issues`` finds them: a
     :class:`~textladder.label_issues.LabelIssues` (``.issues``: id, text, given_label, suggested_label,
     score, most likely wrong first; ``.duplicates``: near-duplicate texts with conflicting labels). The
@@ -235,6 +261,7 @@ def find_label_issues(data: str | Path | pd.DataFrame, runs: str | Path = "runs"
     ``trusted``: labels people checked on some rows (a column of ``data``, empty where unchecked, or a
     CSV/Parquet file or DataFrame of id and label); the ranking is then learned from where they disagree with the
     given labels (:func:`textladder.label_issues.trusted_scores`), and ``.issues`` gets ``trusted_label``.
+    ``options`` are data and split options, as :func:`run_config` takes them (``split="COL"``, ``test=``).
 
     Example:
         >>> found = find_label_issues("hm_train.csv", runs="runs", top=200)  # doctest: +SKIP
@@ -247,7 +274,12 @@ def find_label_issues(data: str | Path | pd.DataFrame, runs: str | Path = "runs"
 
     if trusted is not None:
         trusted = data_path(trusted, runs)
-    found = find(data_path(data, runs), runs, cv=cv, top=top, progress=progress, trusted=trusted)
+    options = _given_files(options, runs)
+    data_cfg, split = _data_and_split(data_path(data, runs), seed, options)
+    if options:
+        raise TextladderError(f"find_label_issues() takes data and split options only, not {', '.join(options)}")
+    found = find(data_cfg.path, runs, cv=cv, top=top, progress=progress, trusted=trusted, seed=seed,
+                 data_config=data_cfg, split=split)
     if out is not None:
         write(found, out)
     return found
@@ -394,6 +426,7 @@ def explore(data: str | Path | pd.DataFrame, out: str | Path = "explore", *, see
     from textladder.runs import load_data
 
     with tempfile.TemporaryDirectory(prefix="textladder-explore-") as tmp:
+        options = _given_files(options, tmp)
         data_cfg, split = _data_and_split(data_path(data, tmp), seed, options)
         if options:
             raise TextladderError(f"explore() takes data and split options only, not {', '.join(options)}")

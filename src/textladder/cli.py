@@ -216,12 +216,24 @@ MinClassRows = Annotated[int, typer.Option(
     help="Drop classes with fewer rows than this, with a warning (a stratified split needs 3 of each).")]
 
 
-def _split_config(split: str, test_size, val_size, seed):
-    from textladder.data import SplitConfig
+SplitCol = Annotated[Optional[str], typer.Option(
+    "--split-col", help="A column giving each row's part of a given split: train, val, test (val optional: "
+                        "else --val-size of train is held out). Test rows are never used to choose.")]
+TestData = Annotated[Optional[Path], typer.Option(
+    "--test-data", help="A file of test rows, with DATA's columns: DATA is then train (and validation, unless "
+                        "--val-data). Test rows are never used to choose.")]
+ValData = Annotated[Optional[Path], typer.Option("--val-data", help="With --test-data: a file of validation rows.")]
+
+
+def _data_options(data, seed: int, split: str = "auto", **options):
+    """The data and split configs of a command's data options, made as the Python API makes them."""
+    from textladder.api import _data_and_split
 
     if split not in ("auto", "reference", "stratified"):
-        raise TextladderError(f"--split must be auto, reference or stratified, not '{split}'")
-    return SplitConfig(method=split, test_size=test_size, val_size=val_size, seed=seed)
+        raise TextladderError(f"--split must be auto, reference or stratified, not '{split}' (a column that gives "
+                              "each row's part is --split-col)")
+    options = {k: v for k, v in options.items() if v is not None}
+    return _data_and_split(_data_path(data), seed, {"split": split, **options})
 
 
 # Commands ---------------------------------------------------------------------------------------
@@ -259,6 +271,7 @@ def train(
     text_col: TextCol = None, label_col: LabelCol = None, id_col: IdCol = None, period_col: PeriodCol = None,
     max_drop: MaxDrop = 0.05, min_class_rows: MinClassRows = 0,
     split: SplitOpt = "auto", test_size: TestSize = None, val_size: ValSize = None, seed: Seed = 42,
+    split_col: SplitCol = None, test_data: TestData = None, val_data: ValData = None,
     track: TrackOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also log debug messages.")] = False,
 ):
@@ -269,7 +282,7 @@ def train(
     """
     _setup_logging(verbose)
     with _errors():
-        from textladder.config import DataConfig, RunConfig
+        from textladder.config import RunConfig
         from textladder.training import train as train_run
 
         params = _parse_sets(set_ or [])
@@ -288,13 +301,13 @@ def train(
 
         check(balance, BALANCE, "--balance")
         extra = [f.strip() for f in (features or "").split(",") if f.strip()]
-        path = _data_path(data)
-        config = RunConfig(
-            model=model, params=params, trainer=trainer, seed=seed, balance=balance, features=extra,
-            data=DataConfig(path=str(path), text_col=text_col, label_col=label_col, id_col=id_col,
-                            period_col=period_col, max_drop=max_drop, min_class_rows=min_class_rows),
-            split=_split_config(split, test_size, val_size, seed), cv=cv,
-        )
+        data_cfg, split_cfg = _data_options(
+            data, seed, split, text_col=text_col, label_col=label_col, id_col=id_col, period_col=period_col,
+            max_drop=max_drop, min_class_rows=min_class_rows, test_size=test_size, val_size=val_size,
+            split_col=split_col, test=test_data, val=val_data)
+        path = Path(data_cfg.path)
+        config = RunConfig(model=model, params=params, trainer=trainer, seed=seed, balance=balance, features=extra,
+                           data=data_cfg, split=split_cfg, cv=cv)
         from textladder.config import resolve
 
         model_cls, _ = resolve(config)  # fail fast on bad parameters, extra inputs or SMOTE, before reading data
@@ -506,6 +519,7 @@ def ladder(
     text_col: TextCol = None, label_col: LabelCol = None, id_col: IdCol = None, period_col: PeriodCol = None,
     max_drop: MaxDrop = 0.05, min_class_rows: MinClassRows = 0,
     split: SplitOpt = "auto", test_size: TestSize = None, val_size: ValSize = None, seed: Seed = 42,
+    split_col: SplitCol = None, test_data: TestData = None, val_data: ValData = None,
     engine: EngineOpt = "local", ray_address: RayAddress = None, track: TrackOpt = None,
 ):
     """Climb a whole ladder in one command: train every rung not finished yet, build the ensembles,
@@ -516,27 +530,25 @@ def ladder(
     """
     _setup_logging()
     with _errors():
-        from textladder.config import DataConfig
         from textladder.ladder import climb, load_ladder
 
+        data_cfg, split_cfg = _data_options(
+            data, seed, split, text_col=text_col, label_col=label_col, id_col=id_col, period_col=period_col,
+            max_drop=max_drop, min_class_rows=min_class_rows, test_size=test_size, val_size=val_size,
+            split_col=split_col, test=test_data, val=val_data)
         eng = _engine(engine, ray_address)
         if config == "auto":
-            return _ladder_auto(data, runs_dir, budget or "10m", not no_report,
-                                DataConfig(path=str(_data_path(data)), text_col=text_col, label_col=label_col,
-                                           id_col=id_col, period_col=period_col, max_drop=max_drop,
-                                           min_class_rows=min_class_rows),
-                                _split_config(split, test_size, val_size, seed), seed, _tracker(track), eng)
+            return _ladder_auto(data, runs_dir, budget or "10m", not no_report, data_cfg, split_cfg, seed,
+                                _tracker(track), eng)
         if budget is not None:
             raise TextladderError("--budget applies to --config auto; a preset or TOML ladder trains each rung as written")
         spec = load_ladder(config)
         if seed != spec.seed:
             spec = spec.model_copy(update={"seed": seed})
-        path = _data_path(data)
-        data_cfg = DataConfig(path=str(path), text_col=text_col, label_col=label_col, id_col=id_col,
-                              period_col=period_col, max_drop=max_drop, min_class_rows=min_class_rows)
+        path = Path(data_cfg.path)
         log.info("ladder %s: %d rungs on %s into %s", config, len(spec.rungs), path.name, runs_dir)
         try:
-            result = climb(spec, data_cfg, runs_dir, split=_split_config(split, test_size, val_size, seed),
+            result = climb(spec, data_cfg, runs_dir, split=split_cfg,
                            report=not no_report, progress=err.is_terminal, engine=eng, tracker=_tracker(track))
         finally:
             eng.stop()
@@ -600,6 +612,7 @@ def search(
     text_col: TextCol = None, label_col: LabelCol = None, id_col: IdCol = None, period_col: PeriodCol = None,
     max_drop: MaxDrop = 0.05, min_class_rows: MinClassRows = 0,
     split: SplitOpt = "auto", test_size: TestSize = None, val_size: ValSize = None, seed: Seed = 42,
+    split_col: SplitCol = None, test_data: TestData = None, val_data: ValData = None,
     engine: EngineOpt = "local", ray_address: RayAddress = None, track: TrackOpt = None,
 ):
     """Search a rung's parameters on validation (Optuna, TPE, seeded; the defaults are the first trial),
@@ -612,18 +625,19 @@ def search(
     _setup_logging()
     with _errors():
         from textladder.choices import BALANCE, check
-        from textladder.config import DataConfig, RunConfig
+        from textladder.config import RunConfig
         from textladder.tuning import search as run_search
 
         check(balance, BALANCE, "--balance")
         if trials is None and budget is None:
             raise TextladderError("say how long to search: --trials N and/or --budget 15m")
-        path = _data_path(data)
+        data_cfg, split_cfg = _data_options(
+            data, seed, split, text_col=text_col, label_col=label_col, id_col=id_col, period_col=period_col,
+            max_drop=max_drop, min_class_rows=min_class_rows, test_size=test_size, val_size=val_size,
+            split_col=split_col, test=test_data, val=val_data)
         config = RunConfig(model=model, params=_parse_sets(set_ or []), seed=seed, balance=balance,
                            features=[f.strip() for f in (features or "").split(",") if f.strip()],
-                           data=DataConfig(path=str(path), text_col=text_col, label_col=label_col, id_col=id_col,
-                                           period_col=period_col, max_drop=max_drop, min_class_rows=min_class_rows),
-                           split=_split_config(split, test_size, val_size, seed))
+                           data=data_cfg, split=split_cfg)
         if autotune:
             from textladder.tuning import autotune as run_autotune
 
@@ -659,6 +673,8 @@ def label_issues(
     cv: Annotated[int, typer.Option("--cv", min=2, help="Folds, when a run has to be cross-validated first.")] = 5,
     top: Annotated[Optional[int], typer.Option("--top", min=1, help="Keep only the N most likely wrong rows (with --trusted: list the N most likely wrong, even beyond the rows flagged).")] = None,
     show: Annotated[int, typer.Option("--show", min=0, help="Rows to print.")] = 10,
+    split_col: SplitCol = None, test_data: TestData = None, val_data: ValData = None,
+    val_size: ValSize = None, seed: Seed = 42,
     trusted: Annotated[Optional[str], typer.Option("--trusted", help="Labels people checked on some rows: a column of DATA (empty where unchecked) or a CSV/Parquet file of id and label (HappyDB: ground_truth_train.csv). The ranking is then learned from where they disagree with the given labels, instead of confident learning; the CSV gets a trusted_label column.")] = None,
 ):
     """Rank the rows whose label looks wrong (confident learning on out-of-fold probabilities, cleanlab),
@@ -670,8 +686,10 @@ def label_issues(
     with _errors():
         from textladder.label_issues import ISSUES_FILE, duplicates_path, find_label_issues, write
 
-        path = _data_path(data)
-        found = find_label_issues(path, runs_dir, cv=cv, top=top, progress=True, trusted=trusted)
+        data_cfg, split_cfg = _data_options(data, seed, split_col=split_col, test=test_data, val=val_data,
+                                            val_size=val_size)
+        found = find_label_issues(data_cfg.path, runs_dir, cv=cv, top=top, progress=True, trusted=trusted,
+                                  data_config=data_cfg, split=split_cfg)
         target = output or runs_dir / ISSUES_FILE
         write(found, target)
         if target.resolve() != (runs_dir / ISSUES_FILE).resolve():  # the copy the report shows
@@ -831,20 +849,23 @@ def explore(
     text_col: TextCol = None, label_col: LabelCol = None, id_col: IdCol = None, period_col: PeriodCol = None,
     max_drop: MaxDrop = 0.05, min_class_rows: MinClassRows = 0,
     split: SplitOpt = "auto", test_size: TestSize = None, val_size: ValSize = None, seed: Seed = 42,
+    split_col: SplitCol = None, test_data: TestData = None, val_data: ValData = None,
 ):
     """Summarise a dataset: class balance (pie and bar), token lengths, split sizes, a suggested sequence length."""
     _setup_logging()
     with _errors():
-        from textladder.data import load_dataset
         from textladder.exploration import explore as run_explore
+        from textladder.runs import load_data
 
-        path = _data_path(data)
+        data_cfg, split_cfg = _data_options(
+            data, seed, split, text_col=text_col, label_col=label_col, id_col=id_col, period_col=period_col,
+            max_drop=max_drop, min_class_rows=min_class_rows, test_size=test_size, val_size=val_size,
+            split_col=split_col, test=test_data, val=val_data)
+        path = Path(data_cfg.path)
         with _file_progress(path, f"reading {path.name}") as progress:
-            ds = load_dataset(path, text_col=text_col, label_col=label_col, id_col=id_col,
-                              period_col=period_col, max_drop=max_drop, on_progress=progress,
-                              min_class_rows=min_class_rows)
+            ds = load_data(data_cfg, on_progress=progress)
         log.info("%s: detected format '%s'", path, ds.format)
-        s = run_explore(ds, out_dir, _split_config(split, test_size, val_size, seed))
+        s = run_explore(ds, out_dir, split_cfg)
         table = Table(title=f"{path.name}: {s['rows']:,} rows, format {s['format']}")
         table.add_column("class")
         table.add_column("rows", justify="right")

@@ -16,6 +16,7 @@ from textladder import __version__
 from textladder.choices import TRAINER_KEYS, Balance, Feature
 from textladder.data.dataset import DEFAULT_MAX_DROP
 from textladder.data.split import SplitConfig
+from textladder.errors import TextladderError, option
 
 
 class DataConfig(BaseModel):
@@ -31,8 +32,27 @@ class DataConfig(BaseModel):
     period_col: str | None = None
     max_drop: float = Field(DEFAULT_MAX_DROP, ge=0, le=1)
     min_class_rows: int = Field(0, ge=0, description="drop classes with fewer rows (0: keep every class)")
-    sha256: str | None = None
+    split_col: str | None = Field(None, description="a column giving each row's part: train, val or test")
+    test_path: str | None = Field(None, description="a file of test rows: the split is given (path: train, "
+                                                    "and validation unless val_path)")
+    val_path: str | None = Field(None, description="with test_path, a file of validation rows")
+    sha256: str | None = None  # of the file, or of every file's in order when the split comes in files
     rows: int | None = None
+
+    @model_validator(mode="after")
+    def _one_given_split(self):
+        if self.val_path is not None and self.test_path is None:
+            raise TextladderError(f"{option('val_data')} needs {option('test_data')}: validation rows are otherwise "
+                                  "held out of the data")
+        if self.split_col is not None and self.test_path is not None:
+            raise TextladderError(f"give the split by a column ({option('split_col')}) or by files "
+                                  f"({option('test_data')}), not both")
+        return self
+
+    @property
+    def given_split(self) -> bool:
+        """Whether the data says which rows are test (a split column or a test file)."""
+        return self.split_col is not None or self.test_path is not None
 
 
 class TrainerOptions(BaseModel):

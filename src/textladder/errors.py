@@ -33,6 +33,10 @@ def flag(name: str) -> str:
     return option(name, "\x1d")
 
 
+# Options the Python API spells otherwise than the flag: --test-data FILE is test=FILE, --split-col COL split=COL
+PYTHON_NAMES = {"test_data": "test", "val_data": "val", "split_col": "split"}
+
+
 def render(text: str, cli: bool = False) -> str:
     """``text`` with its options written for Python callers, or for the command line (``cli``)."""
     def one(m: re.Match) -> str:
@@ -40,6 +44,7 @@ def render(text: str, cli: bool = False) -> str:
         if not cli:
             if value == "\x1d":
                 return f"{name}=True"
+            name = PYTHON_NAMES.get(name, name)
             return value if name == "set" else (f"{name}={value}" if value else name)
         dashed = "--" + name.replace("_", "-")
         return f"{dashed} {value}" if value and value != "\x1d" else dashed

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from textladder.data import Dataset, SplitConfig, make_split
+from textladder.data import Dataset, SplitConfig, split_dataset
 from textladder.errors import TextladderError, option
 from textladder.files import atomic_folder, lock, write_json
 from textladder.text import token_lengths
@@ -37,10 +37,9 @@ def summarize(ds: Dataset, split: SplitConfig | None = None) -> tuple[dict, np.n
     """The summary dict and the token length of each text."""
     lengths = token_lengths(ds.texts)
     counts = ds.class_counts()
-    split_cfg = (split or SplitConfig()).resolve(ds.format, len(ds))
     sizes = None
     if ds.labels is not None:
-        parts = make_split(ds.labels, split_cfg)
+        split_cfg, parts = split_dataset(ds, split or SplitConfig())
         sizes = {"method": split_cfg.method, "train": len(parts.train), "val": len(parts.val),
                  "test": len(parts.test)}
     summary = {

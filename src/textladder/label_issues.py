@@ -226,11 +226,15 @@ def trusted_scores(texts, given, probas: list[np.ndarray], checked: np.ndarray, 
     return score, instead.argmax(axis=1)
 
 
-def out_of_fold(runs_dir: str | Path, data_path: str | Path, cv: int = 5, progress: bool = False):
+def out_of_fold(runs_dir: str | Path, data_path: str | Path, cv: int = 5, progress: bool = False,
+                data_config=None, split=None):
     """The out-of-fold probabilities of the rows of ``data_path``: those of every run in ``runs_dir``
     cross-validated on that file with the same rows, classes and split (the best run's), else those of
     a new cross-validated run of the best non-ensemble run there (a tfidf-linear run when there is
-    none). Returns ``(runs, ids, true labels, one probability array per run, classes)``."""
+    none). ``data_config`` and ``split`` (a :class:`~textladder.config.DataConfig` and a
+    :class:`~textladder.data.SplitConfig`) say how to read and split the file: only runs with the same
+    given split (split column or test file) count, and a new run uses them.
+    Returns ``(runs, ids, true labels, one probability array per run, classes)``."""
     from textladder.config import DataConfig, RunConfig
     from textladder.runs import OOF_PREDICTIONS, Run, leaderboard, list_runs
     from textladder.training import train
@@ -238,7 +242,9 @@ def out_of_fold(runs_dir: str | Path, data_path: str | Path, cv: int = 5, progre
     runs_dir = Path(runs_dir)
     runs = list_runs(runs_dir) if runs_dir.is_dir() else []
     target = Path(data_path).resolve()
-    mine = [r for r in runs if Path(r.config.data.path).resolve() == target]
+    given = ("split_col", "test_path", "val_path")
+    mine = [r for r in runs if Path(r.config.data.path).resolve() == target
+            and (data_config is None or all(getattr(r.config.data, k) == getattr(data_config, k) for k in given))]
     with_oof = [r for r in mine if (r.path / OOF_PREDICTIONS).is_file()]
     if not with_oof:
         candidates = [r for r in mine if r.config.model != "ensemble"]
@@ -248,7 +254,9 @@ def out_of_fold(runs_dir: str | Path, data_path: str | Path, cv: int = 5, progre
             log.info("no run of %s has out-of-fold predictions: cross-validating the best run on validation, %s "
                      "(%s), with %d folds", data_path, best.name, best.config.model, cv)
         else:
-            config = RunConfig(model="tfidf-linear", cv=cv, fit_on="train+val", data=DataConfig(path=str(data_path)))
+            config = RunConfig(model="tfidf-linear", cv=cv, fit_on="train+val",
+                               data=data_config or DataConfig(path=str(data_path)),
+                               **({"split": split, "seed": split.seed} if split is not None else {}))
             log.info("no run of %s in %s: cross-validating tfidf-linear with %d folds", data_path, runs_dir, cv)
         with_oof = [Run.open(train(config, runs_dir, progress=progress))]
     ranked = [Run.open(runs_dir / row["run"]) for row in leaderboard(with_oof)]
@@ -269,20 +277,23 @@ def out_of_fold(runs_dir: str | Path, data_path: str | Path, cv: int = 5, progre
 
 
 def find_label_issues(data: str | Path, runs_dir: str | Path = "runs", cv: int = 5, top: int | None = None,
-                      progress: bool = False, trusted: str | Path | None = None, seed: int = 42) -> LabelIssues:
+                      progress: bool = False, trusted: str | Path | None = None, seed: int = 42,
+                      data_config=None, split=None) -> LabelIssues:
     """Rank the train+val rows of ``data`` whose label looks wrong (see the module docstring) and list the
     conflicting duplicates of the whole file. ``top`` keeps that many issues. ``trusted``: labels people
     checked, a column of ``data`` (empty where unchecked) or a CSV/Parquet file of id and label; the
     ranking is then learned from them (:func:`trusted_scores`) instead of confident learning, as many
     rows are flagged as the scores add up to, and ``top`` lists the ``top`` most likely wrong rows even
-    beyond them; ``seed`` draws its folds.
+    beyond them; ``seed`` draws its folds. ``data_config`` and ``split``: how to read and split ``data``
+    (a given split's test rows are never scored), as :func:`out_of_fold` takes them.
 
     Example:
         >>> found = find_label_issues("hm_train.csv", "runs", top=100)  # doctest: +SKIP
     """
     from textladder.runs import Run, load_data
 
-    runs, ids, y, probas, classes = out_of_fold(runs_dir, data, cv=cv, progress=progress)
+    runs, ids, y, probas, classes = out_of_fold(runs_dir, data, cv=cv, progress=progress, data_config=data_config,
+                                                split=split)
     config = Run.open(Path(runs_dir) / runs[0]).config
     ds = load_data(config)
     text_of = dict(zip(ds.ids.tolist(), ds.texts.tolist()))

@@ -40,7 +40,7 @@ from textladder.config import DataConfig, RunConfig
 from textladder.data.split import SplitConfig
 from textladder.errors import TextladderError
 from textladder.files import lock
-from textladder.runs import Run, list_runs
+from textladder.runs import Run, data_sha256, list_runs
 
 log = logging.getLogger("textladder")
 
@@ -114,7 +114,6 @@ def finished(runs_dir: str | Path, config: RunConfig) -> Run | None:
     """A finished run in ``runs_dir`` of this config (model, parameters through today's defaults, balance,
     features, the same data file contents and split), else None."""
     from textladder.config import resolve
-    from textladder.data import file_sha256
 
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
@@ -135,11 +134,13 @@ def finished(runs_dir: str | Path, config: RunConfig) -> Run | None:
             continue
         if (saved.params, saved.balance) != (wanted.params, wanted.balance):
             continue
-        if c.data.min_class_rows != config.data.min_class_rows:
+        given = ("min_class_rows", "split_col", "test_path", "val_path")
+        if any(getattr(c.data, k) != getattr(config.data, k) for k in given):
             continue
-        if sha is None and Path(config.data.path).is_file():
-            sha = file_sha256(config.data.path)
-        if c.data.sha256 != sha or c.split != config.split.resolve(c.data.format or "", c.data.rows):
+        if sha is None:
+            sha = data_sha256(config.data)
+        if c.data.sha256 != sha or c.split != config.split.resolve(c.data.format or "", c.data.rows,
+                                                                   given=config.data.given_split):
             continue
         return run
     return None
@@ -259,7 +260,7 @@ def train_rows(data: DataConfig, split: SplitConfig) -> int | None:
         fmt = detect(columns_of(data.path))
     except (OSError, TextladderError, csv.Error, ValueError):
         return None
-    return split.resolve(fmt.name if fmt is not None else "generic", rows).train_rows(rows)
+    return split.resolve(fmt.name if fmt is not None else "generic", rows, given=data.given_split).train_rows(rows)
 
 
 class LadderClock:

@@ -28,6 +28,8 @@ from pydantic import ValidationError
 
 from textladder.config import DataConfig, RunConfig
 from textladder.data import Dataset, load_dataset
+from textladder.data.dataset import combined_sha256, join_parts
+from textladder.files import sha256_file
 from textladder.errors import RunError, TextladderError, option
 from textladder.evaluation import metrics, summary_line, write_artifacts
 from textladder.files import atomic_folder, verify_checksums, write_checksums, write_json
@@ -206,9 +208,22 @@ def load_data(config: RunConfig | DataConfig, on_progress=None) -> Dataset:
     run's extra input columns."""
     d = config if isinstance(config, DataConfig) else config.data
     features = [] if isinstance(config, DataConfig) else config.features
-    return load_dataset(d.path, text_col=d.text_col, label_col=d.label_col, id_col=d.id_col,
-                        period_col=d.period_col, max_drop=d.max_drop, on_progress=on_progress,
-                        min_class_rows=d.min_class_rows, features=features)
+    files = {"train": d.path, "test": d.test_path, "val": d.val_path}
+    parts = {part: load_dataset(path, text_col=d.text_col, label_col=d.label_col, id_col=d.id_col,
+                                period_col=d.period_col, max_drop=d.max_drop, on_progress=on_progress,
+                                min_class_rows=d.min_class_rows if part == "train" else 0, features=features,
+                                split_col=d.split_col, min_classes=2 if part == "train" else 1)
+             for part, path in files.items() if path is not None}
+    return parts["train"] if len(parts) == 1 else join_parts(parts)
+
+
+def data_sha256(d: DataConfig) -> str | None:
+    """The sha256 a run records of the data ``d`` names (of every file's in order when the split comes in
+    files), or None when a file is not there."""
+    paths = [p for p in (d.path, d.test_path, d.val_path) if p is not None]
+    if not all(Path(p).is_file() for p in paths):
+        return None
+    return combined_sha256([sha256_file(p) for p in paths])
 
 
 def predictions_frame(ids, classes: list[str], proba: np.ndarray, y_true: np.ndarray | None = None,

@@ -20,7 +20,7 @@ import numpy as np
 from textladder.balance import balanced_weights, counts, resample_indices
 from textladder.choices import RESAMPLING
 from textladder.config import RunConfig, resolve
-from textladder.data import make_split
+from textladder.data import split_dataset
 from textladder.errors import Interrupted, TextladderError, flag  # noqa: F401 (Interrupted: re-exported)
 from textladder.files import disk_full, is_disk_full, lock, write_json
 from textladder.models import TrainingContext, make_params
@@ -130,14 +130,13 @@ def _train(config: RunConfig, runs_dir, name, on_progress, resume, progress, ove
         raise TextladderError(f"model '{config.model}' trains in one step; {flag('resume')} applies to the "
                               "neural rungs")
     ds = load_data(config, on_progress)
-    split_cfg = config.split.resolve(ds.format, len(ds))
+    split_cfg, split = split_dataset(ds, config.split)
     data = config.data.model_copy(update={
         "format": ds.format, "text_col": ds.columns.text, "label_col": ds.columns.label,
         "id_col": ds.columns.id, "period_col": ds.columns.period,
         "sha256": ds.sha256, "rows": len(ds),  # the hash of the bytes actually read
     })
     config = config.model_copy(update={"data": data, "split": split_cfg, "params": params.model_dump()})
-    split = make_split(ds.labels, split_cfg)
     classes = ds.classes
     y = encode(ds.labels, classes)
     train_ds, val_ds, test_ds = ds.subset(split.train), ds.subset(split.val), ds.subset(split.test)

@@ -35,7 +35,7 @@ import numpy as np
 from textladder.balance import resample_indices
 from textladder.choices import RESAMPLING, check
 from textladder.config import RunConfig, resolve
-from textladder.data import make_split
+from textladder.data import split_dataset
 from textladder.errors import TextladderError
 from textladder.evaluation import metrics
 from textladder.files import atomic_file, lock, write_json
@@ -349,10 +349,10 @@ def _optimize_on(engine, study, payload: dict, fixed: dict, cls, trials: int | N
 def _read(config: RunConfig):
     """The data a search reads once: ``(config with the data's hash and resolved split, dataset, split)``."""
     ds = load_data(config)
-    split_cfg = config.split.resolve(ds.format, len(ds))
+    split_cfg, split = split_dataset(ds, config.split)
     config = config.model_copy(update={"split": split_cfg, "data": config.data.model_copy(
         update={"sha256": ds.sha256, "format": ds.format, "rows": len(ds)})})
-    return config, ds, make_split(ds.labels, split_cfg)
+    return config, ds, split
 
 
 def autotune(config: RunConfig, runs_dir: str | Path, budget: float) -> Run:

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,7 @@ class Dataset:
     dropped: dict[str, int] = field(default_factory=dict)
     sha256: str | None = None  # of the bytes that were read
     extra: dict[str, np.ndarray] = field(default_factory=dict)  # extra input columns, by feature name
+    parts: np.ndarray | None = None  # a given split: "train", "val" or "test" per row (None: textladder splits)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -86,6 +88,7 @@ class Dataset:
             None if self.period is None else self.period[index],
             self.lines[index], self.line_kind, dict(self.dropped), self.sha256,
             {name: values[index] for name, values in self.extra.items()},
+            None if self.parts is None else self.parts[index],
         )
 
     def frame(self) -> pd.DataFrame:
@@ -169,6 +172,8 @@ def load_dataset(
     on_progress=None,
     min_class_rows: int = 0,
     features: list[str] | tuple[str, ...] = (),
+    split_col: str | None = None,
+    min_classes: int = 2,
 ) -> Dataset:
     """Read, detect, validate and clean a dataset file.
 
@@ -178,14 +183,23 @@ def load_dataset(
     is empty or spelled as a missing value (``NaN``, ``None``, ``null``, ``N/A``...:
     :data:`MISSING_LABELS`, any case). Duplicate ids with the same label keep their
     first row; with different labels they are an error. Classes with fewer than
-    ``min_class_rows`` rows are dropped with a warning. Fewer than two classes is an error.
+    ``min_class_rows`` rows are dropped with a warning. Fewer than ``min_classes`` classes is an error (two:
+    a classifier needs them; one for a file of a split's test or validation rows).
     ``features`` names extra input columns to keep (``period`` means the file's period column).
+    ``split_col`` names a column that gives each row's part of a given split (``train``, ``val``, ``test``;
+    ``dev`` and ``validation`` mean ``val``): any other value is an error that names the values found.
     """
     p = Path(path)
     kind = file_kind(p)
     columns = columns_of(p)
     fmt, cols = resolve_columns(p, columns, text_col, label_col, id_col, period_col, require_label, kind=kind)
     sources = {f: feature_column(f, cols, columns, p, kind) for f in features}
+    if split_col is not None and split_col not in columns:
+        raise DataError(p, f"no split column '{split_col}'; columns are: {', '.join(columns)}",
+                        **({"line": 1} if kind == "csv" else {}))
+    if split_col is not None and split_col in (cols.text, cols.label):
+        raise DataError(p, f"column '{split_col}' is the {'text' if split_col == cols.text else 'label'} column; "
+                           "it cannot also be the split column")
     receipt = Receipt()
     table = read_table(p, on_progress=on_progress, receipt=receipt)
     line_kind = "line" if kind == "csv" else "row"
@@ -241,7 +255,7 @@ def load_dataset(
         if odd:
             log.warning("%s: class '%s' (%d rows) looks like a missing-value marker; if it means 'no label', "
                         "remove those rows or leave the label empty", p, odd[0], int((labels == odd[0]).sum()))
-        if require_label and len(classes) < 2:
+        if require_label and len(classes) < min_classes:
             only = f"'{classes[0]}'" if classes else "none"
             raise DataError(p, f"only one class ({only}) in column '{cols.label}'; a classifier needs at least two")
     period = None
@@ -255,7 +269,87 @@ def load_dataset(
         dropped=dropped, sha256=receipt.sha256,
         extra={f: table[c].astype(object).where(table[c].notna(), "").astype(str).str.strip().to_numpy(dtype=object)
                for f, c in sources.items()},
+        parts=None if split_col is None else split_parts(p, table[split_col], table[LINE], line_kind),
     )
+
+
+SPLIT_PARTS = ("train", "val", "test")
+_PART_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
+               "dev": "val", "test": "test"}
+
+
+def split_parts(path: Path, values: pd.Series, lines: pd.Series, line_kind: str) -> np.ndarray:
+    """Each row's part of a given split (``train``, ``val`` or ``test``), from a split column's values (any
+    case; ``dev``, ``valid`` and ``validation`` mean ``val``, ``training`` means ``train``). Any other
+    value, an empty one included, is a :class:`DataError` at its first row naming every value found.
+
+    Example:
+        >>> split_parts(Path("d.csv"), pd.Series(["train", "Dev", "test"]), pd.Series([2, 3, 4]), "line").tolist()
+        ['train', 'val', 'test']
+    """
+    raw = values.astype(object).where(values.notna(), "").astype(str).str.strip()
+    parts = raw.str.lower().map(_PART_NAMES)
+    bad = parts.isna().to_numpy()
+    if bad.any():
+        found = raw.value_counts()
+        shown = ", ".join(f"'{v}' ({n:,})" for v, n in found.items() if v.lower() not in _PART_NAMES)
+        known = ", ".join(f"'{v}' ({n:,})" for v, n in found.items() if v.lower() in _PART_NAMES)
+        raise DataError(path, f"split column '{values.name}' has values other than train, val, test: {shown}"
+                              f"{'; the others are ' + known if known else ''}",
+                        **{line_kind: int(lines.iat[int(np.flatnonzero(bad)[0])])})
+    return parts.to_numpy(dtype=object)
+
+
+def join_parts(parts: dict[str, Dataset]) -> Dataset:
+    """One dataset of a given split from a file per part (``train``, ``test``, and ``val`` when given):
+    rows keep their file's order, train first. Rows of a file without ids are numbered by line, so the
+    ids of the test and validation files are prefixed with their part (``test:2``) to stay apart; ids
+    that two files share are an error naming both files.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (d / "a.csv").write_text("text,label\\ngood,joy\\nbad,sad\\n")
+        >>> _ = (d / "b.csv").write_text("text,label\\nfine,joy\\n")
+        >>> both = join_parts({"train": load_dataset(d / "a.csv"), "test": load_dataset(d / "b.csv", min_classes=1)})
+        >>> both.ids.tolist(), both.parts.tolist()
+        (['2', '3', 'test:2'], ['train', 'train', 'test'])
+    """
+    first = parts["train"]
+    seen: dict[str, str] = {}
+    ids = []
+    for part, ds in parts.items():
+        own = ds.ids if ds.columns.id is not None or part == "train" else np.array(
+            [f"{part}:{i}" for i in ds.ids], dtype=object)
+        clash = [i for i in own.tolist() if i in seen]
+        if clash:
+            raise DataError(ds.path, f"id '{clash[0]}' is in {seen[clash[0]]} too ({len(clash):,} ids are in both "
+                                     "files); the parts of a split must not share rows")
+        seen.update(dict.fromkeys(own.tolist(), ds.path))
+        ids.append(own)
+    values = list(parts.values())
+    dropped: dict[str, int] = {}
+    for ds in values:
+        for reason, n in ds.dropped.items():
+            dropped[reason] = dropped.get(reason, 0) + n
+    return Dataset(
+        path=first.path, format=first.format, columns=first.columns, ids=np.concatenate(ids),
+        texts=np.concatenate([ds.texts for ds in values]),
+        labels=None if first.labels is None else np.concatenate([ds.labels for ds in values]),
+        period=None if first.period is None else np.concatenate([ds.period for ds in values]),
+        lines=np.concatenate([ds.lines for ds in values]), line_kind=first.line_kind, dropped=dropped,
+        sha256=combined_sha256([ds.sha256 for ds in values]),
+        extra={name: np.concatenate([ds.extra[name] for ds in values]) for name in first.extra},
+        parts=np.concatenate([np.full(len(ds), part, dtype=object) for part, ds in parts.items()]),
+    )
+
+
+def combined_sha256(hashes: list[str | None]) -> str | None:
+    """One sha256 for data read from several files: the file's own when there is one, else the hash of
+    theirs in order (a change to any file changes it)."""
+    if len(hashes) == 1 or any(h is None for h in hashes):
+        return hashes[0]
+    return hashlib.sha256(" ".join(hashes).encode("ascii")).hexdigest()
 
 
 def feature_column(feature: str, cols: Columns, columns: list[str], path: Path, kind: str) -> str:

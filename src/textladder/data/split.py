@@ -29,21 +29,41 @@ REFERENCE_FORMATS = ("hackerearth", "blog")
 MIN_CLASS_ROWS = 3  # one row of each class in each of train, validation and test
 
 
+METHODS = ("auto", "reference", "stratified", "given")
+
+
 class SplitConfig(BaseModel):
-    """How to split. ``auto`` means the reference protocol for the HackerEarth /
-    blog files (when they have over 12,000 rows, so 6,000 can be held out) and a
-    stratified 10% test, 15% validation split otherwise."""
+    """How to split. ``auto`` means the split the data gives (a split column or a test file: ``given``),
+    else the reference protocol for the HackerEarth / blog files (when they have over 12,000 rows, so
+    6,000 can be held out), else a stratified 10% test, 15% validation split. A given split without
+    validation rows has ``val_size`` (default 15%) of its train rows held out for validation, stratified."""
 
     model_config = ConfigDict(extra="forbid")
 
-    method: Literal["auto", "reference", "stratified"] = "auto"
+    method: Literal["auto", "reference", "stratified", "given"] = "auto"
     test_size: float | int | None = None
     val_size: float | int | None = None
     seed: int = 42
 
-    def resolve(self, data_format: str, rows: int | None = None) -> SplitConfig:
-        """Fill in method and sizes for a dataset of ``data_format`` with ``rows`` rows."""
+    def resolve(self, data_format: str, rows: int | None = None, given: bool = False) -> SplitConfig:
+        """Fill in method and sizes for a dataset of ``data_format`` with ``rows`` rows; ``given``: the data
+        says which rows are test (a split column or a test file).
+
+        Example:
+            >>> SplitConfig().resolve("generic", 1000, given=True)
+            SplitConfig(method='given', test_size=None, val_size=0.15, seed=42)
+        """
         method = self.method
+        if given or method == "given":
+            if not given:
+                raise TextladderError(f"split 'given' needs a split column ({option('split_col', 'COL')}) or a "
+                                      f"test file ({option('test_data', 'FILE')})")
+            if method not in ("auto", "given") or self.test_size is not None:
+                asked = f"split '{method}'" if method not in ("auto", "given") else option("test_size")
+                raise TextladderError(f"the data gives its split ({option('split_col')} or {option('test_data')}): "
+                                      f"{asked} cannot apply to it")
+            return SplitConfig(method="given", val_size=0.15 if self.val_size is None else self.val_size,
+                               seed=self.seed)
         if method == "auto":
             big = rows is None or rows > 2 * REFERENCE["test_size"]
             reference = data_format in REFERENCE_FORMATS and self.test_size is None and big
@@ -65,8 +85,11 @@ class SplitConfig(BaseModel):
             >>> SplitConfig(method="stratified", test_size=0.1, val_size=0.15).train_rows(240)
             183
         """
-        test = self.test_size if self.test_size >= 1 else self.test_size * rows
-        rest = rows - test
+        if self.method == "given":  # the test rows are not known here: about a tenth, as the default split
+            rest = rows * 0.9
+        else:
+            test = self.test_size if self.test_size >= 1 else self.test_size * rows
+            rest = rows - test
         return int(rest - (self.val_size if self.val_size >= 1 else self.val_size * rest))
 
 
@@ -118,6 +141,52 @@ def stratified_split(labels: np.ndarray, test_size: float | int, val_size: float
     return Split(train=np.sort(train), val=np.sort(val), test=np.sort(test))
 
 
-def make_split(labels: np.ndarray, config: SplitConfig) -> Split:
-    """Split by a resolved :class:`SplitConfig`."""
+def make_split(labels: np.ndarray, config: SplitConfig, parts: np.ndarray | None = None) -> Split:
+    """Split by a resolved :class:`SplitConfig`; a ``given`` one by ``parts`` (each row's ``train``, ``val``
+    or ``test``)."""
+    if config.method == "given":
+        if parts is None:
+            raise TextladderError("this run's split is given by its data, but the data gives no split")
+        return given_split(labels, parts, config.val_size, config.seed)
     return stratified_split(labels, config.test_size, config.val_size, config.seed)
+
+
+def given_split(labels: np.ndarray, parts: np.ndarray, val_size: float | int, seed: int) -> Split:
+    """The rows of each part as the data gives them; without validation rows, ``val_size`` of the train
+    rows (a fraction or a count) are held out for validation, stratified and seeded. Test rows are never
+    moved. A class found in validation or test but not in train is an error.
+
+    Example:
+        >>> labels = np.array(["a", "b"] * 10)
+        >>> s = given_split(labels, np.array(["train"] * 16 + ["test"] * 4), 0.25, seed=0)
+        >>> len(s.train), len(s.val), s.test.tolist()
+        (12, 4, [16, 17, 18, 19])
+    """
+    parts = np.asarray(parts, dtype=object)
+    train, val, test = (np.flatnonzero(parts == p) for p in ("train", "val", "test"))
+    for part, rows in (("train", train), ("test", test)):
+        if not len(rows):
+            raise TextladderError(f"the given split has no {part} rows")
+    known = set(labels[train].tolist())
+    for part, rows in (("validation", val), ("test", test)):
+        unseen = sorted(set(labels[rows].tolist()) - known)
+        if unseen:
+            raise TextladderError(f"class '{unseen[0]}' is in the {part} part of the given split but not in train"
+                                  f"{f' (and {len(unseen) - 1} more classes)' if len(unseen) > 1 else ''}; a model "
+                                  "cannot learn it")
+    if not len(val):
+        values, counts = np.unique(labels[train], return_counts=True)
+        stratify = labels[train] if counts.min() >= 2 else None
+        try:
+            train, val = train_test_split(train, test_size=_as_size(val_size), random_state=seed, stratify=stratify)
+        except ValueError:
+            raise TextladderError(f"cannot hold out {val_size} of the {len(train)} train rows for validation "
+                                  f"with every class in both; use another {option('val_size')}") from None
+    return Split(train=np.sort(train), val=np.sort(val), test=np.sort(test))
+
+
+def split_dataset(ds, config: SplitConfig) -> tuple[SplitConfig, Split]:
+    """``config`` resolved for the dataset ``ds`` (a :class:`~textladder.data.Dataset`), and its split: the
+    one step every command that splits takes."""
+    resolved = config.resolve(ds.format, len(ds), given=ds.parts is not None)
+    return resolved, make_split(ds.labels, resolved, ds.parts)
