@@ -223,7 +223,7 @@ def test_the_auto_ladder_searches_refits_and_combines_within_its_budget(noisy, t
     assert result.seconds < 120
     leader = max(result.searched, key=lambda m: result.searched[m].choice_score())
     trials = pd.read_csv(next(tmp_path.glob(f"search-{leader}-*.trials.csv")))
-    assert len(trials) == 8  # with time left, the leader searched on: 4 trials, then 4 more
+    assert len(trials) == 12  # the probe's 4 trials, 4 more searching on, 4 more with the time the refits left
 
 
 def test_the_auto_ladder_drops_a_rung_far_behind_after_its_first_trials(noisy, tmp_path):

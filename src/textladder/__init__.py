@@ -19,6 +19,7 @@ Wherever a data file is read, a pandas DataFrame will do as well.
 __version__ = "0.1.0"
 
 from textladder.api import (  # noqa: E402
+    best,
     build_model,
     climb,
     ensemble,
@@ -34,5 +35,5 @@ from textladder.api import (  # noqa: E402
 )
 from textladder.errors import DataError, RunError, TextladderError  # noqa: E402
 
-__all__ = ["DataError", "RunError", "TextladderError", "__version__", "build_model", "climb", "ensemble", "evaluate",
+__all__ = ["DataError", "RunError", "TextladderError", "__version__", "best", "build_model", "climb", "ensemble", "evaluate",
            "explore", "find_label_issues", "leaderboard", "load", "predict", "report", "search", "train"]

@@ -197,7 +197,8 @@ def climb(data: str | Path | pd.DataFrame, config: str | Path = "quick", out: st
           **options: Any) -> pd.DataFrame:
     """Climb a ladder (``auto`` within ``budget``, a preset, ``quick`` or ``full``, or a TOML file) as
     ``textladder ladder`` does and return the leaderboard as a DataFrame (best on validation first);
-    ``.attrs`` holds the report's path, the rungs that failed (or were dropped) and the time taken.
+    ``.attrs`` holds the report's path, the rungs that failed (or were dropped) and the time taken (and, for
+    ``auto``, ``best``: the pick, as :func:`best` makes it).
     ``options`` are data and split options. ``engine="ray"`` trains a preset's or TOML ladder's rungs as
     Ray tasks at once (``ray_address``: a cluster's); ``track`` logs the ladder to an MLflow URI.
 
@@ -232,7 +233,8 @@ def climb(data: str | Path | pd.DataFrame, config: str | Path = "quick", out: st
         if tracker is not None:
             tracker.log_ladder(auto, data_cfg)
         board = pd.DataFrame(leaderboard(auto.runs + auto.ensembles))
-        board.attrs.update(report=auto.report, failed=list(auto.dropped.items()), seconds=auto.seconds)
+        board.attrs.update(report=auto.report, failed=list(auto.dropped.items()), seconds=auto.seconds,
+                           best=auto.best)
         return board
     if budget is not None:
         raise TextladderError("budget applies to config='auto'")
@@ -294,8 +296,10 @@ def _run(run):
 
 def leaderboard(runs: str | Path = "runs", by: str = "val") -> pd.DataFrame:
     """The finished runs of a folder as ``textladder runs`` ranks them: best validation macro-F1 first (its
-    cross-validated mean where a run has one), test shown beside it. ``by="test"`` ranks by test macro-F1,
-    with a warning: a model chosen by its test score has been fitted to the test split.
+    cross-validated mean where a run has one), test shown beside it. ``by="pick"`` ranks as :func:`best`
+    picks (``pick_macro_f1``, ``pick_source``, ``maximised``: figures no search maximised first).
+    ``by="test"`` ranks by test macro-F1, with a warning: a model chosen by its test score has been fitted to
+    the test split.
 
     Example:
         >>> leaderboard("runs")[["run", "model", "val_macro_f1", "accuracy"]].head(3)  # doctest: +SKIP
@@ -306,6 +310,22 @@ def leaderboard(runs: str | Path = "runs", by: str = "val") -> pd.DataFrame:
     from textladder.runs import list_runs
 
     return pd.DataFrame(board(list_runs(runs), by=by))
+
+
+def best(runs: str | Path = "runs"):
+    """The run to use from a runs folder, as ``textladder runs RUNS --best`` prints it: the best macro-F1 on
+    a figure no search has maximised (out of fold over train+val where a run has one), so a search's best
+    trial does not win on the luck of its validation rows (:func:`textladder.runs.best`); a
+    :class:`~textladder.runs.Run`. Test is never read to choose.
+
+    Example:
+        >>> best("runs").load_model().predict(["went for a run with my dog"])  # doctest: +SKIP
+        array(['exercise'], dtype=object)
+    """
+    from textladder.runs import best as pick
+    from textladder.runs import list_runs
+
+    return pick(list_runs(runs))
 
 
 def ensemble(runs, vote: str = "soft", *, select: str | None = None, weights: list[float] | None = None,

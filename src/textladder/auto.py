@@ -1,39 +1,56 @@
-"""``ladder --config auto --budget 30m``: search every rung within one time budget, refit the winners, combine.
+"""``ladder --config auto --budget 30m``: search every family the budget allows, refit the winners, combine,
+pick fairly, and end within the budget.
 
-The budget is spent in three parts, cheap rungs first:
+1. **Plan** from the data and the budget (:func:`plan_rungs`): the train rows and the mean words per text
+   give each rung's cost (:meth:`TextClassifier.estimate_seconds`, which grows with the words a rung
+   reads). A rung whose first trial (a neural rung: its first epoch, since its trials stop at the deadline
+   epoch by epoch) would take more than :attr:`AutoPlan.max_trial_share` of the search time is left out,
+   and says so. The fine-tuned ``transformer`` gets as many epochs (up to its default 4)
+   as half the search time pays for, and on long texts (more sub-word tokens than it reads) the start and
+   the end of each text (``truncation="head+tail"``).
+2. **Probe** (cheapest rung first): each rung's first trials (its defaults and the winners of earlier
+   searches), within a share of the search time that follows its prior expected gain
+   (:attr:`AutoRung.gain`). The frozen encoder (``contextual``, encoded once and cached, its head searched
+   in seconds) tells whether meaning pays on this data: the transformer is fine-tuned only when the
+   frozen encoder's validation figure is within :attr:`AutoPlan.meaning_margin` of the best rung's.
+   A rung far behind the leader after its first trials (``drop_margin``) is dropped.
+3. **Search on**: the search time left goes to the rungs still in, in proportion to their expected gain:
+   their prior times ``exp(-(leader - score) / gain_scale)`` (the leader and the rungs near it get most).
+4. **Refit** the rungs kept on train+validation, best first: cross-validated (out-of-fold predictions for
+   stacking and for the pick) when the time left allows, else once, else not at all.
+5. **Combine**: soft voting, stacking and greedy selection over the refits (else the train-only runs).
+6. **Pick** (:func:`textladder.runs.best`): the best run on a figure no search maximised.
 
-1. **Search** (about 60% of it): each rung of :attr:`AutoPlan.rungs` in turn is searched on validation
-   (:func:`textladder.tuning.search`) for its share, plus what earlier rungs left unspent. After its first
-   trials, a rung far behind the leader on validation (more than ``drop_margin`` of the metric) gets no more.
-2. **Refit**: every rung kept is retrained on train+validation: cross-validated (``cv`` folds, out-of-fold
-   predictions for stacking) when the time left allows it at the rung's measured cost, else one refit.
-3. **Combine**: soft voting, stacking and greedy selection over the refit runs.
-4. **Time left** (searches that ended early, cheap refits): the leading rung searches on; if it finds better
-   on validation, it is refit and the ensembles are built again. Then the leaderboard (ranked by
-   validation) and the report.
-
-Nothing here reads a test row to choose; test is scored once per run, for the leaderboard.
+Every search, neural trial and refit is bound by the budget's deadline (no epoch starts that would end
+past it), and :attr:`AutoPlan.reserve` of it is kept for the ensembles and the report. Nothing here reads
+a test row to choose; test is scored once per run, for the leaderboard.
 
 Example:
-    >>> plan = AutoPlan()
-    >>> [r.model for r in plan.rungs]
-    ['tfidf-linear', 'fasttext', 'attention']
+    >>> [r.model for r in AutoPlan().rungs]
+    ['tfidf-linear', 'fasttext', 'contextual', 'attention', 'transformer']
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from textladder.config import DataConfig, RunConfig
+from textladder.data import split_dataset
 from textladder.data.split import SplitConfig
+from textladder.embeddings.encoder import WORDPIECES_PER_WORD
 from textladder.errors import TextladderError
 from textladder.files import lock
 from textladder.ladder import duration
-from textladder.runs import Run
+from textladder.models import get, make_params
+from textladder.runs import Run, best, load_data
 
 log = logging.getLogger("textladder")
 
@@ -41,36 +58,50 @@ log = logging.getLogger("textladder")
 @dataclass
 class AutoRung:
     model: str
-    share: float  # of the search budget
+    gain: float  # prior expected gain: its share of the search time before anything is measured
     fixed: dict[str, Any] = field(default_factory=dict)  # parameters every trial keeps
     first_trials: int = 3  # trials before the drop rule may stop it
     max_trials: int | None = None  # at most this many trials in each search of it (None: as the budget allows)
+    needs_meaning: bool = False  # tried only when the frozen encoder shows that meaning pays on this data
+    search_on: bool = True  # may search on after the probe with the time left
 
 
 @dataclass
 class AutoPlan:
-    """What ``--config auto`` climbs. The attention BiLSTM is capped at 6 epochs so that a trial fits the budget."""
+    """What ``--config auto`` may climb, and its rules (see the module docstring)."""
 
     rungs: list[AutoRung] = field(default_factory=lambda: [
-        AutoRung("tfidf-linear", 0.30),
-        AutoRung("fasttext", 0.20),
-        AutoRung("attention", 0.50, {"epochs": 6, "patience": 2}, first_trials=2),
+        AutoRung("tfidf-linear", 1.0),
+        AutoRung("fasttext", 0.6),
+        AutoRung("contextual", 0.6, first_trials=4),
+        AutoRung("attention", 1.0, {"epochs": 6, "patience": 2}, first_trials=2),
+        AutoRung("transformer", 2.0, max_trials=1, needs_meaning=True, search_on=False),
     ])
     search_fraction: float = 0.6  # of the whole budget
+    max_trial_share: float = 0.5  # a rung whose first trial costs more of the search time is left out
+    meaning_margin: float = 0.03  # the frozen encoder this close to the leader: fine-tuning is worth its cost
     drop_margin: float = 0.03  # this far behind the leader on validation after the first trials: dropped
+    gain_scale: float = 0.02  # how fast the expected gain falls with the distance to the leader
     cv: int = 5
     metric: str = "macro_f1"
+
+    def reserve(self, budget: float) -> float:
+        """Seconds kept for the ensembles and the report."""
+        return min(60.0, 0.1 * budget)
 
 
 @dataclass
 class AutoResult:
     searched: dict[str, Run] = field(default_factory=dict)  # rung -> best trial, trained on train
     refits: dict[str, Run] = field(default_factory=dict)  # rung -> refit on train+val
-    dropped: dict[str, str] = field(default_factory=dict)  # rung -> why
+    dropped: dict[str, str] = field(default_factory=dict)  # rung -> why it was left out or dropped
     ensembles: list[Run] = field(default_factory=list)
     default_scores: dict[str, float | None] = field(default_factory=dict)  # rung -> its defaults' validation score
+    planned: dict[str, dict] = field(default_factory=dict)  # rung -> fixed parameters and estimated trial cost
     seconds: float = 0.0
+    budget: float = 0.0
     report: Path | None = None
+    best: Run | None = None  # the pick (textladder.runs.best)
 
     earlier: list[Run] = field(default_factory=list)  # runs a later, better search replaced (still on the leaderboard)
 
@@ -79,12 +110,85 @@ class AutoResult:
         return [*self.searched.values(), *self.refits.values(), *(r for r in self.earlier if r.config.model != "ensemble")]
 
 
+@dataclass
+class DataProfile:
+    """What the plan reads off the data: train rows, mean words per text, classes."""
+
+    train_rows: int
+    words: float
+    classes: int
+
+    @classmethod
+    def of(cls, data: DataConfig, split: SplitConfig) -> DataProfile:
+        ds = load_data(data)
+        _, parts = split_dataset(ds, split)
+        texts = ds.texts[parts.train]
+        return cls(len(parts.train), float(np.mean([len(str(t).split()) for t in texts])), len(ds.classes))
+
+
+def plan_rungs(plan: AutoPlan, profile: DataProfile, search_seconds: float) -> tuple[list[tuple[AutoRung, float]], dict]:
+    """The rungs to climb, cheapest first, each with its fixed parameters adapted to the data and the
+    estimated seconds of one trial; and why each rung left out is left out.
+
+    Example:
+        >>> rungs, left_out = plan_rungs(AutoPlan(), DataProfile(train_rows=8000, words=20, classes=5), 1000)
+        >>> [(r.model, r.fixed.get("epochs")) for r, _ in rungs][-1]
+        ('transformer', 3)
+        >>> _, left_out = plan_rungs(AutoPlan(), DataProfile(train_rows=46000, words=21, classes=7), 300)
+        >>> sorted(left_out)
+        ['contextual', 'transformer']
+    """
+    chosen, left_out = [], {}
+    limit = plan.max_trial_share * search_seconds
+    for rung in plan.rungs:
+        cls = get(rung.model)
+        fixed = dict(rung.fixed)
+        if rung.model == "transformer":
+            fixed.update(_transformer_fit(cls, fixed, profile, limit))
+            if fixed.get("epochs", 1) < 1:
+                one = cls.estimate_seconds(make_params(rung.model, {**rung.fixed, "epochs": 1}), profile.train_rows,
+                                           profile.words)
+                left_out[rung.model] = (f"one fine-tuning epoch takes about {duration(one)}, more than "
+                                        f"{plan.max_trial_share:.0%} of the search time ({duration(search_seconds)})")
+                continue
+        params = make_params(rung.model, fixed)
+        cost = cls.estimate_seconds(params, profile.train_rows, profile.words)
+        # a neural trial stops at the deadline, epoch by epoch: what must fit is its first epoch
+        first = (cls.estimate_seconds(params.model_copy(update={"epochs": 1}), profile.train_rows, profile.words)
+                 if cls.checkpointed else cost)
+        if first > limit:
+            what = "one epoch" if cls.checkpointed else "one trial"
+            left_out[rung.model] = (f"{what} takes about {duration(first)}, more than {plan.max_trial_share:.0%} "
+                                    f"of the search time ({duration(search_seconds)})")
+            continue
+        chosen.append((AutoRung(rung.model, rung.gain, fixed, rung.first_trials, rung.max_trials,
+                                rung.needs_meaning, rung.search_on), cost))
+    chosen.sort(key=lambda pair: (pair[0].needs_meaning, pair[1]))  # cheapest first; fine-tuning after the probe
+    return chosen, left_out
+
+
+def _transformer_fit(cls, fixed: dict, profile: DataProfile, limit: float) -> dict:
+    """The transformer's epochs (as many of its default as ``limit`` seconds pay for, 0 when not one) and, on
+    texts longer than it reads, head+tail truncation."""
+    params = make_params("transformer", fixed)
+    out: dict = {}
+    if "truncation" not in fixed and profile.words * WORDPIECES_PER_WORD > params.max_length:
+        out["truncation"] = "head+tail"
+    if "epochs" not in fixed:
+        epochs = params.epochs
+        while epochs >= 1 and cls.estimate_seconds(params.model_copy(update={"epochs": epochs}), profile.train_rows,
+                                                   profile.words) > limit:
+            epochs -= 1
+        out.update(epochs=epochs, patience=max(1, min(params.patience, epochs)))
+    return out
+
+
 def climb_auto(data: DataConfig, runs_dir: str | Path, budget: float, split: SplitConfig | None = None,
                seed: int = 42, plan: AutoPlan | None = None, report: bool = True, progress: bool = False,
                engine=None) -> AutoResult:
-    """Search, refit and combine within ``budget`` seconds (see the module docstring). A second ladder in the
-    same runs folder at the same time is refused. ``engine`` (Ray) runs each search's trials as Ray tasks,
-    as many at once as the cluster has CPUs for; the refits, ensembles and report run here."""
+    """Plan, search, refit, combine and pick within ``budget`` seconds (see the module docstring). A second
+    ladder in the same runs folder at the same time is refused. ``engine`` (Ray) runs each search's trials as
+    Ray tasks, as many at once as the cluster has CPUs for; the refits, ensembles and report run here."""
     if budget < 10:
         raise TextladderError(f"a budget of {budget:.0f} s is too short for the auto ladder")
     runs_dir = Path(runs_dir)
@@ -99,119 +203,205 @@ def _climb(data, runs_dir, budget, split, seed, plan: AutoPlan, report, progress
 
     started = time.time()
     deadline = started + budget
-    result = AutoResult()
+    reserve = plan.reserve(budget)
+    result = AutoResult(budget=budget)
     search_end = started + plan.search_fraction * budget
-    total_share = sum(r.share for r in plan.rungs)
-    best_val = -1.0
-    for i, rung in enumerate(plan.rungs):
-        left = search_end - time.time()
-        share = left * rung.share / sum(r.share for r in plan.rungs[i:]) if left > 0 else 0
-        if share < 5:
-            result.dropped[rung.model] = "no search budget left"
-            log.info("auto: %s skipped: no search budget left", rung.model)
-            continue
+    profile = DataProfile.of(data, split)
+    rungs, left_out = plan_rungs(plan, profile, search_end - time.time())
+    result.dropped.update(left_out)
+    for model, why in left_out.items():
+        log.info("auto: %s left out: %s", model, why)
+    result.planned = {r.model: {"fixed": r.fixed, "trial_seconds": round(cost, 1)} for r, cost in rungs}
+    log.info("auto: %d train rows, %.0f words a text, %d classes: %s", profile.train_rows, profile.words,
+             profile.classes, ", ".join(f"{r.model} (a trial about {duration(c)})" for r, c in rungs))
+    scores: dict[str, float] = {}  # rung -> best validation figure so far
+    trials_of: dict[str, int] = {}  # rung -> trials of its probe
+
+    def leader() -> float:
+        return max(scores.values(), default=-1.0)
+
+    def run_search(rung: AutoRung, seconds: float, trials: int | None, stop=None):
         config = RunConfig(model=rung.model, params=dict(rung.fixed), data=data, split=split, seed=seed)
-        log.info("auto: searching %s for up to %.0f s (%.0f%% of the search budget); %s of the %s budget spent",
-                 rung.model, share, 100 * rung.share / total_share, duration(time.time() - started), duration(budget))
-        leader = best_val
+        return search(config, runs_dir, budget=seconds, trials=trials, metric=plan.metric, progress=progress,
+                      stop=stop, engine=engine, deadline=deadline - reserve)
 
-        def behind_by(value: float, trials: int) -> str | None:
-            if value < leader - plan.drop_margin:
-                return (f"validation {plan.metric} {value:.4f} after {trials} trials, more than {plan.drop_margin} "
-                        f"behind the leader ({leader:.4f})")
-            return None
+    # 2. probe: each rung in turn, within a share of the search time by its prior gain; dropped when far behind
+    for i, (rung, cost) in enumerate(rungs):
+        if rung.needs_meaning and not _meaning_pays(rung, scores, plan, result):
+            continue
+        left = search_end - time.time()
+        share = left * rung.gain / sum(r.gain for r, _ in rungs[i:]) if left > 0 else 0
+        if rung.max_trials == 1:  # one trial: the whole of it, when it fits what is left
+            share = cost * 1.15 if cost * 1.15 < left else 0
+        if share < min(5.0, cost):
+            result.dropped[rung.model] = f"no search time left (a trial takes about {duration(cost)})"
+            log.info("auto: %s skipped: no search time left", rung.model)
+            continue
+        log.info("auto: searching %s for up to %s (a trial: about %s); %s of the %s budget spent", rung.model,
+                 duration(share), duration(cost), duration(time.time() - started), duration(budget))
+        lead = leader()
 
-        def behind(study, rung=rung) -> str | None:
+        def behind(study, rung=rung, lead=lead) -> str | None:
             import optuna
 
             done = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
-            return behind_by(study.best_value, done) if done >= rung.first_trials else None
+            return _behind(study.best_value, done, lead, plan) if done >= rung.first_trials else None
 
-        try:
-            res = search(config, runs_dir, budget=share, trials=rung.max_trials, metric=plan.metric, progress=progress,
-                         stop=behind, engine=engine)
-        except TextladderError as exc:
-            result.dropped[rung.model] = f"failed: {exc}"
-            log.error("auto: %s failed: %s", rung.model, exc)
+        res = _searched(result, rung, run_search, share, rung.max_trials, plan.metric, stop=behind)
+        if res is None:
             continue
-        res.stopped = res.stopped or behind_by(res.best_value, res.trials)  # also when its share ended first
-        if res.stopped:
-            result.dropped[rung.model] = res.stopped
-            log.info("auto: %s dropped: %s", rung.model, res.stopped)
-        result.searched[rung.model] = res.run
         result.default_scores[rung.model] = res.default_value
-        if rung.model not in result.dropped:
-            best_val = max(best_val, res.best_value)
-    kept = sorted((m for m in result.searched if m not in result.dropped),
-                  key=lambda m: result.searched[m].choice_score(plan.metric) or 0, reverse=True)
-    reserve = min(60.0, 0.1 * budget)  # kept for the ensembles and the report
+        stopped = res.stopped if res.stopped and not res.stopped.startswith("budget:") else None
+        why = stopped or _behind(res.best_value, res.trials, lead, plan)  # also when its share ended first
+        if why:
+            result.dropped[rung.model] = why
+            log.info("auto: %s dropped: %s", rung.model, why)
+        scores[rung.model], trials_of[rung.model] = res.best_value, res.trials
+    for model, value in scores.items():  # far behind the leader of every probe (the order must not matter)
+        why = _behind(value, trials_of[model], leader(), plan)
+        if why and model not in result.dropped:
+            result.dropped[model] = why
+            log.info("auto: %s dropped: %s", model, why)
+    # 3. search on: the time left, by expected gain
+    _search_on(result, rungs, scores, run_search, search_end, plan)
+    kept = sorted((m for m in result.searched if m not in result.dropped), key=lambda m: scores.get(m, 0),
+                  reverse=True)
+    # 4. refit, 5. combine
     for model in kept:
-        _refit(result, model, runs_dir, deadline - time.time() - reserve, plan.cv)
+        _refit(result, model, runs_dir, deadline - reserve, plan.cv)
     _combine(result, kept, runs_dir)
-    # time left (the searches ended early, the refits were cheap): the leader searches on, and if it finds
-    # better on validation it is refit and the ensembles are built again
-    if kept:
-        leader = kept[0]
-        first = result.searched[leader]
-        left = deadline - time.time() - reserve - 2 * _cost(first) * (plan.cv + 1)
-        if left > max(30.0, 0.05 * budget):
-            log.info("auto: %.0f s left: %s searches on", left, leader)
-            config = RunConfig(model=leader, params=dict(_rung(plan, leader).fixed), data=data, split=split, seed=seed)
-            try:
-                res = search(config, runs_dir, budget=left, trials=_rung(plan, leader).max_trials, metric=plan.metric,
-                             progress=progress, engine=engine)
-            except TextladderError as exc:
-                log.error("auto: searching %s on failed: %s", leader, exc)
-            else:
-                if res.best_value > (first.choice_score(plan.metric) or 0) + 1e-9:
-                    result.earlier += [first, *([result.refits.pop(leader)] if leader in result.refits else [])]
-                    result.searched[leader] = res.run
-                    _refit(result, leader, runs_dir, deadline - time.time() - reserve, plan.cv)
-                    result.earlier += result.ensembles
-                    _combine(result, kept, runs_dir)
-                else:  # the same best, written again: not a run of its own
-                    import shutil
-
-                    log.info("auto: %s found nothing better on validation", leader)
-                    shutil.rmtree(res.run.path, ignore_errors=True)
+    _leader_on(result, rungs, kept, run_search, deadline - reserve, budget, plan, runs_dir)
+    runs = result.runs + result.ensembles + [r for r in result.earlier if r.config.model == "ensemble"]
+    # 6. pick, and say what was spent
+    if runs:
+        result.best = best(result.runs + result.ensembles)
     if report and result.searched:
         from textladder.reporting import write_report
 
-        result.report = write_report(runs_dir, runs=result.runs + result.ensembles +
-                                     [r for r in result.earlier if r.config.model == "ensemble"])
+        result.report = write_report(runs_dir, runs=runs)
     result.seconds = time.time() - started
+    if result.seconds > 1.1 * budget:  # a bug: every step above is bound by the deadline
+        log.warning("auto: %s spent of a %s budget", duration(result.seconds), duration(budget))
     return result
 
 
-def _rung(plan: AutoPlan, model: str) -> AutoRung:
-    return next(r for r in plan.rungs if r.model == model)
+def _meaning_pays(rung: AutoRung, scores: dict[str, float], plan: AutoPlan, result: AutoResult) -> bool:
+    """Whether the frozen encoder shows that meaning pays on this data (else ``rung`` is left out, and why)."""
+    frozen = scores.get("contextual")
+    others = [v for m, v in scores.items() if m != "contextual"]
+    if frozen is None:
+        result.dropped[rung.model] = "the frozen encoder (contextual) was not measured, so meaning is not known to pay"
+    elif others and frozen < max(others) - plan.meaning_margin:
+        result.dropped[rung.model] = (f"the frozen encoder's validation {plan.metric} ({frozen:.4f}) is more than "
+                                      f"{plan.meaning_margin} behind the best rung's ({max(others):.4f}): on this "
+                                      "data the words matter more than their meaning")
+    else:
+        return True
+    log.info("auto: %s left out: %s", rung.model, result.dropped[rung.model])
+    return False
+
+
+def _behind(value: float, trials: int, leader: float, plan: AutoPlan) -> str | None:
+    if leader >= 0 and value < leader - plan.drop_margin:
+        return (f"validation {plan.metric} {value:.4f} after {trials} trials, more than {plan.drop_margin} behind the "
+                f"leader ({leader:.4f})")
+    return None
+
+
+def _searched(result: AutoResult, rung: AutoRung, run_search, seconds: float, trials: int | None, metric: str,
+              stop=None):
+    """Search ``rung`` (again); its best trial's run replaces the rung's earlier one when it is better on
+    validation (the same best, written again, is deleted). Returns the search's result, or None when it
+    failed (and says why in ``result.dropped`` when the rung has no run yet)."""
+    try:
+        res = run_search(rung, seconds, trials, stop)
+    except TextladderError as exc:
+        if rung.model not in result.searched:
+            result.dropped[rung.model] = f"failed: {exc}"
+        log.error("auto: %s failed: %s", rung.model, exc)
+        return None
+    before = result.searched.get(rung.model)
+    if before is None:
+        result.searched[rung.model] = res.run
+    elif res.best_value > (before.metrics["val"].get(metric) or 0) + 1e-9:
+        result.earlier.append(before)
+        result.searched[rung.model] = res.run
+    else:
+        log.info("auto: %s found nothing better on validation", rung.model)
+        shutil.rmtree(res.run.path, ignore_errors=True)
+    return res
+
+
+def _search_on(result: AutoResult, rungs, scores: dict[str, float], run_search,
+               search_end: float, plan: AutoPlan) -> None:
+    """The search time left after the probe, shared by expected gain: each rung still in gets
+    ``gain * exp(-(leader - score) / gain_scale)`` of it (a rung that does not search on gets none)."""
+    open_rungs = [(r, c) for r, c in rungs if r.model in scores and r.model not in result.dropped and r.search_on]
+    if not open_rungs:
+        return
+    lead = max(scores.values())
+    weight = {r.model: r.gain * math.exp(-(lead - scores[r.model]) / plan.gain_scale) for r, _ in open_rungs}
+    for rung, cost in sorted(open_rungs, key=lambda pair: -weight[pair[0].model]):
+        left = search_end - time.time()
+        total = sum(weight[r.model] for r, _ in open_rungs if r.model in weight)
+        share = left * weight.pop(rung.model) / total if left > 0 and total > 0 else 0
+        if share < max(5.0, cost):
+            continue
+        log.info("auto: %s searches on for %s (expected gain %.0f%% of the time left)", rung.model,
+                 duration(share), 100 * share / left)
+        res = _searched(result, rung, run_search, share, rung.max_trials, plan.metric)
+        if res is not None:
+            scores[rung.model] = max(scores[rung.model], res.best_value)
+
+
+def _leader_on(result: AutoResult, rungs, kept: list[str], run_search, deadline: float, budget: float,
+               plan: AutoPlan, runs_dir: Path) -> None:
+    """With time left after the refits (searches that ended early, cheap refits), the leading rung that may
+    search on does; if it finds better on validation, it is refit and the ensembles are built again."""
+    leaders = [m for m in kept if next(r for r, _ in rungs if r.model == m).search_on]
+    if not leaders:
+        return
+    leader = leaders[0]
+    first = result.searched[leader]
+    left = deadline - time.time() - 2 * _cost(first) * (plan.cv + 1)
+    if left <= max(30.0, 0.05 * budget):
+        return
+    log.info("auto: %s left: %s searches on", duration(left), leader)
+    rung = next(r for r, _ in rungs if r.model == leader)
+    res = _searched(result, rung, run_search, left, rung.max_trials, plan.metric)
+    if res is not None and result.searched[leader] is not first:
+        if leader in result.refits:
+            result.earlier.append(result.refits.pop(leader))
+        _refit(result, leader, runs_dir, deadline, plan.cv)
+        result.earlier += result.ensembles
+        _combine(result, kept, runs_dir)
 
 
 def _cost(run: Run) -> float:
-    """About what training ``run``'s configuration again on train+val costs (1.2x its rows)."""
+    """About what training ``run``'s configuration again on train+val costs (1.3x its fit, with scoring)."""
     m = run.metrics  # a search's best trial is written without fitting again: its fit is in train_seconds
     return 1.3 * (m.get("train_seconds") or 60) + (m.get("total_seconds") or 0)
 
 
-def _refit(result: AutoResult, model: str, runs_dir: Path, left: float, cv: int) -> None:
-    """Refit the best run of ``model`` on train+val: cross-validated when ``left`` seconds allow it, else
-    once; with no time at all, its train-only run stays the one the ensembles use."""
-    from textladder.models import get
+def _refit(result: AutoResult, model: str, runs_dir: Path, deadline: float, cv: int) -> None:
+    """Refit the best run of ``model`` on train+val: cross-validated when the time before ``deadline``
+    allows it, else once; with no time at all, its train-only run stays the one the ensembles use."""
     from textladder.tuning import refit_config
     from textladder.training import train
 
     run = result.searched[model]
-    cost = _cost(run)
+    cost, left = _cost(run), deadline - time.time()
     try:
         if (cv + 1) * cost < left:
-            log.info("auto: %s: %d-fold cross-validation and refit on train+val (about %.0f s)", model, cv,
-                     (cv + 1) * cost)
-            path = train(run.config.model_copy(update={"cv": cv}), runs_dir)
+            log.info("auto: %s: %d-fold cross-validation and refit on train+val (about %s)", model, cv,
+                     duration((cv + 1) * cost))
+            path = train(run.config.model_copy(update={"cv": cv}), runs_dir, deadline=deadline)
         elif cost < left:
-            log.info("auto: %s: refit on train+val (about %.0f s; no time for cross-validation)", model, cost)
-            path = train(refit_config(run.config, run, get(model)), runs_dir, chosen_by=run.path)
+            log.info("auto: %s: refit on train+val (about %s; no time for cross-validation)", model, duration(cost))
+            path = train(refit_config(run.config, run, get(model)), runs_dir, chosen_by=run.path, deadline=deadline)
         else:
-            log.info("auto: %s: no time left to refit; its train-only run joins the ensembles", model)
+            log.info("auto: %s: no time left to refit (about %s); its train-only run joins the ensembles", model,
+                     duration(cost))
             return
     except TextladderError as exc:
         log.error("auto: refitting %s failed: %s", model, exc)

@@ -583,6 +583,10 @@ def _ladder_auto(data, runs_dir: Path, budget: str, report: bool, data_cfg, spli
         err.print(f"[yellow]{escape(model)}[/]: {escape(why)}", highlight=False)
     out.print(f"{len(result.searched)} rungs searched, {len(result.refits)} refit, {len(result.ensembles)} ensembles; "
               f"{result.seconds:.0f} s of a {seconds:.0f} s budget")
+    if result.best is not None:
+        score, source = result.best.pick_score()
+        out.print(f"pick: {result.best.name} (macro-F1 {score:.4f}, {source}); test accuracy "
+                  f"{result.best.metrics['test']['accuracy']:.4f}")
     if result.report is not None:
         print(result.report)
 
@@ -802,7 +806,8 @@ def runs(
     runs_dir: Annotated[Path, typer.Argument(help="Folder of run folders.")] = Path("runs"),
     json_: Annotated[bool, typer.Option("--json", help="Print the leaderboard as JSON.")] = False,
     clean: Annotated[bool, typer.Option("--clean", help="Delete temporaries and locks left by commands that no longer run.")] = False,
-    by: Annotated[str, typer.Option("--by", help="Rank by val (validation macro-F1, or its cross-validated mean: what runs are chosen by) or test (to look at only: choosing by test overstates the winner).")] = "val",
+    by: Annotated[str, typer.Option("--by", help="Rank by val (validation macro-F1, or its cross-validated mean), pick (as --best picks: figures no search maximised first) or test (to look at only: choosing by test overstates the winner).")] = "val",
+    best: Annotated[bool, typer.Option("--best", help="Print only the folder of the run to use: the best macro-F1 on a figure no search has maximised (out of fold where a run has one), never a test figure.")] = False,
 ):
     """Leaderboard of the runs in a folder, best validation macro-F1 first (test shown beside it).
 
@@ -811,10 +816,15 @@ def runs(
     """
     _setup_logging()
     with _errors():
+        from textladder.api import best as pick
         from textladder.files import remove_stale, stale_temporaries
         from textladder.runs import CHECKPOINTS, leaderboard, list_runs
 
-        rows = leaderboard(list_runs(runs_dir), by=by)
+        if best:
+            print(pick(runs_dir).path)
+            return
+        found = list_runs(runs_dir)
+        rows = leaderboard(found, by=by)
         folders = [Path(runs_dir), Path(runs_dir) / CHECKPOINTS]
         if clean:
             gone = [p for f in folders for p in remove_stale(f)]
@@ -830,7 +840,8 @@ def runs(
         if not rows:
             out.print(f"no finished runs in {runs_dir}")
             return
-        table = Table(title=f"leaderboard: {runs_dir} (ranked by {'test macro-F1' if by == 'test' else 'validation macro-F1'})")
+        ranked = {"test": "test macro-F1", "val": "validation macro-F1", "pick": "the figure the pick is made on"}[by]
+        table = Table(title=f"leaderboard: {runs_dir} (ranked by {ranked})")
         numeric = ("#", "val macro-F1", "test acc", "test macro-F1", "train s")
         for col in ("#", "run", "model", "options", "trained on", "val macro-F1", "test acc", "test macro-F1", "train s"):
             table.add_column(col, justify="right" if col in numeric else "left")
@@ -840,6 +851,9 @@ def runs(
             table.add_row(str(i), row["run"], row["model"], row["options"], row["trained_on"], val,
                           fmt(row["accuracy"]), fmt(row["macro_f1"]), fmt(row["train_seconds"], 1))
         out.print(table)
+        chosen = leaderboard(found, by="pick")[0]
+        out.print(f"pick (runs --best): {chosen['run']}, macro-F1 {fmt(chosen['pick_macro_f1'])} "
+                  f"({chosen['pick_source']})")
 
 
 @app.command()

@@ -216,8 +216,13 @@ def _build(runs: list[Run], vote: str, weights: list[float] | None, final: Path,
     val_ds, test_ds = run_split(first, ("val", "test"), on_progress)
     y_val, y_test = encode(val_ds.labels, classes), encode(test_ds.labels, classes)
     _, member_val = member_predictions(runs, "val", val_ds, calibrated=calibrated)
-    oof = member_predictions(runs, "oof", calibrated=calibrated) if (greedy or vote == "stack") else None
+    oof = member_predictions(runs, "oof", calibrated=calibrated)
     learned: dict = {}
+    if oof is not None:  # the figure it is picked by: out of fold, cross-fitted where it learns something
+        learned["pick"] = _pick_figures(oof[1], _truth(runs, oof[0], classes), vote, weights, greedy,
+                                        first.config.seed)
+        if not (greedy or vote == "stack"):
+            oof = None  # nothing to learn: the members' validation predictions are combined as they are
     if oof is not None:
         truth = _truth(runs, oof[0], classes)
         fit_rows, fit_probas, fit_y = oof[0], oof[1], truth
@@ -258,7 +263,7 @@ def _build(runs: list[Run], vote: str, weights: list[float] | None, final: Path,
     members = []
     for r, w, pv, pt in zip(runs, model.params.weights or [1.0] * len(runs), member_val, member_test):
         members.append({"run": r.name, "model": r.config.model, "weight": w, "trained_on": r.trained_on,
-                        "val_macro_f1": r.choice_score("macro_f1"),
+                        "val_macro_f1": r.choice_score("macro_f1"), "maximised": r.maximised,
                         "test_accuracy": float((pt.argmax(1) == y_test).mean()),
                         "val_accuracy": float((pv.argmax(1) == y_val).mean())})
     log.info("ensemble of %d runs, %s: %s", len(runs), "greedy selection" if greedy else f"{vote} voting",
@@ -288,21 +293,56 @@ def _truth(runs: list[Run], ids: list[str], classes: list[str]) -> np.ndarray:
     return encode(np.asarray([truth[i] for i in ids], dtype=object), classes)
 
 
-def _cross_fitted(probas: list[np.ndarray], y: np.ndarray, rows: list[str], val_ids: list[str], n_classes: int,
-                  seed: int, folds: int = 5) -> np.ndarray:
-    """The meta-learner's predictions of the validation rows, each by a meta-learner fitted on the other
-    folds of ``rows`` (which hold the validation rows): an honest validation score for stacking."""
+def _folds(y: np.ndarray, seed: int, folds: int = 5):
+    """Stratified folds of ``y`` (plain ones when a class has a single row)."""
     from sklearn.model_selection import KFold, StratifiedKFold
-
-    from textladder.models.voting import Stacker
 
     counts = np.bincount(y)
     smallest = int(counts[counts > 0].min())
     splitter = (StratifiedKFold(max(2, min(folds, smallest)), shuffle=True, random_state=seed) if smallest >= 2
                 else KFold(folds, shuffle=True, random_state=seed))
+    return splitter.split(np.zeros(len(y)), y)
+
+
+def _cross_fitted(probas: list[np.ndarray], y: np.ndarray, rows: list[str] | None, val_ids: list[str] | None,
+                  n_classes: int, seed: int, folds: int = 5) -> np.ndarray:
+    """The meta-learner's predictions of the validation rows, each by a meta-learner fitted on the other
+    folds of ``rows`` (which hold the validation rows): an honest validation score for stacking. With
+    ``val_ids`` None, those of every row."""
+    from textladder.models.voting import Stacker
+
     out = np.zeros((len(y), n_classes))
-    for fit_idx, held in splitter.split(np.zeros(len(y)), y):
+    for fit_idx, held in _folds(y, seed, folds):
         out[held] = Stacker.fit([p[fit_idx] for p in probas], y[fit_idx], n_classes).predict_proba(
             [p[held] for p in probas])
+    if val_ids is None:
+        return out
     position = {r: i for i, r in enumerate(rows)}
     return out[[position[i] for i in val_ids]]
+
+
+def _pick_figures(probas: list[np.ndarray], y: np.ndarray, vote: str, weights: list[float] | None, greedy: bool,
+                  seed: int) -> dict:
+    """Accuracy and macro-F1 of the ensemble on its members' out-of-fold predictions of every train+val row:
+    what it learns (stacking's meta-learner, greedy selection's weights) fitted on the other folds of the
+    row it predicts, so that no figure is one the ensemble was chosen on."""
+    from textladder.evaluation import metrics as score
+    from textladder.models.voting import combine
+
+    n_classes = probas[0].shape[1]
+    if vote == "stack":
+        proba = _cross_fitted(probas, y, None, None, n_classes, seed)
+        how = "a meta-learner fitted on the other folds"
+    elif greedy:
+        proba = np.zeros((len(y), n_classes))
+        for fit_idx, held in _folds(y, seed):
+            counts = greedy_weights([p[fit_idx] for p in probas], y[fit_idx])
+            keep = [i for i, c in enumerate(counts) if c > 0]
+            proba[held] = combine([probas[i][held] for i in keep], "soft", [float(counts[i]) for i in keep])
+        how = "weights chosen on the other folds"
+    else:
+        proba = combine(probas, vote, weights)
+        how = f"{vote} voting"
+    figures = score(y, proba, [str(i) for i in range(n_classes)])
+    return {"accuracy": figures["accuracy"], "macro_f1": figures["macro_f1"],
+            "source": f"out-of-fold predictions of {len(y):,} train+val rows ({how})"}

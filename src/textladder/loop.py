@@ -208,6 +208,29 @@ class History(Callback):
         self.rows = list(state_dict["rows"])
 
 
+class Deadline(Callback):
+    """Stop training at the end of an epoch when the next one would end past ``deadline`` (a
+    ``time.time()`` value), judged by the longest epoch so far; the best epoch so far is kept, as early
+    stopping keeps it. A time budget (a search's, the auto ladder's) holds this way, epoch by epoch."""
+
+    def __init__(self, deadline: float):
+        self.deadline = deadline
+        self._start = 0.0
+        self.longest = 0.0
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self._start = time.time()
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        now = time.time()
+        self.longest = max(self.longest, now - self._start)
+        if trainer.current_epoch + 1 < trainer.max_epochs and now + self.longest > self.deadline:
+            log.info("stopping after epoch %d of %d: another (about %.0f s) would end past the time budget "
+                     "(%.0f s left); the best epoch is kept", trainer.current_epoch + 1, trainer.max_epochs,
+                     self.longest, max(0.0, self.deadline - now))
+            trainer.should_stop = True
+
+
 def save_atomically(trainer: pl.Trainer, path: Path, weights_only: bool = False) -> None:
     """``trainer.save_checkpoint`` into a temporary file renamed onto ``path`` when complete: a full disk
     or a kill mid-write leaves the previous checkpoint, never a truncated one."""
@@ -267,9 +290,10 @@ def last_checkpoint(work_dir: Path) -> Path | None:
 
 
 def fit(module: LitClassifier, train_loader, val_loader, work_dir: Path, resume: bool = False,
-        on_epoch=None) -> list[dict]:
+        on_epoch=None, deadline: float | None = None) -> list[dict]:
     """Train ``module`` in ``work_dir`` (checkpoints live there), load the best epoch's weights into it,
-    and return the per-epoch history. ``resume`` continues from ``work_dir/last.ckpt``.
+    and return the per-epoch history. ``resume`` continues from ``work_dir/last.ckpt``. ``deadline`` (a
+    ``time.time()`` value): no epoch starts that would end past it (:class:`Deadline`).
 
     Raises ``KeyboardInterrupt`` if interrupted; the last finished epoch stays in ``work_dir``.
     """
@@ -281,6 +305,8 @@ def fit(module: LitClassifier, train_loader, val_loader, work_dir: Path, resume:
                            enable_version_counter=False)
     callbacks: list[Callback] = [history, best, LastCheckpoint(work_dir / f"{LAST}.ckpt"),
                                  EarlyStopping(monitor=MONITOR, mode="max", patience=cfg.patience)]
+    if deadline is not None:
+        callbacks.append(Deadline(deadline))
     if cfg.progress:
         callbacks.append(TQDMProgressBar(leave=False))
     trainer = pl.Trainer(

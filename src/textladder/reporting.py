@@ -62,9 +62,10 @@ def _f(v, digits: int = 4) -> str:
 
 
 def _leaderboard_table(rows: list[dict], runs: dict[str, Run], classes: list[str]) -> str:
-    head = ["#", "run", "model", "trained on", "val macro-F1", "accuracy", "macro-F1", "ECE", *classes, "train s",
+    head = ["#", "run", "model", "trained on", "pick macro-F1", "accuracy", "macro-F1", "ECE", *classes, "train s",
             "options"]
-    group = (f'<tr><th colspan="5" class="l">ranked by validation (cross-validated mean where there is one)</th>'
+    group = (f'<tr><th colspan="5" class="l">ranked by validation as the pick reads it: out of fold where there is '
+             f'one; * the best of a search\'s trials on those rows (it reads high), ranked after the others</th>'
              f'<th colspan="3">test (never used to choose)</th>'
              f'<th colspan="{len(classes)}">test F1 of each class</th><th colspan="2"></th></tr>')
     out = ["<table>" + group + "<tr>" + "".join(
@@ -75,7 +76,9 @@ def _leaderboard_table(rows: list[dict], runs: dict[str, Run], classes: list[str
         cls = ["best"] if i == 1 else []
         cls += ["ensemble"] if row["model"] == "ensemble" else []
         cells = [str(i), f'<a href="#run-{html.escape(row["run"])}">{html.escape(row["run"])}</a>',
-                 html.escape(row["model"]), html.escape(row["trained_on"]), _f(row["val_macro_f1"]),
+                 html.escape(row["model"]), html.escape(row["trained_on"]),
+                 f'<span title="{html.escape(row["pick_source"])}">{_f(row["pick_macro_f1"])}'
+                 f'{"*" if row["maximised"] else ""}</span>',
                  _f(row["accuracy"]), _f(row["macro_f1"]), _f(runs[row["run"]].metrics.get("test", {}).get("ece"), 3),
                  *[_f(per_class.get(c, {}).get("f1"), 3) for c in classes],
                  _f(row["train_seconds"], 1) + (f' <span class="muted">(+{row["members_train_seconds"]:.0f} members)</span>'
@@ -428,8 +431,8 @@ def write_report(runs_dir: str | Path, out: str | Path | None = None, runs: list
     if not runs:
         raise TextladderError(f"{runs_dir}: no finished runs to report on")
     by_name = {r.name: r for r in runs}
-    rows = leaderboard(runs)
-    best = by_name[rows[0]["run"]]
+    rows = leaderboard(runs, by="pick")
+    best = by_name[rows[0]["run"]]  # as runs.best picks it
     classes = best.classes
     figures = {"scores": _score_chart(rows, blog=best.config.data.sha256 == HAPPYDB_SHA256)}
     ds = _load_data(best)

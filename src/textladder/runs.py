@@ -38,6 +38,7 @@ from textladder.viz.plots import learning_curve_png
 log = logging.getLogger("textladder")
 
 CONFIG, LABELS, SPLIT, METRICS, MODEL_DIR = "config.json", "labels.json", "split.json", "metrics.json", "model"
+SEARCH_DIR = "search"  # a searched run's study: study.json, history.png, importance.png
 TEST_PREDICTIONS, VAL_PREDICTIONS, OOF_PREDICTIONS = "test_predictions.csv", "val_predictions.csv", "oof_predictions.csv"
 CHECKPOINTS = ".checkpoints"  # RUNS_DIR/.checkpoints/NAME: a neural run's checkpoints while it trains
 
@@ -128,6 +129,40 @@ class Run:
         return None if value is None else float(value)
 
     @property
+    def maximised(self) -> bool:
+        """Whether the run's validation figure is the best of several tried on those rows, so it reads high:
+        a search's best trial (its ``search/`` folder), a refit whose validation figure is such a trial's,
+        or an ensemble whose weights or members were chosen on its validation rows. Out-of-fold figures
+        (``metrics["cv"]``, an ensemble's ``metrics["pick"]``) are not counted as maximised."""
+        m = self.metrics
+        if _searched(self.path):
+            return True
+        source = m.get("chosen_by")
+        if source and _searched(self.path.parent / source):
+            return True
+        if self.config.model == "ensemble":
+            return m.get("val_source", "").startswith("in-sample") or any(
+                member.get("maximised", False) for member in m.get("members", []))
+        return False
+
+    def pick_score(self, metric: str = "macro_f1") -> tuple[float | None, str]:
+        """The figure the final model is picked by, and where it comes from: an estimate no search has
+        maximised where there is one (out-of-fold over train+val: a cross-validated run's mean, an
+        ensemble's ``metrics["pick"]``), else the validation figure, said to be maximised when it is
+        (:attr:`maximised`)."""
+        m = self.metrics
+        pick = m.get("pick") or {}
+        if pick.get(metric) is not None:
+            return float(pick[metric]), pick.get("source", "out-of-fold")
+        cv = (m.get("cv") or {}).get(metric)
+        if isinstance(cv, dict) and cv.get("mean") is not None:
+            return float(cv["mean"]), f"out-of-fold, {m['cv'].get('k', '')}-fold cross-validation over train+val"
+        value = m.get("val", {}).get(metric)
+        if value is None:
+            return None, "none"
+        return float(value), "validation, maximised by a search" if self.maximised else "validation"
+
+    @property
     def temperature(self) -> float:
         """The temperature that calibrates the run's probabilities (1: none; runs from before calibration)."""
         return float(self.metrics.get("calibration", {}).get("temperature", 1.0))
@@ -193,6 +228,17 @@ class Run:
                                             runtime=runtime)
         model.temperature_ = self.temperature
         return model
+
+
+def _searched(folder: Path) -> bool:
+    """Whether ``folder`` holds a search's best trial chosen among several (its ``search/study.json``)."""
+    study = folder / SEARCH_DIR / "study.json"
+    if not study.is_file():
+        return False
+    try:
+        return int(json.loads(study.read_text()).get("finished", 2)) > 1
+    except (OSError, ValueError, TypeError, AttributeError):
+        return True  # unreadable: assume the worst
 
 
 # -- writing a run ------------------------------------------------------------------------------
@@ -380,15 +426,17 @@ def _short(key: str, value) -> str:
     return str(value)
 
 
-RANK_BY = ("val", "test")
+RANK_BY = ("val", "pick", "test")
 
 
 def leaderboard(runs: list[Run], by: str = "val") -> list[dict]:
     """One row per run: model, options that differ from defaults (and change something: see
     ``Params.inert``), the rows it was trained on, its validation macro-F1 (cross-validated mean when it
-    has one), test accuracy and macro-F1, and training time. Ranked by the validation figure, the one runs
-    are chosen by (``by="test"`` ranks by test macro-F1, which is for looking, not choosing: it logs a
-    warning)."""
+    has one), the figure the final model is picked by (:meth:`Run.pick_score`: ``pick_macro_f1``,
+    ``pick_source``, ``maximised``), test accuracy and macro-F1, and training time. Ranked by the
+    validation figure; ``by="pick"`` ranks as :func:`best` picks: figures no search maximised first, then
+    by the pick figure; ``by="test"`` ranks by test macro-F1, which is for looking, not choosing: it logs a
+    warning."""
     from textladder.choices import check
     from textladder.models import get
 
@@ -414,12 +462,40 @@ def leaderboard(runs: list[Run], by: str = "val") -> list[dict]:
             "val_macro_f1": run.choice_score("macro_f1"),
             "val_accuracy": val.get("accuracy"),
             "cv_macro_f1_std": (cv.get("macro_f1") or {}).get("std"),
+            **dict(zip(("pick_macro_f1", "pick_source"), run.pick_score("macro_f1"))),
             "accuracy": test.get("accuracy"),
             "macro_f1": test.get("macro_f1"),
             "train_seconds": m.get("train_seconds"),
             "members_train_seconds": m.get("members_train_seconds"),  # an ensemble's members, trained before it
             "data": Path(cfg.data.path).name,
         })
+    for row in rows:
+        row["maximised"] = row["pick_source"].endswith("maximised by a search")
+    if by == "pick":
+        rows.sort(key=lambda r: (r["maximised"], r["pick_macro_f1"] is None, -(r["pick_macro_f1"] or 0),
+                                 -(r["val_accuracy"] or 0)))
+        return rows
     key = "val_macro_f1" if by == "val" else "macro_f1"
     rows.sort(key=lambda r: (r[key] is None, -(r[key] or 0), -(r["val_accuracy"] or 0)))
     return rows
+
+
+def best(runs: list[Run]) -> Run:
+    """The run to use: the best macro-F1 on a figure no search has maximised (out-of-fold over train+val, or
+    the validation rows of a run nothing was chosen on), so that a search's best trial, whose validation
+    figure is the best of many draws, does not win by luck; when every run's figure is maximised, the best
+    of them, with a warning. Never a test figure.
+
+    Example:
+        >>> best(list_runs("runs")).path  # doctest: +SKIP
+        PosixPath('runs/ensemble-stack-20261206-101500-1a2b')
+    """
+    if not runs:
+        raise TextladderError("no finished runs to pick from")
+    rows = leaderboard(runs, by="pick")
+    first = rows[0]
+    if first["maximised"]:
+        log.warning("every run's validation figure was maximised by a search, so %s's (%.4f) reads high; "
+                    "cross-validate it (--cv) or refit it for a figure that was not", first["run"],
+                    first["pick_macro_f1"] or 0)
+    return next(r for r in runs if r.name == first["run"])

@@ -65,7 +65,8 @@ def find_resumable(runs_dir: Path, config: dict, name: str | None = None) -> str
 
 def train(config: RunConfig, runs_dir: str | Path, name: str | None = None, on_progress=None,
           resume: bool = False, progress: bool = False, overwrite: bool = False,
-          chosen_by: str | Path | None = None, fitted: tuple | None = None) -> Path | None:
+          chosen_by: str | Path | None = None, fitted: tuple | None = None,
+          deadline: float | None = None) -> Path | None:
     """Load, split, fit, evaluate on validation and test, and write the run folder atomically.
 
     ``config.fit_on="train+val"`` refits on train and validation together: validation can no longer
@@ -77,6 +78,7 @@ def train(config: RunConfig, runs_dir: str | Path, name: str | None = None, on_p
     mean, std and folds), then refits one model on all of train+val: one model to serve, at the cost of
     one, rather than K fold models averaged at K times the cost. ``fitted=(model, seconds)`` writes a model
     fitted already with exactly this config on this train split (a search's best trial) instead of fitting.
+    ``deadline`` (a ``time.time()`` value): a neural rung starts no epoch that would end past it.
 
     Neural rungs keep their checkpoints in ``RUNS_DIR/.checkpoints/NAME`` while they train; after an
     interrupt, the same call with ``resume=True`` continues from the last finished epoch. ``progress``
@@ -91,8 +93,9 @@ def train(config: RunConfig, runs_dir: str | Path, name: str | None = None, on_p
             raise TextladderError(f"{Path(runs_dir) / name} exists already; choose another name, or pass "
                                   f"{flag('overwrite')} to replace it")
         with lock(Path(runs_dir) / name):
-            return _train(config, runs_dir, name, on_progress, resume, progress, overwrite, chosen_by, fitted)
-    return _train(config, runs_dir, name, on_progress, resume, progress, overwrite, chosen_by, fitted)
+            return _train(config, runs_dir, name, on_progress, resume, progress, overwrite, chosen_by, fitted,
+                          deadline)
+    return _train(config, runs_dir, name, on_progress, resume, progress, overwrite, chosen_by, fitted, deadline)
 
 
 def _fit(model, X, y, X_val, y_val, context: TrainingContext, work: Path | None, runs_dir: Path) -> float:
@@ -119,7 +122,7 @@ def _check_name(name: str) -> None:
 
 
 def _train(config: RunConfig, runs_dir, name, on_progress, resume, progress, overwrite, chosen_by,
-           fitted) -> Path | None:
+           fitted, deadline=None) -> Path | None:
     started = time.time()
     seed_everything(config.seed)
     if config.cv and config.fit_on != "train+val":  # (model_copy skips RunConfig's validator that says so)
@@ -155,14 +158,15 @@ def _train(config: RunConfig, runs_dir, name, on_progress, resume, progress, ove
         work = runs_dir / CHECKPOINTS / name
         work.mkdir(parents=True, exist_ok=True)
         write_json(work / CONFIG, config_json)
-    context = TrainingContext(work_dir=work, resume=resume, progress=progress, **config.trainer.model_dump())
+    context = TrainingContext(work_dir=work, resume=resume, progress=progress, deadline=deadline,
+                              **config.trainer.model_dump())
     refit = config.fit_on == "train+val"
     fit_rows = np.concatenate([split.train, split.val]) if refit else split.train
     names = np.asarray(classes, dtype=object)
     cv = oof = None
     if config.cv:
         cv, oof_proba = cross_validate(model_cls, params, config, ds.subset(fit_rows).frame(), y[fit_rows],
-                                       classes, progress)
+                                       classes, progress, deadline=deadline)
         oof = predictions_frame(ds.ids[fit_rows], classes, oof_proba, y[fit_rows])
     X_train, y_train = ds.subset(fit_rows).frame(), y[fit_rows]
     balance = {"method": config.balance, "train_before": counts(y_train, classes)}
@@ -239,7 +243,8 @@ def _drop_work(work: Path) -> None:
 
 
 def cross_validate(model_cls, params, config: RunConfig, X, y: np.ndarray, classes: list[str],
-                   progress: bool = False, metric: str = "macro_f1", on_fold=None) -> tuple[dict, np.ndarray]:
+                   progress: bool = False, metric: str = "macro_f1", on_fold=None,
+                   deadline: float | None = None) -> tuple[dict, np.ndarray]:
     """Stratified ``config.cv``-fold cross-validation of one configuration over the rows ``X``, ``y`` (label
     indices): each fold's model learns from the other folds (resampled there when ``config.balance``
     resamples; a rung that picks its best epoch holds out its own slice of them) and predicts its own
@@ -278,7 +283,7 @@ def cross_validate(model_cls, params, config: RunConfig, X, y: np.ndarray, class
             fit_idx = fit_idx[resample_indices(y[fit_idx], config.balance, seed=config.seed + i)]
         model = model_cls(params, features=config.features, smote=config.balance == "smote")
         model.fit(X.iloc[fit_idx].reset_index(drop=True), names[y[fit_idx]],
-                  context=TrainingContext(progress=progress, **config.trainer.model_dump()))
+                  context=TrainingContext(progress=progress, deadline=deadline, **config.trainer.model_dump()))
         oof[held] = model.predict_proba(X.iloc[held].reset_index(drop=True))
         m = metrics(y[held], oof[held], classes)
         for key in scores:

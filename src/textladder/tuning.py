@@ -40,13 +40,12 @@ from textladder.errors import TextladderError
 from textladder.evaluation import metrics
 from textladder.files import atomic_file, lock, write_json
 from textladder.models import TextClassifier, TrainingContext, make_params
-from textladder.runs import Run, encode, load_data
+from textladder.runs import SEARCH_DIR, Run, encode, load_data
 
 log = logging.getLogger("textladder")
 
 METRICS = ("macro_f1", "accuracy")
 STORAGE = "search.sqlite"
-SEARCH_DIR = "search"  # in the best run's folder: study.json, history.png, importance.png
 
 
 @dataclass
@@ -105,6 +104,25 @@ def _refuse(cls, params, fixed: dict, trial, optuna) -> None:
         raise optuna.TrialPruned(reason)
 
 
+UNAFFORDABLE = "its first epoch would take"
+SEARCHED = "params"  # a trial's user attribute: its parameters as the rung takes them
+
+
+def _unaffordable(cls, params, rows: int, words: float, deadline: float | None, trial, optuna) -> None:
+    """Prune, untrained, a trial whose first epoch (its whole fit, for a rung without epochs) would end past
+    ``deadline`` by the rung's declared cost on ``rows`` rows of ``words`` words on average."""
+    if deadline is None:
+        return
+    first = params.model_copy(update={"epochs": 1}) if hasattr(params, "epochs") else params
+    need = cls.estimate_seconds(first, rows, words)
+    left = deadline - time.time()
+    if need > left:
+        reason = f"{UNAFFORDABLE} about {need:.0f} s; {max(left, 0):.0f} s of the budget are left"
+        trial.set_user_attr("refused", reason)
+        log.info("trial %d: not started: %s", trial.number, reason)
+        raise optuna.TrialPruned(reason)
+
+
 def _pruning(trial, optuna):
     """A history-row listener that reports validation macro-F1 after each epoch and stops a poor trial."""
     def on_epoch(row: dict) -> None:
@@ -124,7 +142,7 @@ def best_epoch(history: list[dict] | None) -> int | None:
 
 def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, budget: float | None = None,
            metric: str = "macro_f1", name: str | None = None, progress: bool = False, cv: int | None = None,
-           refit: bool = False, stop=None, engine=None, tracker=None) -> SearchResult:
+           refit: bool = False, stop=None, engine=None, tracker=None, deadline: float | None = None) -> SearchResult:
     """Search ``config``'s rung for ``trials`` more trials or ``budget`` seconds (whichever ends first),
     then train the best trial into ``runs_dir`` and return it. ``cv=K`` scores each trial by K-fold
     cross-validation over train+val (the best is then written cross-validated, with its out-of-fold
@@ -133,7 +151,9 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
     the result's ``stopped``). ``engine`` (Ray) runs as many trials at once as the cluster has CPUs
     for: the driver asks the study for each trial and tells it the result, so the study in SQLite stays
     the one record of every trial (no pruning there: a Ray trial runs to its end). ``tracker`` logs the
-    search to MLflow."""
+    search to MLflow. The budget holds inside a trial too: a neural trial starts no epoch that would end
+    past it (or past ``deadline``, a ``time.time()`` value, when that comes first), and a trial whose
+    first epoch alone would not fit (by :meth:`TextClassifier.estimate_seconds`) is not started."""
     import optuna
 
     check(metric, METRICS, "metric")
@@ -157,6 +177,7 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
         idx = resample_indices(encode(y_train, classes), config.balance, seed=config.seed)
         X_train, y_train = X_train.iloc[idx].reset_index(drop=True), y_train[idx]
     kept: dict = {"value": -np.inf}  # this call's best trial's fitted model: written without fitting again
+    words = float(np.mean([len(str(t).split()) for t in X_train["text"]]))  # for the cost of a first epoch
     study_id = name or study_name(config.model_copy(update={"params": fixed}), metric, cv)
     runs_dir.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -171,8 +192,11 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
                 study.enqueue_trial({k: v for k, v in trial_params.items() if k not in fixed}, skip_if_exists=True)
 
         def objective(trial) -> float:
-            params = make_params(config.model, {**config.params, **cls.search_space(_Fixed(trial, fixed))})
+            space = cls.search_space(_Fixed(trial, fixed))
+            trial.set_user_attr(SEARCHED, space)  # the parameters, as the rung takes them (e.g. a head's layers)
+            params = make_params(config.model, {**config.params, **space})
             _refuse(cls, params, fixed, trial, optuna)
+            _unaffordable(cls, params, len(X_train) * (cv or 1), words, ends, trial, optuna)
             t = time.time()
             if cv:
                 from textladder.training import cross_validate
@@ -188,7 +212,7 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
             else:
                 model = cls(params, features=config.features, smote=config.balance == "smote")
                 context = TrainingContext(on_epoch=_pruning(trial, optuna) if cls.checkpointed else None,
-                                          **config.trainer.model_dump())
+                                          deadline=ends, **config.trainer.model_dump())
                 model.fit(X_train, y_train, X_val, y_val, context=context)
                 m = metrics(y_val_index, model.predict_proba(X_val), classes)
                 if model.history_:
@@ -208,7 +232,10 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
 
         def check_stop(study, trial) -> None:
             reason = stop(study) if stop is not None else None
-            if reason:
+            if trial.user_attrs.get("refused", "").startswith(UNAFFORDABLE):  # time only runs out: stop here
+                stopped.append(f"budget: {trial.user_attrs['refused']}")
+                study.stop()
+            elif reason:
                 stopped.append(reason)
                 study.stop()
             elif budget is not None:  # Optuna only stops starting trials at the budget: finish within it
@@ -223,8 +250,10 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
                     study.stop()
 
         optimizing = time.time()
+        ends = min((t for t in (deadline, None if budget is None else optimizing + budget) if t is not None),
+                   default=None)
         if engine is not None and engine.name != "local":
-            payload = {"config": config, "cv": cv, "metric": metric, "classes": classes,
+            payload = {"config": config, "cv": cv, "metric": metric, "classes": classes, "deadline": ends,
                        "data": (X_trval, y_trval) if cv else (X_train, y_train, X_val, y_val)}
             _optimize_on(engine, study, payload, fixed, cls, trials, budget, check_stop)
         else:
@@ -233,6 +262,8 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
         done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
         pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
         if not done:
+            if stopped and stopped[0].startswith("budget: "):
+                raise TextladderError(f"'{config.model}' not searched: {stopped[0][len('budget: '):]}")
             raise TextladderError(f"no trial of '{config.model}' finished; see the warnings above")
         log.info("%d trials this time, %d finished in the study (%d pruned); best %s %.4f",
                  len(study.trials) - before, len(done), pruned, metric, study.best_value)
@@ -244,7 +275,8 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
     default = first.value if first.state == optuna.trial.TrialState.COMPLETE else None
     from textladder.training import train
 
-    best = make_params(config.model, {**config.params, **study.best_params}).model_dump(mode="json")
+    searched = study.best_trial.user_attrs.get(SEARCHED, study.best_params)  # studies before it: Optuna's names
+    best = make_params(config.model, {**config.params, **searched}).model_dump(mode="json")
     chosen = config.model_copy(update={"params": best, "cv": cv})
     fitted = (kept["model"], kept["seconds"]) if kept.get("number") == study.best_trial.number else None
     run = Run.open(train(chosen, runs_dir, fitted=fitted))
@@ -278,7 +310,8 @@ def score_trial(payload: dict, params: dict) -> dict:
     else:
         X_train, y_train, X_val, y_val = payload["data"]
         model = cls(model_params, features=config.features, smote=config.balance == "smote")
-        model.fit(X_train, y_train, X_val, y_val, context=TrainingContext(**config.trainer.model_dump()))
+        model.fit(X_train, y_train, X_val, y_val, context=TrainingContext(deadline=payload.get("deadline"),
+                                                                          **config.trainer.model_dump()))
         out = {k: metrics(encode(y_val, classes), model.predict_proba(X_val), classes)[k] for k in METRICS}
         out["best_epoch"] = best_epoch(model.history_)
     out["seconds"] = round(time.time() - t, 2)
@@ -311,6 +344,7 @@ def _optimize_on(engine, study, payload: dict, fixed: dict, cls, trials: int | N
                    and (budget is None or time.time() - started < budget)):
                 trial = study.ask()
                 params = cls.search_space(_Fixed(trial, fixed))
+                trial.set_user_attr(SEARCHED, params)
                 asked += 1
                 try:
                     _refuse(cls, make_params(config.model, {**config.params, **params}), fixed, trial, optuna)

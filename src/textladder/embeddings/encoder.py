@@ -38,6 +38,7 @@ from textladder.errors import TextladderError, option
 log = logging.getLogger("textladder")
 
 DEFAULT = "minilm"  # the packaged all-MiniLM-L6-v2
+WORDPIECES_PER_WORD = 1.3  # sub-word tokens per word of English prose through MiniLM's tokenizer (an estimate)
 
 
 def offline() -> None:
@@ -131,10 +132,11 @@ def static_word_vectors(words: Sequence[str], encoder: Path):
 
 
 class SentenceCache:
-    """Sentence embeddings of one encoder on disk (SQLite: text hash -> float32 bytes)."""
+    """Sentence embeddings of one encoder reading at most ``max_length`` sub-word tokens of a text, on disk
+    (SQLite: text hash -> float32 bytes): each text is encoded once, whatever dataset or run asks for it."""
 
-    def __init__(self, encoder: Path, dim: int):
-        self.path = cache_root() / "sentences" / f"{encoder_key(encoder)}.sqlite"
+    def __init__(self, encoder: Path, dim: int, max_length: int):
+        self.path = cache_root() / "sentences" / f"{encoder_key(encoder)}-{max_length}.sqlite"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.dim = dim
         self.db = sqlite3.connect(str(self.path), timeout=60)

@@ -58,8 +58,9 @@ class Params(BaseModel):
 @dataclass
 class TrainingContext:
     """How a fit runs, not what it learns: where a checkpointed rung keeps its epochs (``work_dir``),
-    whether to go on from them (``resume``), a progress bar, and the trainer settings of the neural
-    rungs (Lightning's accelerator, devices, strategy, precision)."""
+    whether to go on from them (``resume``), a progress bar, the trainer settings of the neural
+    rungs (Lightning's accelerator, devices, strategy, precision), and a ``deadline`` past which no
+    epoch may end (a time budget's)."""
 
     work_dir: Path | None = None
     resume: bool = False
@@ -69,6 +70,7 @@ class TrainingContext:
     strategy: str | None = None
     precision: str | None = None
     on_epoch: Callable[[dict], None] | None = None  # called with each epoch's history row
+    deadline: float | None = None  # time.time() by which a neural rung stops starting epochs (a time budget)
 
 
 def params_error(cls: type, exc: ValidationError) -> TextladderError:
@@ -127,6 +129,9 @@ class TextClassifier:
     # benchmarks/rung_costs.py): fixed seconds (reading, scoring, plots), seconds per 1,000 train
     # rows once (features, encoding), and seconds per 1,000 train rows per epoch.
     train_cost: ClassVar[tuple[float, float, float]] = (3.0, 0.5, 0.0)
+    # The mean words per text of the data ``train_cost`` was measured on (HappyDB: 21), for rungs whose cost
+    # grows with the words they read (None: it does not); :meth:`words_read` caps what they read.
+    cost_words: ClassVar[float | None] = None
 
     @staticmethod
     def search_space(trial) -> dict:
@@ -151,11 +156,34 @@ class TextClassifier:
         return None
 
     @classmethod
-    def estimate_seconds(cls, params: Params, train_rows: int) -> float:
+    def words_read(cls, params: Params) -> float | None:
+        """The most words of a text this rung reads with ``params`` (its truncation), or None: all of them."""
+        return None
+
+    @classmethod
+    def estimate_seconds(cls, params: Params, train_rows: int, words: float | None = None) -> float:
         """About how long training takes with ``params`` on ``train_rows`` rows (:attr:`train_cost`;
-        every epoch counted, so early stopping makes it an upper bound)."""
+        every epoch counted, so early stopping makes it an upper bound). ``words``: the mean words per text
+        of the data, for rungs whose cost grows with them (:attr:`cost_words`): a rung that reads 100
+        words of each text costs about five times what it costs on HappyDB's 21.
+
+        Example:
+            >>> from textladder.models import get
+            >>> t = get("transformer")
+            >>> round(t.estimate_seconds(t.Params(epochs=1), 1000)), round(t.estimate_seconds(t.Params(epochs=1), 1000, 300))
+            (23, 89)
+        """
         fixed, once, per_epoch = cls.train_cost
-        return fixed + train_rows / 1000 * (once + per_epoch * getattr(params, "epochs", 1))
+        return fixed + train_rows / 1000 * cls.length_scale(params, words) * (
+            once + per_epoch * getattr(params, "epochs", 1))
+
+    @classmethod
+    def length_scale(cls, params: Params, words: float | None) -> float:
+        """How much longer (or shorter) the texts this rung reads are than those its cost was measured on."""
+        if words is None or not cls.cost_words:
+            return 1.0
+        cap = cls.words_read(params)
+        return max(0.5, min(words, cap or words) / cls.cost_words)
 
     def __init__(self, params: Params | None = None, *, features: list[str] | tuple[str, ...] = (),
                  smote: bool = False, **overrides):

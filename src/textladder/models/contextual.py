@@ -53,7 +53,35 @@ class Contextual(VectorClassifier):
     # encoding every row once (train, validation and test) is nearly all of it; encodings are cached, so a
     # second run on the same texts costs a few seconds. Measured: benchmarks/rung_costs.py (docs/BENCHMARKS.md)
     train_cost = (14.0, 3.5, 0.01)
+    cost_words = 21.0  # HappyDB's mean: encoding costs as the sub-word tokens a text is cut to (max_length)
+
+    @classmethod
+    def words_read(cls, params) -> float:
+        from textladder.embeddings.encoder import WORDPIECES_PER_WORD
+
+        return params.max_length / WORDPIECES_PER_WORD
     write_cache = True  # add newly encoded texts to the on-disk sentence cache
+
+    @staticmethod
+    def search_space(trial) -> dict:
+        """What a search tries: the dense head (its width and depth), dropout, learning rate, weight decay
+        and batch size. The texts are encoded once (cached): each trial trains only the head, in seconds."""
+        width = trial.suggest_categorical("head_width", [0, 128, 256, 512])
+        depth = trial.suggest_int("head_layers", 1, 2) if width else 0
+        return {
+            "head": [width] * depth,
+            "dropout": trial.suggest_float("dropout", 0.0, 0.5),
+            "lr": trial.suggest_float("lr", 1e-4, 3e-3, log=True),
+            "weight_decay": trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True),
+            "batch_size": trial.suggest_categorical("batch_size", [32, 64, 128]),
+        }
+
+    @classmethod
+    def search_start(cls, params) -> dict:
+        """The first trial: the defaults, as the search space names the head."""
+        start = params.model_dump(mode="json")
+        head = start.pop("head")
+        return {**start, "head_width": head[0] if head else 0, "head_layers": len(head)}
 
     # -- the encoder, once per process ------------------------------------------------------------
     def _encoder(self):
@@ -83,7 +111,7 @@ class Contextual(VectorClassifier):
         model = self._encoder()
         dim = (model.get_embedding_dimension if hasattr(model, "get_embedding_dimension")
                else model.get_sentence_embedding_dimension)()
-        cache = SentenceCache(self.encoder_path_, dim)
+        cache = SentenceCache(self.encoder_path_, dim, self.params.max_length)
         try:
             out, found = cache.get(texts)
             missing = np.flatnonzero(~found)

@@ -77,10 +77,11 @@ class TfidfLinear(TextClassifier):
     train_cost = (1.5, 0.2, 0.0)  # measured: benchmarks/rung_costs.py (docs/BENCHMARKS.md)
 
     @classmethod
-    def estimate_seconds(cls, params, train_rows: int) -> float:
+    def estimate_seconds(cls, params, train_rows: int, words: float | None = None) -> float:
         """Character n-grams cost about 3.5 times the words' (HappyDB: 29 s against 8 s)."""
         fixed, once, _ = cls.train_cost
-        return fixed + train_rows / 1000 * once * (3.5 if params.char_ngrams else 1.0)
+        longer = 1.0 if words is None else max(1.0, words / 21)  # longer texts: more n-grams to count
+        return fixed + train_rows / 1000 * once * longer * (3.5 if params.char_ngrams else 1.0)
 
     @staticmethod
     def search_space(trial) -> dict:

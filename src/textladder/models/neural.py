@@ -237,7 +237,7 @@ class NeuralClassifier(TextClassifier):
         module = LitClassifier(net, n_classes, config, weights)
         with tempfile.TemporaryDirectory(prefix="textladder-") as tmp:
             self.history_ = fit(module, train_loader, val_loader, context.work_dir or Path(tmp), resume=context.resume,
-                                on_epoch=context.on_epoch)
+                                on_epoch=context.on_epoch, deadline=context.deadline)
         self.global_rank_ = module.global_rank_  # 0 but in the extra processes of a multi-process (DDP) run
         self.net_ = module.net.cpu().eval()
         if self.history_:

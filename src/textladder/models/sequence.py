@@ -129,6 +129,12 @@ class SequenceClassifier(NeuralClassifier):
     Params: ClassVar = SequenceParams
     net_class: ClassVar[type[SequenceNet]]
 
+    cost_words = 21.0  # HappyDB's mean: an epoch costs as the tokens read, up to seq_len
+
+    @classmethod
+    def words_read(cls, params) -> float | None:
+        return params.seq_len
+
     @staticmethod
     def search_space(trial) -> dict:
         """What a search tries on every sequence rung: the embeddings (random, word2vec, GloVe, MiniLM static)
