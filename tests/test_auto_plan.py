@@ -67,7 +67,7 @@ def test_an_epoch_that_would_end_past_the_deadline_is_not_started():
 
 def test_the_auto_ladder_keeps_its_budget_on_long_texts(long_csv, tmp_path):
     plan = AutoPlan(rungs=[AutoRung("tfidf-linear", 1.0, {"min_df": 1}),
-                           AutoRung("attention", 1.0, {"epochs": 200, "patience": 200, "hidden": 16}, first_trials=1)],
+                           AutoRung("attention", 1.0, {"epochs": 200, "patience": 200, "seq_len": 512}, first_trials=1)],
                     cv=3)
     budget = 60.0
     result = climb_auto(DataConfig(path=str(long_csv)), tmp_path, budget=budget, plan=plan, report=False)

@@ -117,13 +117,14 @@ class DataProfile:
     train_rows: int
     words: float
     classes: int
+    p98_words: float | None = None  # the length a sequence rung reads by default (its 98th percentile)
 
     @classmethod
     def of(cls, data: DataConfig, split: SplitConfig) -> DataProfile:
         ds = load_data(data)
         _, parts = split_dataset(ds, split)
-        texts = ds.texts[parts.train]
-        return cls(len(parts.train), float(np.mean([len(str(t).split()) for t in texts])), len(ds.classes))
+        lengths = np.fromiter((len(str(t).split()) for t in ds.texts[parts.train]), dtype=np.int64)
+        return cls(len(parts.train), float(lengths.mean()), len(ds.classes), float(np.percentile(lengths, 98)))
 
 
 def plan_rungs(plan: AutoPlan, profile: DataProfile, search_seconds: float) -> tuple[list[tuple[AutoRung, float]], dict]:
@@ -143,6 +144,8 @@ def plan_rungs(plan: AutoPlan, profile: DataProfile, search_seconds: float) -> t
     for rung in plan.rungs:
         cls = get(rung.model)
         fixed = dict(rung.fixed)
+        if getattr(cls, "cost_words", None) and "seq_len" in cls.Params.model_fields and "seq_len" not in fixed:
+            fixed.update(_sequence_fit(cls, fixed, profile, limit))
         if rung.model == "transformer":
             fixed.update(_transformer_fit(cls, fixed, profile, limit))
             if fixed.get("epochs", 1) < 1:
@@ -165,6 +168,29 @@ def plan_rungs(plan: AutoPlan, profile: DataProfile, search_seconds: float) -> t
                                 rung.needs_meaning, rung.search_on), cost))
     chosen.sort(key=lambda pair: (pair[0].needs_meaning, pair[1]))  # cheapest first; fine-tuning after the probe
     return chosen, left_out
+
+
+def _sequence_fit(cls, fixed: dict, profile: DataProfile, limit: float) -> dict:
+    """A sequence rung's length: the one it reads by default (the 98th percentile of the train texts) unless
+    a trial would then cost more than ``limit`` seconds; then the longest that fits, at least 32 words (a
+    trial costs as the words it reads: the mean length, capped by the sequence length).
+
+    Example:
+        >>> from textladder.models import get
+        >>> _sequence_fit(get("attention"), {"epochs": 6}, DataProfile(3000, 250, 23, 600), 60)
+        {'seq_len': 141}
+        >>> _sequence_fit(get("attention"), {"epochs": 6}, DataProfile(46000, 21, 7, 80), 300)
+        {}
+    """
+    if profile.p98_words is None:
+        return {}
+    params = make_params(cls.name, fixed)
+    fixed_s, once, per_epoch = cls.train_cost
+    per_word = profile.train_rows / 1000 * (once + per_epoch * getattr(params, "epochs", 1)) / cls.cost_words
+    fits = (limit - fixed_s) / per_word if per_word > 0 else profile.p98_words
+    if fits >= profile.words:
+        return {}
+    return {"seq_len": max(32, int(min(fits, profile.p98_words)))}
 
 
 def _transformer_fit(cls, fixed: dict, profile: DataProfile, limit: float) -> dict:

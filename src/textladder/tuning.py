@@ -186,13 +186,12 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
                                     storage=f"sqlite:///{(runs_dir / STORAGE).resolve()}",
                                     sampler=optuna.samplers.TPESampler(seed=config.seed),
                                     pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1))
-        if not study.trials:  # the defaults first, then the rung's portfolio of earlier winners
-            start = cls.search_start(make_params(config.model, config.params))
-            for trial_params in (start, *cls.search_portfolio):
+        if not study.trials:  # the defaults first, then the rung's portfolio of earlier winners (for this data)
+            for trial_params in cls.first_trials(make_params(config.model, config.params), len(X_train), words):
                 study.enqueue_trial({k: v for k, v in trial_params.items() if k not in fixed}, skip_if_exists=True)
 
         def objective(trial) -> float:
-            space = cls.search_space(_Fixed(trial, fixed))
+            space = cls.data_space(_Fixed(trial, fixed), len(X_train), words)
             trial.set_user_attr(SEARCHED, space)  # the parameters, as the rung takes them (e.g. a head's layers)
             params = make_params(config.model, {**config.params, **space})
             _refuse(cls, params, fixed, trial, optuna)
@@ -254,6 +253,7 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
                    default=None)
         if engine is not None and engine.name != "local":
             payload = {"config": config, "cv": cv, "metric": metric, "classes": classes, "deadline": ends,
+                       "rows": len(X_train), "words": words,
                        "data": (X_trval, y_trval) if cv else (X_train, y_train, X_val, y_val)}
             _optimize_on(engine, study, payload, fixed, cls, trials, budget, check_stop)
         else:
@@ -343,7 +343,7 @@ def _optimize_on(engine, study, payload: dict, fixed: dict, cls, trials: int | N
             while (len(pending) < slots and not state["stop"] and (trials is None or asked < trials)
                    and (budget is None or time.time() - started < budget)):
                 trial = study.ask()
-                params = cls.search_space(_Fixed(trial, fixed))
+                params = cls.data_space(_Fixed(trial, fixed), payload["rows"], payload["words"])
                 trial.set_user_attr(SEARCHED, params)
                 asked += 1
                 try:

@@ -149,6 +149,19 @@ class TextClassifier:
         return params.model_dump(mode="json")
 
     @classmethod
+    def first_trials(cls, params: Params, train_rows: int, words: float) -> list[dict]:
+        """The trials a search starts with on data of ``train_rows`` train rows of ``words`` words on average:
+        the defaults (:meth:`search_start`), then :attr:`search_portfolio`. A rung whose defaults were tuned
+        on data of another size adds versions of them scaled to this data."""
+        return [cls.search_start(params), *cls.search_portfolio]
+
+    @classmethod
+    def data_space(cls, trial, train_rows: int, words: float) -> dict:
+        """:meth:`search_space` for data of ``train_rows`` rows of ``words`` words (a rung whose good ranges
+        depend on the data's size widens them here)."""
+        return cls.search_space(trial)
+
+    @classmethod
     def search_refuses(cls, params: Params, fixed: set[str]) -> str | None:
         """Why a search should not train these parameters (a combination known to cost far more than it can
         give), or None. The search records the trial as pruned, untrained, so the sampler learns to avoid
