@@ -23,6 +23,7 @@ import numpy as np
 from _common import HM_TRAIN, machine, print_table
 
 import textladder
+from textladder.api import run_config
 from textladder.data import split_dataset
 from textladder.data.split import SplitConfig
 from textladder.runs import Run, load_data, list_runs
@@ -40,7 +41,7 @@ def baseline(path: Path, options: dict, seed: int) -> dict:
     from sklearn.pipeline import make_pipeline
     from sklearn.svm import LinearSVC
 
-    config = textladder.run_config(path, **options)
+    config = run_config(path, **options)
     ds = load_data(config.data)
     _, split = split_dataset(ds, SplitConfig(seed=seed, method=config.split.method))
     model = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True), LinearSVC())
@@ -98,5 +99,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("textladder").setLevel(logging.INFO)
     np.seterr(all="ignore")
     main()

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from textladder.data.split import METHODS
+from textladder.choices import SPLIT_METHODS
 from textladder.errors import TextladderError
 
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ def _data_and_split(data: str | Path, seed: int, options: dict):
     data_opts.update({field: str(options.pop(k)) for k, field in GIVEN_FILES.items() if options.get(k) is not None})
     split_opts = {k: options.pop(k) for k in SPLIT_OPTIONS if k in options}
     method = split_opts.pop("split", None) or "auto"
-    if method not in METHODS:  # a column of the data that gives each row's part
+    if method not in SPLIT_METHODS:  # a column of the data that gives each row's part
         if data_opts.get("split_col", method) != method:
             raise TextladderError(f"split='{method}' and split_col='{data_opts['split_col']}' disagree")
         data_opts["split_col"], method = method, "auto"

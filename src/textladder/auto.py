@@ -256,9 +256,13 @@ def _climb(data, runs_dir, budget, split, seed, plan: AutoPlan, report, progress
         if rung.needs_meaning and not _meaning_pays(rung, scores, plan, result):
             continue
         left = search_end - time.time()
-        share = left * rung.gain / sum(r.gain for r, _ in rungs[i:]) if left > 0 else 0
+        # a one-trial rung still to come (fine-tuning) has its trial's time kept for it
+        kept_for = sum(1.15 * c for r, c in rungs[i + 1:] if r.max_trials == 1 and r.model not in result.dropped)
         if rung.max_trials == 1:  # one trial: the whole of it, when it fits what is left
             share = cost * 1.15 if cost * 1.15 < left else 0
+        else:
+            gains = sum(r.gain for r, _ in rungs[i:] if r.max_trials != 1)
+            share = (left - kept_for) * rung.gain / gains if left > kept_for else 0
         if share < min(5.0, cost):
             result.dropped[rung.model] = f"no search time left (a trial takes about {duration(cost)})"
             log.info("auto: %s skipped: no search time left", rung.model)

@@ -23,6 +23,9 @@ RESAMPLING: tuple[str, ...] = ("oversample", "undersample")  # the remedies that
 Vote = Literal["soft", "hard", "stack"]
 VOTES: tuple[str, ...] = get_args(Vote)
 
+SplitMethod = Literal["auto", "reference", "stratified", "given"]  # given: by a split column or a test file
+SPLIT_METHODS: tuple[str, ...] = get_args(SplitMethod)
+
 Runtime = Literal["auto", "torch", "onnx", "onnx-int8"]  # how an exported neural model predicts
 RUNTIMES: tuple[str, ...] = get_args(Runtime)
 

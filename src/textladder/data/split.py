@@ -16,20 +16,17 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 from sklearn.model_selection import train_test_split
 
+from textladder.choices import SplitMethod
 from textladder.errors import TextladderError, option
 
 REFERENCE = {"test_size": 6000, "val_size": 0.15, "seed": 42}
 REFERENCE_FORMATS = ("hackerearth", "blog")
 MIN_CLASS_ROWS = 3  # one row of each class in each of train, validation and test
-
-
-METHODS = ("auto", "reference", "stratified", "given")
 
 
 class SplitConfig(BaseModel):
@@ -40,7 +37,7 @@ class SplitConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    method: Literal["auto", "reference", "stratified", "given"] = "auto"
+    method: SplitMethod = "auto"
     test_size: float | int | None = None
     val_size: float | int | None = None
     seed: int = 42
