@@ -1,5 +1,5 @@
 """The auto ladder on any data (issue 26): it plans from the data and the budget, considers the pretrained
-rungs, and keeps its budget on long texts: no epoch starts that would end past it."""
+rungs, and keeps its budget on long texts (with a given split): no epoch starts that would end past it."""
 
 from __future__ import annotations
 
@@ -34,7 +34,8 @@ def long_csv(tmp_path_factory):
     import pandas as pd
 
     path = tmp_path_factory.mktemp("long") / "long.csv"
-    pd.DataFrame(long_rows(240, 400)).to_csv(path, index=False)
+    frame = pd.DataFrame(long_rows(240, 400))
+    frame.assign(part=["test" if i % 6 == 0 else "train" for i in range(len(frame))]).to_csv(path, index=False)
     return path
 
 
@@ -70,9 +71,13 @@ def test_the_auto_ladder_keeps_its_budget_on_long_texts(long_csv, tmp_path):
                            AutoRung("attention", 1.0, {"epochs": 200, "patience": 200, "seq_len": 512}, first_trials=1)],
                     cv=3)
     budget = 60.0
-    result = climb_auto(DataConfig(path=str(long_csv)), tmp_path, budget=budget, plan=plan, report=False)
+    result = climb_auto(DataConfig(path=str(long_csv), split_col="part"), tmp_path, budget=budget, plan=plan,
+                        report=False)
     assert result.seconds <= 1.1 * budget
     assert "tfidf-linear" in result.searched and result.best is not None
+    given_test = [str(i + 2) for i in range(240) if i % 6 == 0]  # rows are numbered by line: the header is 1
+    for run in result.runs + result.ensembles:  # the given split, honoured by every run it made
+        assert run.config.split.method == "given" and run.split_ids["test"] == given_test
     attention = result.searched.get("attention")
     if attention is not None:  # it trained: stopped by the deadline long before its 200 epochs
         assert attention.metrics["model_report"]["epochs_run"] < 200

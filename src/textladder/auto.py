@@ -13,12 +13,15 @@ pick fairly, and end within the budget.
    (:attr:`AutoRung.gain`). The frozen encoder (``contextual``, encoded once and cached, its head searched
    in seconds) tells whether meaning pays on this data: the transformer is fine-tuned only when the
    frozen encoder's validation figure is within :attr:`AutoPlan.meaning_margin` of the best rung's.
-   A rung far behind the leader after its first trials (``drop_margin``) is dropped.
+   A rung far behind the leader after its first trials (``drop_margin``) gets no more search time (it still
+   joins the ensembles: it may make different mistakes).
 3. **Search on**: the search time left goes to the rungs still in, in proportion to their expected gain:
    their prior times ``exp(-(leader - score) / gain_scale)`` (the leader and the rungs near it get most).
-4. **Refit** the rungs kept on train+validation, best first: cross-validated (out-of-fold predictions for
-   stacking and for the pick) when the time left allows, else once, else not at all.
-5. **Combine**: soft voting, stacking and greedy selection over the refits (else the train-only runs).
+4. **Refit** every rung searched on train+validation, the ones still in first, best first: cross-validated
+   (out-of-fold predictions for stacking and for the pick) when the time left allows, else once, else not
+   at all.
+5. **Combine**: soft voting, stacking and greedy selection over them all (the refits, else the train-only
+   runs); the leader searches on with any time left, and is refit and combined again if it found better.
 6. **Pick** (:func:`textladder.runs.best`): the best run on a figure no search maximised.
 
 Every search, neural trial and refit is bound by the budget's deadline (no epoch starts that would end
@@ -94,7 +97,7 @@ class AutoPlan:
 class AutoResult:
     searched: dict[str, Run] = field(default_factory=dict)  # rung -> best trial, trained on train
     refits: dict[str, Run] = field(default_factory=dict)  # rung -> refit on train+val
-    dropped: dict[str, str] = field(default_factory=dict)  # rung -> why it was left out or dropped
+    dropped: dict[str, str] = field(default_factory=dict)  # rung -> why it was left out, failed, or got no more search
     ensembles: list[Run] = field(default_factory=list)
     default_scores: dict[str, float | None] = field(default_factory=dict)  # rung -> its defaults' validation score
     planned: dict[str, dict] = field(default_factory=dict)  # rung -> fixed parameters and estimated trial cost
@@ -294,13 +297,14 @@ def _climb(data, runs_dir, budget, split, seed, plan: AutoPlan, report, progress
             log.info("auto: %s dropped: %s", model, why)
     # 3. search on: the time left, by expected gain
     _search_on(result, rungs, scores, run_search, search_end, plan)
-    kept = sorted((m for m in result.searched if m not in result.dropped), key=lambda m: scores.get(m, 0),
-                  reverse=True)
+    # every rung searched joins the ensembles (a rung far behind got no more search time, but may still
+    # make different mistakes); refits go to the rungs still in first, best first
+    members = sorted(result.searched, key=lambda m: (m in result.dropped, -scores.get(m, 0)))
     # 4. refit, 5. combine
-    for model in kept:
+    for model in members:
         _refit(result, model, runs_dir, deadline - reserve, plan.cv)
-    _combine(result, kept, runs_dir)
-    _leader_on(result, rungs, kept, run_search, deadline - reserve, budget, plan, runs_dir)
+    _combine(result, members, runs_dir)
+    _leader_on(result, rungs, members, run_search, deadline - reserve, budget, plan, runs_dir)
     runs = result.runs + result.ensembles + [r for r in result.earlier if r.config.model == "ensemble"]
     # 6. pick, and say what was spent
     if runs:
@@ -388,7 +392,7 @@ def _leader_on(result: AutoResult, rungs, kept: list[str], run_search, deadline:
                plan: AutoPlan, runs_dir: Path) -> None:
     """With time left after the refits (searches that ended early, cheap refits), the leading rung that may
     search on does; if it finds better on validation, it is refit and the ensembles are built again."""
-    leaders = [m for m in kept if next(r for r, _ in rungs if r.model == m).search_on]
+    leaders = [m for m in kept if m not in result.dropped and next(r for r, _ in rungs if r.model == m).search_on]
     if not leaders:
         return
     leader = leaders[0]
