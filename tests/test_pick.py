@@ -15,6 +15,7 @@ from textladder.cli import app
 from textladder.config import DataConfig, RunConfig
 from textladder.ensembles import build
 from textladder.runs import Run, leaderboard, list_runs
+from textladder.runs import MAXIMISED
 from textladder.runs import best as pick
 from textladder.training import train
 from textladder.tuning import search
@@ -40,7 +41,7 @@ def climbed(tmp_path_factory):
 
 def test_a_search_maximum_is_marked_and_out_of_fold_figures_are_not(climbed):
     runs, searched, cv_lin, cv_ft, soft, stack = climbed
-    assert searched.maximised and searched.pick_score()[1] == "validation, maximised by a search"
+    assert searched.maximised and searched.pick_score()[1] == MAXIMISED
     for run in (cv_lin, cv_ft, soft, stack):
         assert not run.maximised
         assert run.pick_score()[1].startswith("out-of-fold")
@@ -79,7 +80,7 @@ def test_with_only_search_maxima_the_best_of_them_is_picked_with_a_warning(climb
     runs, searched, *_ = climbed
     with caplog.at_level(logging.WARNING, logger="textladder"):
         assert pick([searched]).name == searched.name
-    assert "maximised by a search" in caplog.text
+    assert "is the best of several tried on those rows" in caplog.text
     with pytest.raises(textladder.TextladderError, match="no finished runs"):
         textladder.best(tmp_path)
 

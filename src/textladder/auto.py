@@ -21,7 +21,9 @@ pick fairly, and end within the budget.
    (out-of-fold predictions for stacking and for the pick) when the time left allows, else once, else not
    at all.
 5. **Combine**: soft voting, stacking and greedy selection over them all (the refits, else the train-only
-   runs); the leader searches on with any time left, and is refit and combined again if it found better.
+   runs), and over the cross-validated ones alone when only some are (they learn from every train+val row
+   out of fold); the leader searches on with any time left, and is refit and combined again if it found
+   better.
 6. **Pick** (:func:`textladder.runs.best`): the best run on a figure no search maximised.
 
 Every search, neural trial and refit is bound by the budget's deadline (no epoch starts that would end
@@ -53,7 +55,7 @@ from textladder.errors import TextladderError
 from textladder.files import lock
 from textladder.ladder import duration
 from textladder.models import get, make_params
-from textladder.runs import Run, best, load_data
+from textladder.runs import OOF_PREDICTIONS, Run, best, load_data
 
 log = logging.getLogger("textladder")
 
@@ -444,10 +446,16 @@ def _refit(result: AutoResult, model: str, runs_dir: Path, deadline: float, cv: 
 
 
 def _combine(result: AutoResult, kept: list[str], runs_dir: Path) -> None:
-    """Soft voting, stacking and greedy selection over the kept rungs' refits (else their train-only runs)."""
-    members = [result.refits.get(m) or result.searched[m] for m in kept]
-    if len(members) >= 2:
-        from textladder.ladder import EnsembleSpec, ensembles
+    """Soft voting, stacking and greedy selection over the rungs' refits (else their train-only runs); when
+    some of them were cross-validated and others not, also over the cross-validated ones alone, whose
+    stacker and weights learn from every train+val row out of fold (the others' only from validation):
+    the pick (:func:`textladder.runs.best`) then chooses among them on figures no search maximised."""
+    from textladder.ladder import EnsembleSpec, ensembles
 
-        result.ensembles = ensembles(members, EnsembleSpec(vote=["soft", "stack"], select="all", greedy=True),
-                                     runs_dir)
+    members = [result.refits.get(m) or result.searched[m] for m in kept]
+    crossed = [r for r in members if (r.path / OOF_PREDICTIONS).is_file()]
+    spec = EnsembleSpec(vote=["soft", "stack"], select="all", greedy=True)
+    result.ensembles = []
+    for group in ([crossed] if 2 <= len(crossed) < len(members) else []) + [members]:
+        if len(group) >= 2:
+            result.ensembles += ensembles(group, spec, runs_dir)

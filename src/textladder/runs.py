@@ -38,6 +38,8 @@ log = logging.getLogger("textladder")
 
 CONFIG, LABELS, SPLIT, METRICS, MODEL_DIR = "config.json", "labels.json", "split.json", "metrics.json", "model"
 SEARCH_DIR = "search"  # a searched run's study: study.json, history.png, importance.png
+# where a run's pick figure comes from when it is the best of several tried on those rows (a search's, greedy's)
+MAXIMISED = "validation, the best of several tried on these rows (it reads high)"
 TEST_PREDICTIONS, VAL_PREDICTIONS, OOF_PREDICTIONS = "test_predictions.csv", "val_predictions.csv", "oof_predictions.csv"
 CHECKPOINTS = ".checkpoints"  # RUNS_DIR/.checkpoints/NAME: a neural run's checkpoints while it trains
 
@@ -159,7 +161,7 @@ class Run:
         value = m.get("val", {}).get(metric)
         if value is None:
             return None, "none"
-        return float(value), "validation, maximised by a search" if self.maximised else "validation"
+        return float(value), MAXIMISED if self.maximised else "validation"
 
     @property
     def temperature(self) -> float:
@@ -469,7 +471,7 @@ def leaderboard(runs: list[Run], by: str = "val") -> list[dict]:
             "data": Path(cfg.data.path).name,
         })
     for row in rows:
-        row["maximised"] = row["pick_source"].endswith("maximised by a search")
+        row["maximised"] = row["pick_source"] == MAXIMISED
     if by == "pick":
         rows.sort(key=lambda r: (r["maximised"], r["pick_macro_f1"] is None, -(r["pick_macro_f1"] or 0),
                                  -(r["val_accuracy"] or 0)))
@@ -494,7 +496,7 @@ def best(runs: list[Run]) -> Run:
     rows = leaderboard(runs, by="pick")
     first = rows[0]
     if first["maximised"]:
-        log.warning("every run's validation figure was maximised by a search, so %s's (%.4f) reads high; "
-                    "cross-validate it (--cv) or refit it for a figure that was not", first["run"],
+        log.warning("every run's validation figure is the best of several tried on those rows, so %s's (%.4f) "
+                    "reads high; cross-validate it (--cv) for a figure that is not", first["run"],
                     first["pick_macro_f1"] or 0)
     return next(r for r in runs if r.name == first["run"])
