@@ -70,7 +70,7 @@ def test_the_auto_ladder_keeps_its_budget_on_long_texts(long_csv, tmp_path):
     plan = AutoPlan(rungs=[AutoRung("tfidf-linear", 1.0, {"min_df": 1}),
                            AutoRung("attention", 1.0, {"epochs": 200, "patience": 200, "seq_len": 512}, first_trials=1)],
                     cv=3)
-    budget = 60.0
+    budget = 45.0
     result = climb_auto(DataConfig(path=str(long_csv), split_col="part"), tmp_path, budget=budget, plan=plan,
                         report=False)
     assert result.seconds <= 1.1 * budget
