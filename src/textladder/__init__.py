@@ -16,7 +16,7 @@ The Python API (importing ``textladder`` stays light: nothing heavy loads until 
 Wherever a data file is read, a pandas DataFrame will do as well.
 """
 
-__version__ = "0.1.0"
+from textladder._version import __version__
 
 from textladder.api import (  # noqa: E402
     best,

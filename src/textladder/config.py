@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from textladder import __version__
+from textladder._version import __version__
 from textladder.choices import TRAINER_KEYS, Balance, Feature
 from textladder.data.dataset import DEFAULT_MAX_DROP
 from textladder.data.split import SplitConfig

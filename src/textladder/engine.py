@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from textladder.errors import TextladderError, option
+from textladder.threads import available_cpus
 
 log = logging.getLogger("textladder")
 
@@ -124,18 +125,3 @@ def _cause(exc: BaseException) -> BaseException:
     """The task's own exception inside Ray's wrapper (``RayTaskError``), so that it reads as a local failure."""
     cause = getattr(exc, "cause", None)
     return cause if isinstance(cause, BaseException) else exc
-
-
-def available_cpus() -> int:
-    """The CPUs this process may use (its affinity mask and, in a container, its CPU quota)."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        n = os.cpu_count() or 1
-    try:  # cgroup v2 quota: "max 100000" or "200000 100000"
-        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()[:2]
-        if quota != "max":
-            n = min(n, max(1, int(int(quota) // int(period))))
-    except (OSError, ValueError):
-        pass
-    return max(1, n)

@@ -160,7 +160,7 @@ def greedy_weights(probas: list[np.ndarray], y: np.ndarray, rounds: int = 50, me
         >>> greedy_weights([good, bad], y, rounds=5)
         [1, 0]
     """
-    from textladder.evaluation import metrics as score
+    from textladder.metrics import metrics as score
 
     classes = [str(i) for i in range(probas[0].shape[1])]
     counts = np.zeros(len(probas), dtype=int)
@@ -326,7 +326,7 @@ def _pick_figures(probas: list[np.ndarray], y: np.ndarray, vote: str, weights: l
     """Accuracy and macro-F1 of the ensemble on its members' out-of-fold predictions of every train+val row:
     what it learns (stacking's meta-learner, greedy selection's weights) fitted on the other folds of the
     row it predicts, so that no figure is one the ensemble was chosen on."""
-    from textladder.evaluation import metrics as score
+    from textladder.metrics import metrics as score
     from textladder.models.voting import combine
 
     n_classes = probas[0].shape[1]

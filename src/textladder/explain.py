@@ -32,7 +32,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from textladder.models.base import EXPLAIN_SAMPLES as DEFAULT_SAMPLES  # model evaluations per SHAP explanation
+from textladder.errors import TextladderError
+
+EXPLAIN_SAMPLES = 300  # most model evaluations of a model-agnostic (SHAP) explanation
 
 
 @dataclass
@@ -107,7 +109,6 @@ def html_page(explanation: Explanation, title: str) -> str:
 def _frame(model, text, features: dict | None):
     import pandas as pd
 
-    from textladder.errors import TextladderError
 
     if not isinstance(text, str):
         raise TextladderError("explain takes one text (a string)")
@@ -122,7 +123,6 @@ def _frame(model, text, features: dict | None):
 
 
 def _chosen(model, proba: np.ndarray, label) -> int:
-    from textladder.errors import TextladderError
 
     classes = model.classes_.tolist()
     if label is None:
@@ -132,7 +132,7 @@ def _chosen(model, proba: np.ndarray, label) -> int:
     return classes.index(label)
 
 
-def shap_explanation(model, text: str, label=None, samples: int = DEFAULT_SAMPLES,
+def shap_explanation(model, text: str, label=None, samples: int = EXPLAIN_SAMPLES,
                      features: dict | None = None) -> Explanation:
     """SHAP's partition explainer with a text masker (words split on non-word characters) over
     ``model.predict_proba``, in at most ``samples`` model evaluations."""

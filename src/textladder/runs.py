@@ -30,7 +30,7 @@ from textladder.config import DataConfig, RunConfig
 from textladder.data import Dataset, load_dataset
 from textladder.data.dataset import combined_sha256, join_parts
 from textladder.errors import RunError, TextladderError, option
-from textladder.evaluation import metrics, summary_line, write_artifacts
+from textladder.metrics import metrics, summary_line, write_artifacts
 from textladder.files import atomic_folder, sha256_file, verify_checksums, write_checksums, write_json
 from textladder.viz.plots import learning_curve_png
 

@@ -11,7 +11,7 @@ takes 28.7 s idle and 48.5 s busy, at 31 s of CPU. So each neural rung declares 
 its while (``max_threads``: 1 for the sequence rungs, whose matrices are small; every CPU for the
 pretrained encoders, whose matrix products fill a core each), and the pool is never wider than the
 CPUs this process may actually use: its affinity mask and, in a container, its CPU quota
-(:func:`textladder.engine.available_cpus`), not the machine's core count. ``--threads N`` (or
+(:func:`available_cpus`), not the machine's core count. ``--threads N`` (or
 ``TEXTLADDER_THREADS``) overrides both; ``OMP_NUM_THREADS`` is respected (Ray sets it to a task's CPUs).
 
 Example:
@@ -35,8 +35,6 @@ def thread_count(threads: int | None = None, cap: int | None = None) -> int:
         value = os.environ.get(name, "").strip()
         if value.isdigit() and int(value) > 0:
             return int(value)
-    from textladder.engine import available_cpus
-
     n = available_cpus()
     return min(n, cap) if cap else n
 
@@ -49,3 +47,18 @@ def apply(threads: int | None = None, cap: int | None = None) -> int:
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n
+
+
+def available_cpus() -> int:
+    """The CPUs this process may use (its affinity mask and, in a container, its CPU quota)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    try:  # cgroup v2 quota: "max 100000" or "200000 100000"
+        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()[:2]
+        if quota != "max":
+            n = min(n, max(1, int(int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, n)

@@ -265,7 +265,7 @@ def cross_validate(model_cls, params, config: RunConfig, X, y: np.ndarray, class
     """
     from sklearn.model_selection import StratifiedKFold
 
-    from textladder.evaluation import metrics
+    from textladder.metrics import metrics
 
     k = int(config.cv)
     smallest = int(np.bincount(y, minlength=len(classes)).min())

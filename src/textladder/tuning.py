@@ -37,7 +37,7 @@ from textladder.choices import RESAMPLING, check
 from textladder.config import RunConfig, resolve
 from textladder.data import split_dataset
 from textladder.errors import TextladderError
-from textladder.evaluation import metrics
+from textladder.metrics import metrics
 from textladder.files import atomic_file, lock, write_json
 from textladder.models import TextClassifier, TrainingContext, make_params
 from textladder.runs import SEARCH_DIR, Run, encode, load_data

@@ -6,8 +6,8 @@ module that registers it), so a rung in another installed package appears in ``t
 a neural rung.
 """
 
-from textladder.models.base import Params, TextClassifier, TrainingContext, load_folder
-from textladder.models.registry import build, get, make_params, names, register, register_lazy
+from textladder.models.base import Params, TextClassifier, TrainingContext
+from textladder.models.registry import build, get, load_folder, make_params, names, register, register_lazy
 
 __all__ = ["Params", "TextClassifier", "TrainingContext", "build", "get", "load_folder", "make_params", "names",
            "register", "register_lazy"]

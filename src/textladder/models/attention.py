@@ -25,7 +25,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from textladder.models.base import EXPLAIN_SAMPLES
+from textladder.explain import EXPLAIN_SAMPLES
 from textladder.models.neural import dense_head
 from textladder.models.registry import register
 from textladder.models.rnn import recurrent, run_packed

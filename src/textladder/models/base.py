@@ -36,11 +36,11 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from textladder.errors import RunError, TextladderError
+from textladder.explain import EXPLAIN_SAMPLES, probe_words, shap_explanation
 
 log = logging.getLogger("textladder")
 
 RUNG_FILE = "rung.json"  # in every model/ folder: which rung, its parameters, inputs and classes
-EXPLAIN_SAMPLES = 300  # most model evaluations of a model-agnostic (SHAP) explanation
 VALIDATION_SLICE = 0.1  # rungs that pick their best epoch hold out this much when given no validation rows
 
 
@@ -349,15 +349,11 @@ class TextClassifier:
         toward ``label`` (default: the predicted class), found as the rung's ``explanation`` says (here:
         SHAP's partition explainer over ``predict_proba``, in at most ``samples`` model evaluations).
         ``features``: the values of the extra inputs the model was trained with (``{"period": "24h"}``)."""
-        from textladder.explain import shap_explanation
-
         return shap_explanation(self, text, label, samples, features)
 
     def class_words(self, vocabulary: list[str], top: int = 10) -> dict[str, list[tuple[str, float]]]:
         """The words of ``vocabulary`` that weigh most toward each class, with a weight (here: how much each
         word read alone raises the class's probability, a log-ratio; rungs with exact weights override)."""
-        from textladder.explain import probe_words
-
         return probe_words(self, vocabulary, top)
 
     def prepare_to_serve(self) -> None:
@@ -405,33 +401,6 @@ def _hold_out(frame: pd.DataFrame, y: np.ndarray, name: str):
              name, len(val), len(y))
     train, val = np.sort(train), np.sort(val)
     return (frame.iloc[train].reset_index(drop=True), y[train], frame.iloc[val].reset_index(drop=True), y[val])
-
-
-def load_folder(folder: str | Path, runtime: str = "auto") -> TextClassifier:
-    """The model in a ``model/`` folder, from its ``rung.json`` alone (rung, parameters, classes);
-    ``runtime`` as :meth:`TextClassifier.load` takes it."""
-    from textladder.models.registry import get
-
-    folder = Path(folder)
-    path = folder / RUNG_FILE
-    if not path.is_file():
-        raise RunError(f"{folder}: no {RUNG_FILE}; a model folder written before textladder described itself "
-                       "can be opened through its run folder (the folder above it)")
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-        cls = get(info["rung"])
-        params = cls.Params(**info["params"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise RunError(f"{path}: unreadable model description ({exc})") from None
-    except ValidationError as exc:
-        raise RunError(f"{path}: {params_error(cls, exc)}") from None
-    model = cls.load(folder, params, classes=info.get("classes"), features=info.get("features") or (),
-                     runtime=runtime)
-    temperature = info.get("temperature", 1.0)
-    if not isinstance(temperature, (int, float)) or not 0 < temperature < float("inf"):
-        raise RunError(f"{path}: temperature must be a positive number, not {temperature!r}")
-    model.temperature_ = float(temperature)
-    return model
 
 
 def checked_proba(model: TextClassifier, X: pd.DataFrame, n_classes: int) -> np.ndarray:

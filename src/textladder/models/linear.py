@@ -34,7 +34,8 @@ from sklearn.svm import LinearSVC
 
 from textladder.errors import RunError, TextladderError, option
 from textladder.features import ExtraInputs
-from textladder.models.base import EXPLAIN_SAMPLES, Params, TextClassifier
+from textladder.explain import EXPLAIN_SAMPLES
+from textladder.models.base import Params, TextClassifier
 from textladder.models.registry import register
 
 log = logging.getLogger("textladder")

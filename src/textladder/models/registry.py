@@ -10,12 +10,14 @@ Example:
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from textladder.errors import TextladderError
-from textladder.models.base import Params, TextClassifier
+from textladder.errors import RunError, TextladderError
+from textladder.models.base import RUNG_FILE, Params, TextClassifier, params_error
 
 _REGISTRY: dict[str, type[TextClassifier]] = {}
 _LAZY: dict[str, str] = {}  # name -> module that registers it when imported (keeps torch out of the TF-IDF path)
@@ -90,3 +92,28 @@ def make_params(name: str, values: dict[str, Any]) -> Params:
 def build(name: str, values: dict[str, Any] | None = None) -> TextClassifier:
     """A new, unfitted model ``name`` with parameters ``values``."""
     return get(name)(make_params(name, values or {}))
+
+
+def load_folder(folder: str | Path, runtime: str = "auto") -> TextClassifier:
+    """The model in a ``model/`` folder, from its ``rung.json`` alone (rung, parameters, classes);
+    ``runtime`` as :meth:`TextClassifier.load` takes it."""
+    folder = Path(folder)
+    path = folder / RUNG_FILE
+    if not path.is_file():
+        raise RunError(f"{folder}: no {RUNG_FILE}; a model folder written before textladder described itself "
+                       "can be opened through its run folder (the folder above it)")
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+        cls = get(info["rung"])
+        params = cls.Params(**info["params"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RunError(f"{path}: unreadable model description ({exc})") from None
+    except ValidationError as exc:
+        raise RunError(f"{path}: {params_error(cls, exc)}") from None
+    model = cls.load(folder, params, classes=info.get("classes"), features=info.get("features") or (),
+                     runtime=runtime)
+    temperature = info.get("temperature", 1.0)
+    if not isinstance(temperature, (int, float)) or not 0 < temperature < float("inf"):
+        raise RunError(f"{path}: temperature must be a positive number, not {temperature!r}")
+    model.temperature_ = float(temperature)
+    return model

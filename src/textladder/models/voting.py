@@ -219,7 +219,7 @@ class Ensemble(TextClassifier):
             (Path(folder) / STACK_FILE).write_text(json.dumps(self.stacker_.to_json()), encoding="utf-8")
 
     def _load(self, folder: Path) -> None:
-        from textladder.models.base import load_folder
+        from textladder.models.registry import load_folder
 
         root = (Path(folder) / MEMBERS).resolve()
         self.sources_ = []
