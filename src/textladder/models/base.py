@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -34,6 +35,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError
+from threadpoolctl import threadpool_limits
 
 from textladder.errors import RunError, TextladderError
 from textladder.explain import EXPLAIN_SAMPLES, probe_words, shap_explanation
@@ -125,6 +127,10 @@ class TextClassifier:
     # "attention" (the attention weights), "shap" (model-agnostic, the default)
     explanation: ClassVar[str] = "shap"
     exports_onnx: ClassVar[bool] = False  # ``export_onnx(folder)`` and ``use_onnx(path)``
+    # The most BLAS threads ``fit`` uses (None: as many as the process has). A rung whose solver sums in
+    # BLAS gives results that depend on the thread count (lbfgs: probabilities 0.009 apart on HappyDB
+    # between 1 and 2 threads); 1 makes them the same here, on a Ray worker (one thread a task) and anywhere.
+    blas_threads: ClassVar[int | None] = None
     # What training costs on a 2-core machine, for the ladder's overall estimate (measured by
     # benchmarks/rung_costs.py): fixed seconds (reading, scoring, plots), seconds per 1,000 train
     # rows once (features, encoding), and seconds per 1,000 train rows per epoch.
@@ -277,7 +283,8 @@ class TextClassifier:
         self.context = context or TrainingContext()
         self.temperature_ = 1.0  # a new fit is not calibrated until held-out rows say how
         try:
-            self._fit(frame, y_index, frame_val, y_val_index)
+            with threadpool_limits(self.blas_threads, user_api="blas") if self.blas_threads else nullcontext():
+                self._fit(frame, y_index, frame_val, y_val_index)
         finally:
             del self.context
         return self

@@ -149,6 +149,7 @@ class TfidfLinear(TextClassifier):
         return Pipeline([("features", columns), ("clf", clf)])
 
     supports_smote = True
+    blas_threads = 1  # lbfgs sums in BLAS: the same model on any machine or engine (and no slower here)
 
     def _inputs(self, X, extra: ExtraInputs | None):
         if extra is None:
