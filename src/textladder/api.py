@@ -1,6 +1,10 @@
-"""The Python API: what the CLI does, as functions a notebook calls. Wherever a command reads a data
-file, a function takes the file's path or a pandas DataFrame (saved once in the runs folder's ``data/``,
-so each run still records its data file: :mod:`textladder.data.frames`).
+"""The Python API: every command of the CLI as a function a notebook calls (the CLI parses its flags,
+calls one of these and prints what it returns). Wherever a command reads a data file, a function takes
+the file's path or a pandas DataFrame (saved once in the runs folder's ``data/``, so each run still
+records its data file: :mod:`textladder.data.frames`).
+
+Each function imports the layers it uses when it is called, so that ``import textladder`` and
+``textladder --help`` stay light (no scikit-learn, Optuna or matplotlib until a command needs them).
 
 Example:
     >>> import textladder
@@ -13,20 +17,68 @@ Example:
 
 from __future__ import annotations
 
+import logging
+import os
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from textladder.choices import SPLIT_METHODS
+from textladder.choices import SPLIT_METHODS, check
 from textladder.errors import TextladderError
 
 if TYPE_CHECKING:
     import pandas as pd
 
+log = logging.getLogger("textladder")
+
 DATA_OPTIONS = ("text_col", "label_col", "id_col", "period_col", "max_drop", "min_class_rows", "split_col")
 SPLIT_OPTIONS = ("split", "test_size", "val_size")
 GIVEN_FILES = {"test": "test_path", "val": "val_path"}  # test= / val=: the test (validation) rows in their own file
+DEFAULT_DATA = Path("../shared/data/happydb/hm_train.csv")  # where the project's own checkout keeps HappyDB
 
 
+# -- data ------------------------------------------------------------------------------------------------
+def default_data() -> Path:
+    """The data file a command reads when given none: ``$TEXTLADDER_DATA``, else HappyDB beside the checkout
+    (``../shared/data/happydb/hm_train.csv``), else the HappyDB fetched into the user cache."""
+    from textladder.data.fetch import cached_path
+
+    if os.environ.get("TEXTLADDER_DATA"):
+        return Path(os.environ["TEXTLADDER_DATA"])
+    if DEFAULT_DATA.exists():
+        return DEFAULT_DATA
+    if cached_path("happydb").exists():
+        return cached_path("happydb")
+    raise TextladderError(
+        f"no data given: pass DATA, set TEXTLADDER_DATA, put HappyDB at {DEFAULT_DATA}, "
+        "or run 'textladder data fetch happydb'")
+
+
+def data_size(path: str | Path) -> tuple[int, str] | None:
+    """How much a reader of ``path`` gets through, for a progress bar: ``(total, "bytes")`` or ``(total, "rows")``
+    (:func:`textladder.data.reader.total_units`); None when it cannot tell."""
+    from textladder.data.reader import total_units
+
+    try:
+        return total_units(path)
+    except TextladderError:
+        return None
+
+
+def fetch_data(name: str = "happydb", *, url: str | None = None, sha256: str | None = None,
+               dest: str | Path | None = None, force: bool = False,
+               on_start: Callable[[int | None], None] | None = None,
+               on_progress: Callable[[int], None] | None = None) -> Path:
+    """Download a public dataset into the user cache (or ``dest``), check its sha256 and save it atomically,
+    as ``textladder data fetch`` does; returns its path (its sha256 is in ``PATH.sha256`` beside it).
+    ``on_start(total bytes or None)`` and ``on_progress(bytes)`` follow the download."""
+    from textladder.data.fetch import fetch
+
+    return fetch(name, url=url, sha256=sha256, dest=dest, force=force, on_start=on_start, on_progress=on_progress)
+
+
+# -- models ----------------------------------------------------------------------------------------------
 def load(path: str | Path, runtime: str = "auto"):
     """A fitted classifier from a run folder, an ensemble run, or a bare ``model/`` folder: its
     ``predict`` gives labels, ``predict_proba`` one column per ``classes_`` entry. ``runtime`` picks how
@@ -66,13 +118,49 @@ def build_model(name: str, **params):
     return get(name)(**params)
 
 
+def models() -> list[dict]:
+    """Every registered rung, as ``textladder models`` lists them: :func:`model_info` of each.
+
+    Example:
+        >>> "tfidf-linear" in [m["name"] for m in models()]
+        True
+    """
+    from textladder.models import names
+
+    return [model_info(n) for n in names()]
+
+
+def model_info(name: str) -> dict:
+    """What a rung is and takes: ``name``, ``family``, ``description`` (its docstring's first line),
+    ``params`` (``[(name, default, description), ...]``), ``explanation``, ``searchable``, ``neural`` (trains
+    epoch by epoch, with checkpoints) and ``word_vectors``.
+
+    Example:
+        >>> info = model_info("fasttext")
+        >>> info["family"], info["searchable"], ("epochs", 25) in [p[:2] for p in info["params"]]
+        ('fasttext', True, True)
+    """
+    from textladder.models import TextClassifier, get
+
+    cls = get(name)
+    doc = (cls.__doc__ or "").strip().splitlines()
+    return {"name": name, "family": cls.family, "description": doc[0] if doc else "",
+            "params": [(key, f.get_default(call_default_factory=True), f.description or "")
+                       for key, f in cls.Params.model_fields.items()],
+            "explanation": cls.explanation, "searchable": cls.search_space is not TextClassifier.search_space,
+            "neural": cls.checkpointed, "word_vectors": cls.has_word_vectors}
+
+
+# -- configs ---------------------------------------------------------------------------------------------
 def run_config(data: str | Path, model: str = "tfidf-linear", *, balance: str = "none",
-               features: list[str] | tuple[str, ...] = (), seed: int = 42, **options: Any):
+               features: list[str] | tuple[str, ...] = (), seed: int = 42, trainer: dict | None = None,
+               **options: Any):
     """The :class:`~textladder.config.RunConfig` of a training: ``options`` are data options
     (``text_col``, ``label_col``, ``id_col``, ``period_col``, ``max_drop``, ``min_class_rows``), split
     options (``split``: auto, reference, stratified, or the name of a column giving each row's part,
     ``train``, ``val`` or ``test``; ``test``: a file of test rows, ``val``: one of validation rows;
-    ``test_size``, ``val_size``), and otherwise the model's parameters.
+    ``test_size``, ``val_size``), and otherwise the model's parameters. ``trainer``: how a neural rung
+    trains (``accelerator``, ``devices``, ``strategy``, ``precision``: Lightning's settings).
 
     Example:
         >>> cfg = run_config("sst5.csv", "fasttext", split="split", epochs=5)
@@ -83,12 +171,12 @@ def run_config(data: str | Path, model: str = "tfidf-linear", *, balance: str = 
     """
     from textladder.config import RunConfig
 
-    data_cfg, split = _data_and_split(data, seed, options)
+    data_cfg, split = data_and_split(data, seed, options)
     return RunConfig(model=model, params=options, balance=balance, features=list(features), seed=seed,
-                     data=data_cfg, split=split)
+                     data=data_cfg, split=split, trainer={k: v for k, v in (trainer or {}).items() if v is not None})
 
 
-def _data_and_split(data: str | Path, seed: int, options: dict):
+def data_and_split(data: str | Path, seed: int, options: dict):
     """The :class:`~textladder.config.DataConfig` and :class:`~textladder.data.SplitConfig` that ``options``
     describe; their keys are taken out of ``options``, which keeps the rest (a model's parameters)."""
     from textladder.config import DataConfig
@@ -97,6 +185,7 @@ def _data_and_split(data: str | Path, seed: int, options: dict):
     data_opts = {k: options.pop(k) for k in DATA_OPTIONS if options.get(k) is not None}
     data_opts.update({field: str(options.pop(k)) for k, field in GIVEN_FILES.items() if options.get(k) is not None})
     split_opts = {k: options.pop(k) for k in SPLIT_OPTIONS if k in options}
+    split_opts = {k: v for k, v in split_opts.items() if v is not None or k == "split"}
     method = split_opts.pop("split", None) or "auto"
     if method not in SPLIT_METHODS:  # a column of the data that gives each row's part
         if data_opts.get("split_col", method) != method:
@@ -107,6 +196,21 @@ def _data_and_split(data: str | Path, seed: int, options: dict):
     return DataConfig(path=str(data), **data_opts), SplitConfig(method=method, seed=seed, **split_opts)
 
 
+_data_and_split = data_and_split  # the name earlier code imported
+
+
+def _data_only(data, out: str | Path, seed: int, options: dict, what: str):
+    """The data and split configs of a command that takes data and split options only (``options`` must hold
+    nothing else); ``data`` (a path or a DataFrame) and any ``test=`` / ``val=`` DataFrame saved under ``out``."""
+    from textladder.data.frames import data_path
+
+    options = _given_files(options, out)
+    data_cfg, split = data_and_split(data_path(data, out), seed, options)
+    if options:
+        raise TextladderError(f"{what}() takes data and split options only, not {', '.join(options)}")
+    return data_cfg, split
+
+
 def _given_files(options: dict, runs: str | Path) -> dict:
     """``options`` with a DataFrame given as ``test=`` or ``val=`` saved as a file under ``runs`` (as the
     data is: :func:`~textladder.data.frames.data_path`)."""
@@ -115,80 +219,115 @@ def _given_files(options: dict, runs: str | Path) -> dict:
     return {k: data_path(v, runs) if k in GIVEN_FILES and v is not None else v for k, v in options.items()}
 
 
+def _seconds(budget: float | str | None) -> float | None:
+    """``90``, ``"90s"``, ``"15m"``, ``"2h"`` -> seconds."""
+    if budget is None or isinstance(budget, (int, float)):
+        return budget
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", str(budget))
+    if not m:
+        raise TextladderError(f"a budget is a time such as 90s, 15m or 2h, not '{budget}'")
+    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+
+
+seconds = _seconds
+
+
+def _track(uri: str | None, log_to) -> None:
+    from textladder.tracking import Tracker
+
+    tracker = Tracker.make(uri)
+    if tracker is not None:
+        log_to(tracker)
+
+
+def _run(run):
+    """A :class:`~textladder.runs.Run` from a run or its folder."""
+    from textladder.runs import Run
+
+    return run if isinstance(run, Run) else Run.open(run)
+
+
+# -- training --------------------------------------------------------------------------------------------
 def train(data: str | Path | pd.DataFrame, model: str = "tfidf-linear", out: str | Path = "runs", *,
           name: str | None = None, overwrite: bool = False, resume: bool = False, progress: bool = False,
-          cv: int | None = None, track: str | None = None, **options: Any):
+          cv: int | None = None, track: str | None = None, trainer: dict | None = None,
+          on_read: Callable[[int], None] | None = None, **options: Any):
     """Train one rung on a data file or DataFrame, as ``textladder train`` does, and return its
     :class:`~textladder.runs.Run` (``run.metrics``, ``run.load_model()``, ``run.path``). ``options``
-    are as :func:`run_config` takes them; ``cv=K`` cross-validates over train+val first (out-of-fold
-    predictions in ``oof_predictions.csv``) and keeps one refit on train+val. ``track`` logs the run to
-    that MLflow tracking URI.
+    are as :func:`run_config` takes them (``balance``, ``features``, ``seed``, data, split and model
+    options); ``trainer``: Lightning's settings of a neural rung. ``cv=K`` cross-validates over train+val
+    first (out-of-fold predictions in ``oof_predictions.csv``) and keeps one refit on train+val. ``track``
+    logs the run to that MLflow tracking URI. ``on_read(n)`` follows the reading of the data file
+    (:func:`data_size` gives its total). Bad parameters are refused before the data is read.
 
     Example:
         >>> run = train("hm_train.csv", model="fasttext", out="runs", epochs=20)  # doctest: +SKIP
         >>> run.metrics["test"]["accuracy"]  # doctest: +SKIP
         0.9258
     """
+    from textladder.choices import BALANCE
+    from textladder.config import resolve
     from textladder.data.frames import data_path
     from textladder.runs import Run
     from textladder.training import train as train_run
 
-    config = run_config(data_path(data, out), model, **_given_files(options, out))
+    check(options.get("balance", "none"), BALANCE, _flag("balance"))
+    config = run_config(data_path(data, out), model, trainer=trainer, **_given_files(options, out))
     config = config.model_copy(update={"cv": cv, "fit_on": "train+val" if cv else "train"})
-    path = train_run(config, out, name=name, resume=resume, progress=progress, overwrite=overwrite)
-    if path is None:
+    resolve(config)  # fail fast on bad parameters, extra inputs or SMOTE, before reading data
+    path = train_run(config, out, name=name, on_progress=on_read, resume=resume, progress=progress,
+                     overwrite=overwrite)
+    if path is None:  # an extra process of a multi-process (DDP) run: the first one reports
         return None
     run = Run.open(path)
     _track(track, lambda t: t.log_run(run))
     return run
 
 
-def _track(uri: str | None, log) -> None:
-    from textladder.tracking import Tracker
-
-    tracker = Tracker.make(uri)
-    if tracker is not None:
-        log(tracker)
-
-
 def search(data: str | Path | pd.DataFrame, model: str = "tfidf-linear", out: str | Path = "runs", *,
            trials: int | None = None, budget: float | str | None = None, metric: str = "macro_f1",
-           cv: int | None = None, refit: bool = False, engine: str = "local", ray_address: str | None = None,
-           track: str | None = None, **options: Any):
+           cv: int | None = None, refit: bool = False, study: str | None = None, progress: bool = False,
+           engine: str = "local", ray_address: str | None = None, track: str | None = None, **options: Any):
     """Search a rung's parameters on validation, as ``textladder search`` does, and return the
     :class:`~textladder.tuning.SearchResult` (``.run``: the best trial's run; ``.refit``; ``.best_value``,
     ``.default_value``, ``.trials_csv``). ``budget`` is seconds or a time such as ``"15m"``; ``options``
     are as :func:`run_config` takes them (model parameters given there are fixed, not searched).
-    ``engine="ray"`` runs the trials as Ray tasks (``ray_address``: a cluster's); ``track``: an MLflow URI.
+    ``study``: the study's name (default: from the model, data, split and metric, so the same search
+    continues). ``engine="ray"`` runs the trials as Ray tasks (``ray_address``: a cluster's); ``track``: an
+    MLflow URI.
 
     Example:
         >>> result = search("hm_train.csv", model="tfidf-linear", budget="10m", refit=True)  # doctest: +SKIP
         >>> result.final.metrics["test"]["accuracy"]  # doctest: +SKIP
     """
+    from textladder.choices import BALANCE
     from textladder.data.frames import data_path
     from textladder.engine import Engine
     from textladder.tracking import Tracker
     from textladder.tuning import search as run_search
 
-    runner = Engine.make(engine, ray_address)
-    try:
-        config = run_config(data_path(data, out), model, **_given_files(options, out))
-        return run_search(config, out, trials=trials, budget=_seconds(budget), metric=metric, cv=cv, refit=refit,
-                          engine=runner, tracker=Tracker.make(track))
-    finally:
-        runner.stop()
+    if trials is None and budget is None:
+        raise TextladderError(f"say how long to search: {_flag('trials', 'N')} and/or {_flag('budget', '15m')}")
+    check(options.get("balance", "none"), BALANCE, _flag("balance"))
+    config = run_config(data_path(data, out), model, **_given_files(options, out))
+    with Engine.make(engine, ray_address) as runner:
+        return run_search(config, out, trials=trials, budget=_seconds(budget), metric=metric, name=study, cv=cv,
+                          refit=refit, progress=progress, engine=runner, tracker=Tracker.make(track))
 
 
-def _seconds(budget: float | str | None) -> float | None:
-    """``90``, ``"90s"``, ``"15m"``, ``"2h"`` -> seconds."""
-    if budget is None or isinstance(budget, (int, float)):
-        return budget
-    import re
+def autotune(data: str | Path | pd.DataFrame, model: str = "fasttext", out: str | Path = "runs", *,
+             budget: float | str = "5m", **options: Any):
+    """A rung's own search instead of Optuna's (fastText's autotune, on the validation split, for ``budget``),
+    as ``textladder search --autotune`` does; returns the run of the configuration it chose.
 
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", str(budget))
-    if not m:
-        raise TextladderError(f"a budget is a time such as 90s, 15m or 2h, not '{budget}'")
-    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+    Example:
+        >>> autotune("hm_train.csv", budget="2m").config.params["epochs"]  # doctest: +SKIP
+    """
+    from textladder.data.frames import data_path
+    from textladder.tuning import autotune as run_autotune
+
+    config = run_config(data_path(data, out), model, **_given_files(options, out))
+    return run_autotune(config, out, _seconds(budget))
 
 
 def climb(data: str | Path | pd.DataFrame, config: str | Path = "quick", out: str | Path = "runs", *,
@@ -197,10 +336,11 @@ def climb(data: str | Path | pd.DataFrame, config: str | Path = "quick", out: st
           **options: Any) -> pd.DataFrame:
     """Climb a ladder (``auto`` within ``budget``, a preset, ``quick`` or ``full``, or a TOML file) as
     ``textladder ladder`` does and return the leaderboard as a DataFrame (best on validation first);
-    ``.attrs`` holds the report's path, the rungs that failed (or were dropped) and the time taken (and, for
-    ``auto``, ``best``: the pick, as :func:`best` makes it).
-    ``options`` are data and split options. ``engine="ray"`` trains a preset's or TOML ladder's rungs as
-    Ray tasks at once (``ray_address``: a cluster's); ``track`` logs the ladder to an MLflow URI.
+    ``.attrs`` holds the report's path, the rungs that failed (or were dropped), the time taken, ``best``
+    (the pick, as :func:`best` makes it) and ``result``, the whole
+    :class:`~textladder.climbing.ClimbResult`. ``options`` are data and split options. ``engine="ray"``
+    trains a preset's or TOML ladder's rungs (the auto ladder: each search's trials) as Ray tasks at once
+    (``ray_address``: a cluster's); ``track`` logs the ladder to an MLflow URI.
 
     Example:
         >>> board = climb("hm_train.csv", config="quick", out="runs")  # doctest: +SKIP
@@ -208,48 +348,40 @@ def climb(data: str | Path | pd.DataFrame, config: str | Path = "quick", out: st
     """
     import pandas as pd
 
-    from textladder.data.frames import data_path
-    from textladder.ladder import climb as climb_ladder
-    from textladder.ladder import load_ladder
-    from textladder.runs import leaderboard
-
-    options = _given_files(options, out)
-    data_cfg, split = _data_and_split(data_path(data, out), seed, options)
-    if options:
-        raise TextladderError(f"climb() takes data and split options only, not {', '.join(options)}")
+    from textladder.auto import AutoPlan, check_budget
+    from textladder.climbing import climb as run_climb
     from textladder.engine import Engine
+    from textladder.ladder import load_ladder
+    from textladder.runs import leaderboard as board_of
     from textladder.tracking import Tracker
 
-    tracker = Tracker.make(track)
+    data_cfg, split = _data_only(data, out, seed, options, "climb")
     if str(config) == "auto":
-        from textladder.auto import climb_auto
-
-        runner = Engine.make(engine, ray_address)
-        try:
-            auto = climb_auto(data_cfg, out, _seconds(budget or "10m"), split=split, seed=seed, report=report,
-                              progress=progress, engine=runner)
-        finally:
-            runner.stop()
-        if tracker is not None:
-            tracker.log_ladder(auto, data_cfg)
-        board = pd.DataFrame(leaderboard(auto.runs + auto.ensembles))
-        board.attrs.update(report=auto.report, failed=list(auto.dropped.items()), seconds=auto.seconds,
-                           best=auto.best)
-        return board
-    if budget is not None:
-        raise TextladderError("budget applies to config='auto'")
-    spec = load_ladder(config)
-    if seed != spec.seed:
-        spec = spec.model_copy(update={"seed": seed})
-    runner = Engine.make(engine, ray_address)
-    try:
-        result = climb_ladder(spec, data_cfg, out, split=split, report=report, progress=progress, engine=runner,
-                              tracker=tracker)
-    finally:
-        runner.stop()
-    board = pd.DataFrame(leaderboard(result.runs + result.ensembles))
-    board.attrs.update(report=result.report, failed=result.failed, seconds=result.seconds)
+        planner, budget = AutoPlan(), _seconds(budget or "10m")
+        check_budget(budget)
+        log.info("auto ladder on %s into %s: a %.0f s budget", Path(data_cfg.path).name, out, budget)
+    else:
+        if budget is not None:
+            raise TextladderError(f"{_flag('budget')} applies to {_flag('config', 'auto')}; a preset or TOML "
+                                  "ladder trains each rung as written")
+        planner = load_ladder(config)
+        if seed != planner.seed:
+            planner = planner.model_copy(update={"seed": seed})
+        log.info("ladder %s: %d rungs on %s into %s", config, len(planner.rungs), Path(data_cfg.path).name, out)
+    tracker = Tracker.make(track)
+    with Engine.make(engine, ray_address) as runner:
+        result = run_climb(planner, data_cfg, out, split=split, seed=seed, budget=budget, report=report,
+                           progress=progress, engine=runner, tracker=tracker)
+    board = pd.DataFrame(board_of(result.runs + result.ensembles))
+    failed = result.failed if result.budget is None else list(result.dropped.items())
+    board.attrs.update(report=result.report, failed=failed, seconds=result.seconds, best=result.best, result=result)
     return board
+
+
+def _flag(name: str, value=None) -> str:
+    from textladder.errors import option
+
+    return option(name, value)
 
 
 def find_label_issues(data: str | Path | pd.DataFrame, runs: str | Path = "runs", *, cv: int = 5,
@@ -257,9 +389,10 @@ def find_label_issues(data: str | Path | pd.DataFrame, runs: str | Path = "runs"
                       trusted: str | Path | pd.DataFrame | None = None, seed: int = 42, **options: Any):
     """The rows of ``data`` whose label looks wrong, as ``textladder label-issues`` finds them: a
     :class:`~textladder.label_issues.LabelIssues` (``.issues``: id, text, given_label, suggested_label,
-    score, most likely wrong first; ``.duplicates``: near-duplicate texts with conflicting labels). The
-    out-of-fold probabilities come from the cross-validated runs of ``data`` in ``runs`` (``cv`` folds
-    of the best run there are trained first when there are none). ``out`` also writes them as CSV.
+    score, most likely wrong first; ``.duplicates``: near-duplicate texts with conflicting labels; ``.path``:
+    where they were written). The out-of-fold probabilities come from the cross-validated runs of ``data`` in
+    ``runs`` (``cv`` folds of the best run there are trained first when there are none). They are written
+    to ``RUNS/label_issues.csv`` (the copy the report shows) and, with ``out``, to that CSV as well.
     ``trusted``: labels people checked on some rows (a column of ``data``, empty where unchecked, or a
     CSV/Parquet file or DataFrame of id and label); the ranking is then learned from where they disagree with the
     given labels (:func:`textladder.label_issues.trusted_scores`), and ``.issues`` gets ``trusted_label``.
@@ -271,45 +404,52 @@ def find_label_issues(data: str | Path | pd.DataFrame, runs: str | Path = "runs"
         >>> found.issues[["given_label", "suggested_label", "score"]].head()  # doctest: +SKIP
     """
     from textladder.data.frames import data_path
+    from textladder.label_issues import ISSUES_FILE, write
     from textladder.label_issues import find_label_issues as find
-    from textladder.label_issues import write
 
     if trusted is not None:
         trusted = data_path(trusted, runs)
-    options = _given_files(options, runs)
-    data_cfg, split = _data_and_split(data_path(data, runs), seed, options)
-    if options:
-        raise TextladderError(f"find_label_issues() takes data and split options only, not {', '.join(options)}")
+    data_cfg, split = _data_only(data, runs, seed, options, "find_label_issues")
     found = find(data_cfg.path, runs, cv=cv, top=top, progress=progress, trusted=trusted, seed=seed,
                  data_config=data_cfg, split=split)
-    if out is not None:
-        write(found, out)
+    copy = Path(runs) / ISSUES_FILE
+    target = Path(out) if out is not None else copy
+    write(found, target)
+    if target.resolve() != copy.resolve():  # the copy the report shows
+        write(found, copy)
+    found.path = target
     return found
 
 
-def _run(run):
-    """A :class:`~textladder.runs.Run` from a run or its folder."""
-    from textladder.runs import Run
-
-    return run if isinstance(run, Run) else Run.open(run)
-
-
-def leaderboard(runs: str | Path = "runs", by: str = "val") -> pd.DataFrame:
+def leaderboard(runs: str | Path = "runs", by: str = "val", frame: bool = True):
     """The finished runs of a folder as ``textladder runs`` ranks them: best validation macro-F1 first (its
     cross-validated mean where a run has one), test shown beside it. ``by="pick"`` ranks as :func:`best`
     picks (``pick_macro_f1``, ``pick_source``, ``maximised``: figures no search maximised first).
     ``by="test"`` ranks by test macro-F1, with a warning: a model chosen by its test score has been fitted to
-    the test split.
+    the test split. A DataFrame, or with ``frame=False`` a list of dicts (as ``runs --json`` prints them).
 
     Example:
         >>> leaderboard("runs")[["run", "model", "val_macro_f1", "accuracy"]].head(3)  # doctest: +SKIP
     """
-    import pandas as pd
-
     from textladder.runs import leaderboard as board
     from textladder.runs import list_runs
 
-    return pd.DataFrame(board(list_runs(runs), by=by))
+    rows = board(list_runs(runs), by=by)
+    if not frame:
+        return rows
+    import pandas as pd
+
+    return pd.DataFrame(rows)
+
+
+def temporaries(runs: str | Path = "runs", remove: bool = False) -> list[Path]:
+    """Temporaries and locks left in a runs folder by commands that no longer run (``remove``: delete them),
+    as ``textladder runs`` lists them and ``--clean`` deletes them."""
+    from textladder.files import remove_stale, stale_temporaries
+    from textladder.runs import CHECKPOINTS
+
+    folders = [Path(runs), Path(runs) / CHECKPOINTS]
+    return [p for f in folders for p in (remove_stale(f) if remove else stale_temporaries(f))]
 
 
 def best(runs: str | Path = "runs"):
@@ -341,16 +481,27 @@ def ensemble(runs, vote: str = "soft", *, select: str | None = None, weights: li
         >>> stacked = ensemble("runs", vote="stack", select="top-3")  # doctest: +SKIP
         >>> stacked.metrics["test"]["accuracy"]  # doctest: +SKIP
     """
-    from textladder.ensembles import build, choose_members
+    from textladder.choices import VOTES
+    from textladder.ensembles import build, choose_members, parse_select
     from textladder.runs import Run
 
+    check(vote, VOTES, _flag("vote"))
     given = [runs] if isinstance(runs, str | Path | Run) else list(runs)
     members, greedy = choose_members([r.path if isinstance(r, Run) else r for r in given], select, weights)
+    if isinstance(parse_select(select), int):
+        log.info("selected by validation macro-F1: %s", ", ".join(r.name for r in members))
     path = build(members, vote=vote, weights=weights, runs_dir=out, name=name, runtime=runtime, greedy=greedy,
                  calibrated=calibrated)
     made = Run.open(path)
     _track(track, lambda t: t.log_run(made))
     return made
+
+
+# -- scoring ---------------------------------------------------------------------------------------------
+def evaluation_folder(run, data: str | Path | None = None) -> Path:
+    """Where ``textladder evaluate`` writes a run's plots and CSVs by default: ``RUN/eval-test`` for its own
+    test split, ``RUN/eval-STEM`` for a file ``STEM.csv``."""
+    return _run(run).path / f"eval-{'test' if data is None else Path(data).stem}"
 
 
 def evaluate(run, data: str | Path | pd.DataFrame | None = None, *, target_accuracy: float | None = None,
@@ -361,7 +512,8 @@ def evaluate(run, data: str | Path | pd.DataFrame | None = None, *, target_accur
     own), accuracy against ``coverage``, and with ``target_accuracy`` the confidence threshold chosen on
     validation and what it gives here (``selective``). ``data``: the run's own test split when None, else a
     file or DataFrame whose rows with a label are scored (the others are counted as
-    ``skipped_unlabelled``). ``out``: a folder for the plots and CSVs (none are written without it).
+    ``skipped_unlabelled``). ``out``: a folder for the plots and CSVs (none are written without it; the
+    command's default is :func:`evaluation_folder`).
 
     Example:
         >>> evaluate("runs/tfidf-linear-...", target_accuracy=0.98)["selective"]["coverage"]  # doctest: +SKIP
@@ -384,7 +536,8 @@ def predict(run, data, *, output: str | Path | None = None, min_confidence: floa
     ``calibrated`` is False). With ``min_confidence``, a prediction less sure than that is ``uncertain``
     (the probabilities still given, and a ``confidence`` column). Returns a DataFrame (``.attrs``:
     ``rows``, ``withheld``), or, with ``output``, writes that CSV or Parquet file in chunks, atomically,
-    and returns its path: the way for files larger than memory.
+    and returns its path: the way for files larger than memory (:func:`predict_files` also says how many
+    rows it wrote).
 
     Example:
         >>> predict("runs/tfidf-linear-...", ["went for a run with my dog"])[["id", "predicted"]]  # doctest: +SKIP
@@ -394,9 +547,7 @@ def predict(run, data, *, output: str | Path | None = None, min_confidence: floa
     import pandas as pd
 
     from textladder.data.frames import data_path
-    from textladder.prediction import predict_file
 
-    r = _run(run)
     if isinstance(data, list | tuple | pd.Series):
         data, text_col = pd.DataFrame({"text": list(data)}), "text"
     elif not isinstance(data, str | Path | pd.DataFrame):
@@ -404,13 +555,114 @@ def predict(run, data, *, output: str | Path | None = None, min_confidence: floa
     with tempfile.TemporaryDirectory(prefix="textladder-predict-") as tmp:
         data = data_path(data, tmp)
         target = Path(output) if output is not None else Path(tmp) / "predictions.parquet"
-        done = predict_file(r, data, target, text_col=text_col, id_col=id_col, runtime=runtime,
-                            min_confidence=min_confidence, calibrated=calibrated, keep_text=keep_text)
+        done = predict_files(run, [data], target, text_col=text_col, id_col=id_col, runtime=runtime,
+                             min_confidence=min_confidence, calibrated=calibrated, keep_text=keep_text)
         if output is not None:
             return target
         frame = pd.read_parquet(target)
     frame.attrs.update(rows=done.rows, withheld=done.withheld)
     return frame
+
+
+def predict_files(run, inputs: list[str | Path], output: str | Path, *, chunk_size: int = 10_000,
+                  min_confidence: float | None = None, calibrated: bool = True, keep_text: bool = False,
+                  runtime: str = "auto", text_col: str | None = None, id_col: str | None = None,
+                  on_read: Callable[[int], None] | None = None, engine: str = "local",
+                  ray_address: str | None = None, fmt: str = "parquet"):
+    """Predict files as ``textladder predict`` does and return what was written
+    (:class:`~textladder.prediction.Predicted`: ``rows``, ``withheld``). Here: one input file, read in chunks
+    of ``chunk_size`` rows (``on_read(n)`` follows it), into ``output`` (CSV or Parquet by its suffix). With
+    ``engine="ray"``: Ray Data scores many files or folders at once, the model loaded once per worker, into
+    a new folder ``output`` of partitioned ``fmt`` files (parquet or csv)."""
+    from textladder.engine import Engine
+    from textladder.prediction import predict_file, predict_ray
+
+    r = _run(run)
+    with Engine.make(engine, ray_address) as runner:
+        if runner.name == "ray":
+            check(fmt, ("parquet", "csv"), _flag("format"))
+            return predict_ray(r, inputs, output, runner, text_col=text_col, id_col=id_col, runtime=runtime,
+                               min_confidence=min_confidence, calibrated=calibrated, keep_text=keep_text,
+                               fmt=fmt, batch_size=chunk_size)
+    if len(inputs) != 1:
+        raise TextladderError(f"the local engine predicts one INPUT file; give several with {_flag('engine', 'ray')}")
+    return predict_file(r, inputs[0], output, chunk_size=chunk_size, text_col=text_col, id_col=id_col,
+                        runtime=runtime, on_progress=on_read, min_confidence=min_confidence, calibrated=calibrated,
+                        keep_text=keep_text)
+
+
+def explain(run, text: str, *, label: str | None = None, samples: int = 300, features: dict | None = None,
+            runtime: str = "auto", html: str | Path | None = None):
+    """Why a run's model says what it says about ``text``, as ``textladder explain`` shows it: an
+    :class:`~textladder.explain.Explanation` (each token's weight toward the predicted class, or ``label``).
+    ``features``: the values of the extra inputs the run was trained with (``{"period": "24h"}``);
+    ``samples``: the most model evaluations of a SHAP explanation; ``html``: also write a page with the
+    tokens highlighted.
+
+    Example:
+        >>> explain("runs/tfidf-linear-...", "went for a run with my dog").label  # doctest: +SKIP
+        'exercise'
+    """
+    from textladder.explain import html_page
+    from textladder.files import atomic_file
+
+    r = _run(run)
+    e = r.load_model(runtime).explain(text, label=label, samples=samples, features=features or {})
+    if html is not None:
+        with atomic_file(html) as tmp:
+            tmp.write_text(html_page(e, f"{r.name}: why '{e.label}'"), encoding="utf-8")
+    return e
+
+
+def _word_vectors(run):
+    from textladder.models import get
+
+    r = _run(run)
+    if not get(r.config.model).has_word_vectors:
+        raise TextladderError(f"{r.path}: model '{r.config.model}' has no word vectors "
+                              "(the sequence rungs, w2v-dense and fasttext have)")
+    words, matrix = r.load_model().word_vectors()
+    return r, words, matrix
+
+
+def similar_words(run, word: str, top: int = 10) -> list[tuple[str, float]]:
+    """The ``top`` words nearest to ``word`` in a run's word vectors, by cosine similarity, as
+    ``textladder vectors similar`` lists them."""
+    from textladder.embeddings.vectors import most_similar
+
+    _, words, matrix = _word_vectors(run)
+    return most_similar(words, matrix, word, topn=top)
+
+
+def word_map(run, out: str | Path = "word_map.html", *, method: str = "pca", top: int = 2000) -> Path:
+    """An interactive Bokeh map (one offline HTML file) of a run's ``top`` most common words, projected by
+    ``method`` (pca or tsne), as ``textladder vectors map`` writes it; returns its path."""
+    from textladder.viz.wordmap import METHODS
+    from textladder.viz.wordmap import word_map as write_map
+
+    check(method, METHODS, _flag("method"))
+    r, words, matrix = _word_vectors(run)
+    n = min(top, len(words))
+    return write_map(words, matrix, out, method=method, top=top,
+                     title=f"{r.name}: {method.upper()} map of the {n:,} most common words")
+
+
+def export(run, *, int8: bool = False) -> dict:
+    """Export a run's model to ONNX (``int8``: also a dynamically quantised copy), as ``textladder export
+    --onnx`` does; returns ``files``, the largest probability differences from PyTorch and the exporter's
+    ``warnings``."""
+    from textladder.export import export as export_run
+
+    return export_run(_run(run), int8=int8)
+
+
+def serve(run, **options: Any) -> None:
+    """Serve a run over HTTP until interrupted, as ``textladder serve`` does (``options``: host, port,
+    workers, max_batch, max_chars, truncate, max_body, api_key, cors_origin, docs, header_timeout,
+    body_timeout, runtime, min_confidence, calibrated; :func:`textladder.serve.serve`)."""
+    from textladder.serve import serve as serve_run
+
+    serve_run(run, **options)
 
 
 def report(runs: str | Path = "runs", *, out: str | Path | None = None, second_label: str | Path | None = None,
@@ -429,11 +681,11 @@ def report(runs: str | Path = "runs", *, out: str | Path | None = None, second_l
 
 
 def explore(data: str | Path | pd.DataFrame, out: str | Path = "explore", *, seed: int = 42,
-            **options: Any) -> dict:
-    """Summarise a dataset as ``textladder explore`` does and return the summary: rows, ``classes`` (rows
-    per class), ``tokens`` (length statistics and a suggested sequence length) and ``split`` (its sizes).
-    ``out`` gets ``summary.json``, the class pie and bar charts and the token-length histogram.
-    ``options`` are data and split options, as :func:`run_config` takes them.
+            on_read: Callable[[int], None] | None = None, **options: Any) -> dict:
+    """Summarise a dataset as ``textladder explore`` does and return the summary: rows, ``format``,
+    ``classes`` (rows per class), ``tokens`` (length statistics and a suggested sequence length) and
+    ``split`` (its sizes). ``out`` gets ``summary.json``, the class pie and bar charts and the token-length
+    histogram. ``options`` are data and split options, as :func:`run_config` takes them.
 
     Example:
         >>> explore("hm_train.csv")["classes"]["exercise"]  # doctest: +SKIP
@@ -441,13 +693,11 @@ def explore(data: str | Path | pd.DataFrame, out: str | Path = "explore", *, see
     """
     import tempfile
 
-    from textladder.data.frames import data_path
     from textladder.exploration import explore as write_explore
     from textladder.runs import load_data
 
     with tempfile.TemporaryDirectory(prefix="textladder-explore-") as tmp:
-        options = _given_files(options, tmp)
-        data_cfg, split = _data_and_split(data_path(data, tmp), seed, options)
-        if options:
-            raise TextladderError(f"explore() takes data and split options only, not {', '.join(options)}")
-        return write_explore(load_data(data_cfg), out, split)
+        data_cfg, split = _data_only(data, tmp, seed, options, "explore")
+        ds = load_data(data_cfg, on_progress=on_read)
+        log.info("%s: detected format '%s'", data_cfg.path, ds.format)
+        return write_explore(ds, out, split)

@@ -52,10 +52,13 @@ from textladder.data import split_dataset
 from textladder.data.split import SplitConfig
 from textladder.embeddings.encoder import WORDPIECES_PER_WORD
 from textladder.errors import TextladderError
-from textladder.files import lock
-from textladder.ladder import duration
+from textladder.climbing import ClimbResult, ClimbStep, duration
+from textladder.climbing import climb as run_climb
+from textladder.ensembles import EnsembleSpec, build_spec
 from textladder.models import get, make_params
-from textladder.runs import OOF_PREDICTIONS, Run, best, load_data
+from textladder.runs import OOF_PREDICTIONS, Run, load_data
+from textladder.training import train
+from textladder.tuning import refit_config, search
 
 log = logging.getLogger("textladder")
 
@@ -94,25 +97,10 @@ class AutoPlan:
         """Seconds kept for the ensembles and the report."""
         return min(60.0, 0.1 * budget)
 
-
-@dataclass
-class AutoResult:
-    searched: dict[str, Run] = field(default_factory=dict)  # rung -> best trial, trained on train
-    refits: dict[str, Run] = field(default_factory=dict)  # rung -> refit on train+val
-    dropped: dict[str, str] = field(default_factory=dict)  # rung -> why it was left out, failed, or got no more search
-    ensembles: list[Run] = field(default_factory=list)
-    default_scores: dict[str, float | None] = field(default_factory=dict)  # rung -> its defaults' validation score
-    planned: dict[str, dict] = field(default_factory=dict)  # rung -> fixed parameters and estimated trial cost
-    seconds: float = 0.0
-    budget: float = 0.0
-    report: Path | None = None
-    best: Run | None = None  # the pick (textladder.runs.best)
-
-    earlier: list[Run] = field(default_factory=list)  # runs a later, better search replaced (still on the leaderboard)
-
-    @property
-    def runs(self) -> list[Run]:
-        return [*self.searched.values(), *self.refits.values(), *(r for r in self.earlier if r.config.model != "ensemble")]
+    def climb_into(self, step: ClimbStep, result: ClimbResult) -> None:
+        """Plan, probe, search on, refit and combine within ``step.budget`` (a planner of
+        :func:`textladder.climbing.climb`, which then picks and reports)."""
+        _climb(step, result, self)
 
 
 @dataclass
@@ -214,28 +202,35 @@ def _transformer_fit(cls, fixed: dict, profile: DataProfile, limit: float) -> di
     return out
 
 
+MIN_BUDGET = 45.0  # seconds: less cannot probe one rung, refit it and combine
+
+
 def climb_auto(data: DataConfig, runs_dir: str | Path, budget: float, split: SplitConfig | None = None,
                seed: int = 42, plan: AutoPlan | None = None, report: bool = True, progress: bool = False,
-               engine=None) -> AutoResult:
-    """Plan, search, refit, combine and pick within ``budget`` seconds (see the module docstring). A second
-    ladder in the same runs folder at the same time is refused. ``engine`` (Ray) runs each search's trials as
-    Ray tasks, as many at once as the cluster has CPUs for; the refits, ensembles and report run here."""
-    if budget < 10:
-        raise TextladderError(f"a budget of {budget:.0f} s is too short for the auto ladder")
-    runs_dir = Path(runs_dir)
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    with lock(runs_dir / "ladder"):
-        return _climb(data, runs_dir, budget, split or SplitConfig(seed=seed), seed, plan or AutoPlan(), report,
-                      progress, engine)
+               engine=None, tracker=None) -> ClimbResult:
+    """Plan, search, refit, combine and pick within ``budget`` seconds (see the module docstring): the auto
+    planner climbed by :func:`textladder.climbing.climb`. A second ladder in the same runs folder at the same time
+    is refused. ``engine`` (Ray) runs each search's trials as Ray tasks, as many at once as the cluster has
+    CPUs for; the refits, ensembles and report run here."""
+    check_budget(budget)
+    return run_climb(plan or AutoPlan(), data, runs_dir, split=split, seed=seed, budget=budget, report=report,
+                     progress=progress, engine=engine, tracker=tracker)
 
 
-def _climb(data, runs_dir, budget, split, seed, plan: AutoPlan, report, progress, engine=None) -> AutoResult:
-    from textladder.tuning import search
+def check_budget(budget: float) -> None:
+    """Refuse a budget too short for the auto ladder (:data:`MIN_BUDGET`)."""
+    if budget < MIN_BUDGET:
+        raise TextladderError(f"a budget of {budget:.0f} s is too short for the auto ladder; give at least "
+                              f"{MIN_BUDGET:.0f}s")
 
-    started = time.time()
+
+def _climb(step: ClimbStep, result: ClimbResult, plan: AutoPlan) -> None:
+    data, runs_dir, split, seed, progress, engine = (step.data, step.runs_dir, step.split, step.seed, step.progress,
+                                                     step.engine)
+    budget = step.budget
+    started = step.started
     deadline = started + budget
     reserve = plan.reserve(budget)
-    result = AutoResult(budget=budget)
     search_end = started + plan.search_fraction * budget
     profile = DataProfile.of(data, split)
     rungs, left_out = plan_rungs(plan, profile, search_end - time.time())
@@ -307,21 +302,9 @@ def _climb(data, runs_dir, budget, split, seed, plan: AutoPlan, report, progress
         _refit(result, model, runs_dir, deadline - reserve, plan.cv)
     _combine(result, members, runs_dir)
     _leader_on(result, rungs, members, run_search, deadline - reserve, budget, plan, runs_dir)
-    runs = result.runs + result.ensembles + [r for r in result.earlier if r.config.model == "ensemble"]
-    # 6. pick, and say what was spent
-    if runs:
-        result.best = best(result.runs + result.ensembles)
-    if report and result.searched:
-        from textladder.reporting import write_report
-
-        result.report = write_report(runs_dir, runs=runs)
-    result.seconds = time.time() - started
-    if result.seconds > 1.1 * budget:  # a bug: every step above is bound by the deadline
-        log.warning("auto: %s spent of a %s budget", duration(result.seconds), duration(budget))
-    return result
 
 
-def _meaning_pays(rung: AutoRung, scores: dict[str, float], plan: AutoPlan, result: AutoResult) -> bool:
+def _meaning_pays(rung: AutoRung, scores: dict[str, float], plan: AutoPlan, result: ClimbResult) -> bool:
     """Whether the frozen encoder shows that meaning pays on this data (else ``rung`` is left out, and why)."""
     frozen = scores.get("contextual")
     others = [v for m, v in scores.items() if m != "contextual"]
@@ -344,7 +327,7 @@ def _behind(value: float, trials: int, leader: float, plan: AutoPlan) -> str | N
     return None
 
 
-def _searched(result: AutoResult, rung: AutoRung, run_search, seconds: float, trials: int | None, metric: str,
+def _searched(result: ClimbResult, rung: AutoRung, run_search, seconds: float, trials: int | None, metric: str,
               stop=None):
     """Search ``rung`` (again); its best trial's run replaces the rung's earlier one when it is better on
     validation (the same best, written again, is deleted). Returns the search's result, or None when it
@@ -368,7 +351,7 @@ def _searched(result: AutoResult, rung: AutoRung, run_search, seconds: float, tr
     return res
 
 
-def _search_on(result: AutoResult, rungs, scores: dict[str, float], run_search,
+def _search_on(result: ClimbResult, rungs, scores: dict[str, float], run_search,
                search_end: float, plan: AutoPlan) -> None:
     """The search time left after the probe, shared by expected gain: each rung still in gets
     ``gain * exp(-(leader - score) / gain_scale)`` of it (a rung that does not search on gets none)."""
@@ -390,7 +373,7 @@ def _search_on(result: AutoResult, rungs, scores: dict[str, float], run_search,
             scores[rung.model] = max(scores[rung.model], res.best_value)
 
 
-def _leader_on(result: AutoResult, rungs, kept: list[str], run_search, deadline: float, budget: float,
+def _leader_on(result: ClimbResult, rungs, kept: list[str], run_search, deadline: float, budget: float,
                plan: AutoPlan, runs_dir: Path) -> None:
     """With time left after the refits (searches that ended early, cheap refits), the leading rung that may
     search on does; if it finds better on validation, it is refit and the ensembles are built again."""
@@ -419,12 +402,9 @@ def _cost(run: Run) -> float:
     return 1.3 * (m.get("train_seconds") or 60) + (m.get("total_seconds") or 0)
 
 
-def _refit(result: AutoResult, model: str, runs_dir: Path, deadline: float, cv: int) -> None:
+def _refit(result: ClimbResult, model: str, runs_dir: Path, deadline: float, cv: int) -> None:
     """Refit the best run of ``model`` on train+val: cross-validated when the time before ``deadline``
     allows it, else once; with no time at all, its train-only run stays the one the ensembles use."""
-    from textladder.tuning import refit_config
-    from textladder.training import train
-
     run = result.searched[model]
     cost, left = _cost(run), deadline - time.time()
     try:
@@ -445,17 +425,15 @@ def _refit(result: AutoResult, model: str, runs_dir: Path, deadline: float, cv: 
     result.refits[model] = Run.open(path)
 
 
-def _combine(result: AutoResult, kept: list[str], runs_dir: Path) -> None:
+def _combine(result: ClimbResult, kept: list[str], runs_dir: Path) -> None:
     """Soft voting, stacking and greedy selection over the rungs' refits (else their train-only runs); when
     some of them were cross-validated and others not, also over the cross-validated ones alone, whose
     stacker and weights learn from every train+val row out of fold (the others' only from validation):
     the pick (:func:`textladder.runs.best`) then chooses among them on figures no search maximised."""
-    from textladder.ladder import EnsembleSpec, ensembles
-
     members = [result.refits.get(m) or result.searched[m] for m in kept]
     crossed = [r for r in members if (r.path / OOF_PREDICTIONS).is_file()]
     spec = EnsembleSpec(vote=["soft", "stack"], select="all", greedy=True)
     result.ensembles = []
     for group in ([crossed] if 2 <= len(crossed) < len(members) else []) + [members]:
         if len(group) >= 2:
-            result.ensembles += ensembles(group, spec, runs_dir)
+            result.ensembles += build_spec(group, spec, runs_dir)

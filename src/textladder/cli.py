@@ -1,4 +1,6 @@
-"""The ``textladder`` command. Thin: parse options, call the library, print.
+"""The ``textladder`` command. Thin: each command parses its flags, makes one call to the Python API
+(:mod:`textladder.api`) and prints what it returns. It imports nothing else of the package but the
+errors and the choices.
 
 Every user-fixable problem is one ``error: ...`` line on stderr and exit code 1.
 """
@@ -19,9 +21,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from textladder.errors import Interrupted, TextladderError
-
-DEFAULT_DATA = Path("../shared/data/happydb/hm_train.csv")
+from textladder import api
+from textladder.choices import BALANCE, RUNTIMES, VOTES, check
+from textladder.errors import Interrupted, TextladderError, is_disk_full
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -42,7 +44,7 @@ data_app = typer.Typer(help="Get datasets.", no_args_is_help=True)
 
 def _version(value: bool) -> None:
     if value:
-        from textladder import __version__
+        from textladder._version import __version__
 
         print(f"textladder {__version__}")
         raise typer.Exit()
@@ -96,8 +98,6 @@ def _errors():
         err.print(escape(str(exc)) or "interrupted; nothing was written", highlight=False)
         raise typer.Exit(130) from None
     except OSError as exc:
-        from textladder.files import is_disk_full
-
         if not is_disk_full(exc):
             raise
         where = f"{exc.filename}: " if exc.filename else ""
@@ -116,13 +116,11 @@ def _progress(description: str, unit: str = "bytes") -> Progress:
 @contextmanager
 def _file_progress(path: str | Path, description: str):
     """A progress bar over a file being read; yields the callback for the readers."""
-    from textladder.data.reader import total_units
-
-    try:
-        total, unit = total_units(path)
-    except TextladderError:
+    size = api.data_size(path)
+    if size is None:
         yield None
         return
+    total, unit = size
     with _progress(description, unit) as progress:
         task = progress.add_task(description, total=total)
 
@@ -135,37 +133,11 @@ def _file_progress(path: str | Path, description: str):
 
 
 def _data_path(data: Optional[Path]) -> Path:
-    if data is not None:
-        return data
-    if os.environ.get("TEXTLADDER_DATA"):
-        return Path(os.environ["TEXTLADDER_DATA"])
-    if DEFAULT_DATA.exists():
-        return DEFAULT_DATA
-    from textladder.data.fetch import cached_path
-
-    if cached_path("happydb").exists():
-        return cached_path("happydb")
-    raise TextladderError(
-        f"no data given: pass DATA, set TEXTLADDER_DATA, put HappyDB at {DEFAULT_DATA}, "
-        "or run 'textladder data fetch happydb'")
-
-
-def _engine(name: str, address: Optional[str]):
-    from textladder.engine import Engine
-
-    return Engine.make(name, address)
-
-
-def _tracker(uri: Optional[str]):
-    from textladder.tracking import Tracker
-
-    return Tracker.make(uri) if uri else None
+    return data if data is not None else api.default_data()
 
 
 def _runtime() -> str:
     """How exported neural models predict: ``$TEXTLADDER_RUNTIME`` (auto, torch, onnx, onnx-int8), else auto."""
-    from textladder.choices import RUNTIMES, check
-
     return check(os.environ.get("TEXTLADDER_RUNTIME", "auto"), RUNTIMES, "TEXTLADDER_RUNTIME")
 
 
@@ -225,15 +197,12 @@ TestData = Annotated[Optional[Path], typer.Option(
 ValData = Annotated[Optional[Path], typer.Option("--val-data", help="With --test-data: a file of validation rows.")]
 
 
-def _data_options(data, seed: int, split: str = "auto", **options):
-    """The data and split configs of a command's data options, made as the Python API makes them."""
-    from textladder.api import _data_and_split
-
+def _data_options(data, seed: int, split: str = "auto", **options) -> dict:
+    """A command's data and split flags as the Python API takes them (``split``, ``test``, ``val``, ...)."""
     if split not in ("auto", "reference", "stratified"):
         raise TextladderError(f"--split must be auto, reference or stratified, not '{split}' (a column that gives "
                               "each row's part is --split-col)")
-    options = {k: v for k, v in options.items() if v is not None}
-    return _data_and_split(_data_path(data), seed, {"split": split, **options})
+    return {"split": split, "seed": seed, **{k: v for k, v in options.items() if v is not None}}
 
 
 # Commands ---------------------------------------------------------------------------------------
@@ -282,9 +251,6 @@ def train(
     """
     _setup_logging(verbose)
     with _errors():
-        from textladder.config import RunConfig
-        from textladder.training import train as train_run
-
         params = _parse_sets(set_ or [])
         if class_weight is not None:
             if class_weight not in ("balanced", "none"):
@@ -297,37 +263,29 @@ def train(
         trainer = {"accelerator": accelerator, "devices": int(devices) if devices is not None and devices.isdigit()
                    else devices, "strategy": strategy, "precision": precision}
         params.update({k: v for k, v in flags.items() if v is not None})
-        from textladder.choices import BALANCE, check
-
         check(balance, BALANCE, "--balance")
         extra = [f.strip() for f in (features or "").split(",") if f.strip()]
-        data_cfg, split_cfg = _data_options(
-            data, seed, split, text_col=text_col, label_col=label_col, id_col=id_col, period_col=period_col,
+        path = _data_path(data)
+        options = _data_options(
+            path, seed, split, text_col=text_col, label_col=label_col, id_col=id_col, period_col=period_col,
             max_drop=max_drop, min_class_rows=min_class_rows, test_size=test_size, val_size=val_size,
             split_col=split_col, test=test_data, val=val_data)
-        path = Path(data_cfg.path)
-        config = RunConfig(model=model, params=params, trainer=trainer, seed=seed, balance=balance, features=extra,
-                           data=data_cfg, split=split_cfg, cv=cv)
-        from textladder.config import resolve
-
-        model_cls, _ = resolve(config)  # fail fast on bad parameters, extra inputs or SMOTE, before reading data
-        neural = model_cls.checkpointed  # its loop shows its own bar and a line per epoch
+        clash = sorted(set(params) & {*options, "balance", "features"})
+        if clash:
+            raise TextladderError(f"--set {clash[0]}=... is a model parameter of that name; the run's own option "
+                                  f"is --{clash[0].replace('_', '-')}")
+        neural = api.model_info(model)["neural"]  # its loop shows its own bar and a line per epoch
         if neural:
             log.info("training %s on %s ...", model, path.name)
         spinner = nullcontext() if neural else err.status(f"training {model} on {path.name} ...", spinner="dots")
         with _file_progress(path, f"reading {path.name}") as progress, spinner:
-            run_dir = train_run(config, runs_dir, name=name, on_progress=progress, resume=resume,
-                                progress=neural and err.is_terminal, overwrite=overwrite)
-        if run_dir is None:  # an extra DDP process: the first one reports
+            run = api.train(path, model, runs_dir, name=name, overwrite=overwrite, resume=resume,
+                            progress=neural and err.is_terminal, cv=cv, track=track, trainer=trainer,
+                            on_read=progress, balance=balance, features=extra, **options, **params)
+        if run is None:  # an extra DDP process: the first one reports
             return
-        from textladder.runs import Run
-
-        run = Run.open(run_dir)
-        tracker = _tracker(track)
-        if tracker is not None:
-            tracker.log_run(run)
         _print_metrics(run)
-        print(run_dir)
+        print(run.path)
 
 
 def _print_metrics(run) -> None:
@@ -369,22 +327,19 @@ def evaluate(
     """
     _setup_logging()
     with _errors():
-        from textladder.evaluation import evaluate_run, rows_to_score
-        from textladder.runs import Run
-
-        r = Run.open(run)
-        ds, source, skipped = rows_to_score(r, data, label_col=label_col, text_col=text_col, id_col=id_col)
-        target = out_dir or (r.path / f"eval-{'test' if data is None else Path(data).stem}")
-        result = evaluate_run(r, ds, runtime=_runtime(), calibrated=not no_calibration,
-                              target_accuracy=target_accuracy, out_dir=target, source=source, skipped=skipped)
+        target = out_dir or api.evaluation_folder(run, data)
+        result = api.evaluate(run, data, runtime=_runtime(), calibrated=not no_calibration,
+                              target_accuracy=target_accuracy, out=target, label_col=label_col, text_col=text_col,
+                              id_col=id_col)
         if json_:
             print(json.dumps(result))
             return
-        _print_report(r, result, source, skipped, target)
+        _print_report(run.name, result, target)
 
 
-def _print_report(r, result, source, skipped, target) -> None:
-    table = Table(title=f"{r.name} on {source}")
+def _print_report(name: str, result: dict, target: Path) -> None:
+    source, skipped = result["source"], result["skipped_unlabelled"]
+    table = Table(title=f"{name} on {source}")
     for col in ("class", "precision", "recall", "F1", "support"):
         table.add_column(col, justify="left" if col == "class" else "right")
     for c, v in result["per_class"].items():
@@ -436,21 +391,13 @@ def predict(
     """
     _setup_logging()
     with _errors():
-        from textladder.prediction import predict_file
-        from textladder.runs import Run
-
-        r = Run.open(run)
-        eng = _engine(engine, ray_address)
-        if eng.name == "ray":
-            from textladder.choices import check
-            from textladder.prediction import predict_ray
-
+        if engine == "ray":
             check(fmt, ("parquet", "csv"), "--format")
             with err.status(f"scoring {len(inputs)} inputs with Ray ...", spinner="dots"):
-                done = predict_ray(r, inputs, output, eng, text_col=text_col, id_col=id_col, runtime=_runtime(),
-                                   min_confidence=min_confidence, calibrated=not no_calibration, keep_text=keep_text,
-                                   fmt=fmt, batch_size=chunk_size)
-            eng.stop()
+                done = api.predict_files(run, inputs, output, engine=engine, ray_address=ray_address,
+                                         text_col=text_col, id_col=id_col, runtime=_runtime(),
+                                         min_confidence=min_confidence, calibrated=not no_calibration,
+                                         keep_text=keep_text, fmt=fmt, chunk_size=chunk_size)
             err.print(f"wrote {done.rows:,} predictions to {output}/"
                       + (f"; {done.withheld:,} withheld as 'uncertain'" if min_confidence is not None else ""))
             return
@@ -458,9 +405,10 @@ def predict(
             raise TextladderError("the local engine predicts one INPUT file; give several with --engine ray")
         input_path = inputs[0]
         with _file_progress(input_path, f"predicting {input_path.name}") as progress:
-            done = predict_file(r, input_path, output, chunk_size=chunk_size, text_col=text_col, id_col=id_col,
-                                runtime=_runtime(), on_progress=progress, min_confidence=min_confidence,
-                                calibrated=not no_calibration, keep_text=keep_text)
+            done = api.predict_files(run, inputs, output, chunk_size=chunk_size, text_col=text_col, id_col=id_col,
+                                     runtime=_runtime(), on_read=progress, min_confidence=min_confidence,
+                                     calibrated=not no_calibration, keep_text=keep_text, engine=engine,
+                                     ray_address=ray_address)
         withheld = (f"; {done.withheld:,} ({done.withheld / done.rows:.1%}) withheld as 'uncertain' (confidence "
                     f"below {min_confidence})" if min_confidence is not None else "")
         err.print(f"wrote {done.rows:,} predictions to {output}{withheld}")
@@ -485,10 +433,6 @@ def ensemble(
     """
     _setup_logging()
     with _errors():
-        from textladder.choices import VOTES, check
-        from textladder.ensembles import build, choose_members, parse_select
-        from textladder.runs import Run
-
         check(vote, VOTES, "--vote")
         w = None
         if weights is not None:
@@ -496,17 +440,11 @@ def ensemble(
                 w = [float(x) for x in weights.split(",")]
             except ValueError:
                 raise TextladderError(f"--weights must be numbers separated by commas, not '{weights}'") from None
-        members, greedy = choose_members(runs_, select, w)
-        if isinstance(parse_select(select), int):
-            err.print(f"selected by validation macro-F1: {', '.join(r.name for r in members)}")
-        with err.status(f"scoring {len(members)} runs on validation and test ...", spinner="dots"):
-            path = build(members, vote=vote, weights=w, runs_dir=runs_dir, name=name, runtime=_runtime(),
-                         greedy=greedy, calibrated=not no_calibration)
-        tracker = _tracker(track)
-        if tracker is not None:
-            tracker.log_run(Run.open(path))
-        _print_metrics(Run.open(path))
-        print(path)
+        with err.status(f"scoring {len(runs_)} runs on validation and test ...", spinner="dots"):
+            made = api.ensemble(runs_, vote=vote, select=select, weights=w, out=runs_dir, name=name,
+                                calibrated=not no_calibration, runtime=_runtime(), track=track)
+        _print_metrics(made)
+        print(made.path)
 
 
 @app.command()
@@ -530,72 +468,35 @@ def ladder(
     """
     _setup_logging()
     with _errors():
-        from textladder.ladder import climb, load_ladder
-
-        data_cfg, split_cfg = _data_options(
+        options = _data_options(
             data, seed, split, text_col=text_col, label_col=label_col, id_col=id_col, period_col=period_col,
             max_drop=max_drop, min_class_rows=min_class_rows, test_size=test_size, val_size=val_size,
             split_col=split_col, test=test_data, val=val_data)
-        eng = _engine(engine, ray_address)
-        if config == "auto":
-            return _ladder_auto(data, runs_dir, budget or "10m", not no_report, data_cfg, split_cfg, seed,
-                                _tracker(track), eng)
-        if budget is not None:
+        if config != "auto" and budget is not None:
             raise TextladderError("--budget applies to --config auto; a preset or TOML ladder trains each rung as written")
-        spec = load_ladder(config)
-        if seed != spec.seed:
-            spec = spec.model_copy(update={"seed": seed})
-        path = Path(data_cfg.path)
-        log.info("ladder %s: %d rungs on %s into %s", config, len(spec.rungs), path.name, runs_dir)
-        try:
-            result = climb(spec, data_cfg, runs_dir, split=split_cfg,
-                           report=not no_report, progress=err.is_terminal, engine=eng, tracker=_tracker(track))
-        finally:
-            eng.stop()
+        board = api.climb(_data_path(data), config, runs_dir, report=not no_report, progress=err.is_terminal,
+                          budget=(budget or "10m") if config == "auto" else None, engine=engine,
+                          ray_address=ray_address, track=track, **options)
+        result = board.attrs["result"]
         runs(runs_dir)
-        out.print(f"{result.trained} rungs trained, {result.reused} read back, {len(result.ensembles)} ensembles, "
-                  f"{result.seconds:.0f} s")
-        for rung, problem in result.failed:
-            err.print(f"[red]failed:[/] {escape(rung)}: {escape(problem)}", highlight=False)
+        if result.budget is not None:
+            for model, why in result.dropped.items():
+                err.print(f"[yellow]{escape(model)}[/]: {escape(why)}", highlight=False)
+            out.print(f"{len(result.searched)} rungs searched, {len(result.refits)} refit, "
+                      f"{len(result.ensembles)} ensembles; {result.seconds:.0f} s of a {result.budget:.0f} s budget")
+            if result.best is not None:
+                score, source = result.best.pick_score()
+                out.print(f"pick: {result.best.name} (macro-F1 {score:.4f}, {source}); test accuracy "
+                          f"{result.best.metrics['test']['accuracy']:.4f}")
+        else:
+            out.print(f"{result.trained} rungs trained, {result.reused} read back, {len(result.ensembles)} ensembles, "
+                      f"{result.seconds:.0f} s")
+            for rung, problem in result.failed:
+                err.print(f"[red]failed:[/] {escape(rung)}: {escape(problem)}", highlight=False)
         if result.report is not None:
             print(result.report)
-        if result.failed:
+        if result.budget is None and result.failed:
             raise typer.Exit(1)
-
-
-def _ladder_auto(data, runs_dir: Path, budget: str, report: bool, data_cfg, split_cfg, seed: int, tracker,
-                 engine) -> None:
-    from textladder.auto import climb_auto
-
-    seconds = _seconds(budget)
-    if seconds < 60:
-        raise TextladderError(f"--budget {budget} is too short for the auto ladder; give at least 1m")
-    log.info("auto ladder on %s into %s: %s budget", Path(data_cfg.path).name, runs_dir, budget)
-    try:
-        result = climb_auto(data_cfg, runs_dir, seconds, split=split_cfg, seed=seed, report=report,
-                            progress=err.is_terminal, engine=engine)
-    finally:
-        engine.stop()
-    if tracker is not None:
-        tracker.log_ladder(result, data_cfg)
-    runs(runs_dir)
-    for model, why in result.dropped.items():
-        err.print(f"[yellow]{escape(model)}[/]: {escape(why)}", highlight=False)
-    out.print(f"{len(result.searched)} rungs searched, {len(result.refits)} refit, {len(result.ensembles)} ensembles; "
-              f"{result.seconds:.0f} s of a {seconds:.0f} s budget")
-    if result.best is not None:
-        score, source = result.best.pick_score()
-        out.print(f"pick: {result.best.name} (macro-F1 {score:.4f}, {source}); test accuracy "
-                  f"{result.best.metrics['test']['accuracy']:.4f}")
-    if result.report is not None:
-        print(result.report)
-
-
-def _seconds(budget: str) -> float:
-    """``90``, ``90s``, ``15m``, ``2h`` -> seconds (as the Python API reads a budget)."""
-    from textladder.api import _seconds as seconds
-
-    return seconds(budget)
 
 
 @app.command()
@@ -628,36 +529,27 @@ def search(
     """
     _setup_logging()
     with _errors():
-        from textladder.choices import BALANCE, check
-        from textladder.config import RunConfig
-        from textladder.tuning import search as run_search
-
         check(balance, BALANCE, "--balance")
         if trials is None and budget is None:
             raise TextladderError("say how long to search: --trials N and/or --budget 15m")
-        data_cfg, split_cfg = _data_options(
+        options = _data_options(
             data, seed, split, text_col=text_col, label_col=label_col, id_col=id_col, period_col=period_col,
             max_drop=max_drop, min_class_rows=min_class_rows, test_size=test_size, val_size=val_size,
             split_col=split_col, test=test_data, val=val_data)
-        config = RunConfig(model=model, params=_parse_sets(set_ or []), seed=seed, balance=balance,
-                           features=[f.strip() for f in (features or "").split(",") if f.strip()],
-                           data=data_cfg, split=split_cfg)
+        params = _parse_sets(set_ or [])
+        extra = [f.strip() for f in (features or "").split(",") if f.strip()]
         if autotune:
-            from textladder.tuning import autotune as run_autotune
-
             if budget is None or trials is not None or cv or refit:
                 raise TextladderError("--autotune takes a --budget only (no --trials, --cv or --refit)")
-            run = run_autotune(config, runs_dir, _seconds(budget))
+            run = api.autotune(_data_path(data), model, runs_dir, budget=budget, balance=balance, features=extra,
+                               **options, **params)
             _print_metrics(run)
             print(run.path)
             return
-        eng = _engine(engine, ray_address)
-        try:
-            result = run_search(config, runs_dir, trials=trials, budget=None if budget is None else _seconds(budget),
-                                metric=metric, name=study, cv=cv, refit=refit, progress=err.is_terminal, engine=eng,
-                                tracker=_tracker(track))
-        finally:
-            eng.stop()
+        result = api.search(_data_path(data), model, runs_dir, trials=trials, budget=budget, metric=metric, cv=cv,
+                            refit=refit, study=study, progress=err.is_terminal, engine=engine,
+                            ray_address=ray_address, track=track, balance=balance, features=extra, **options,
+                            **params)
         default = "-" if result.default_value is None else f"{result.default_value:.4f}"
         out.print(f"study {result.study_name}: {result.trials} trials ({result.pruned} pruned), best "
                   f"{'cross-validated' if cv else 'validation'} {metric} {result.best_value:.4f} (the defaults: "
@@ -688,16 +580,10 @@ def label_issues(
     probability that people would disagree with the given label."""
     _setup_logging()
     with _errors():
-        from textladder.label_issues import ISSUES_FILE, duplicates_path, find_label_issues, write
-
-        data_cfg, split_cfg = _data_options(data, seed, split_col=split_col, test=test_data, val=val_data,
-                                            val_size=val_size)
-        found = find_label_issues(data_cfg.path, runs_dir, cv=cv, top=top, progress=True, trusted=trusted,
-                                  data_config=data_cfg, split=split_cfg)
-        target = output or runs_dir / ISSUES_FILE
-        write(found, target)
-        if target.resolve() != (runs_dir / ISSUES_FILE).resolve():  # the copy the report shows
-            write(found, runs_dir / ISSUES_FILE)
+        options = _data_options(data, seed, split_col=split_col, test=test_data, val=val_data, val_size=val_size)
+        found = api.find_label_issues(_data_path(data), runs_dir, cv=cv, top=top, out=output, progress=True,
+                                      trusted=trusted, **options)
+        target = found.path
         learned = f"; learned from {found.trusted:,} rows checked by people" if found.trusted else ""
         table = Table(title=f"{len(found.issues):,} of {found.rows:,} train+val rows flagged "
                             f"(out-of-fold probabilities of {', '.join(found.runs)}{learned})")
@@ -709,7 +595,7 @@ def label_issues(
         out.print(table)
         groups = found.duplicates["group"].nunique() if len(found.duplicates) else 0
         err.print(f"{len(found.duplicates):,} rows in {groups:,} groups of near-duplicate texts with conflicting "
-                  f"labels: {duplicates_path(target)}")
+                  f"labels: {target.with_name(f'{target.stem}.duplicates.csv')}")
         print(target)
 
 
@@ -725,10 +611,8 @@ def report(
     curves, class and length plots, word maps, mistakes. Opens offline in any browser."""
     _setup_logging()
     with _errors():
-        from textladder.reporting import write_report
-
         with err.status("writing the report (t-SNE of the word map takes a few seconds) ...", spinner="dots"):
-            path = write_report(runs_dir, out=output, top_words=top_words, examples=examples, second_label=second_label)
+            path = api.report(runs_dir, out=output, top_words=top_words, examples=examples, second_label=second_label)
         print(path)
 
 
@@ -757,11 +641,9 @@ def serve(
     """
     _setup_logging()
     with _errors():
-        from textladder.serve import serve as serve_run
-
         docs = "" if no_docs else f" (docs: http://{host}:{port}/docs)"
         err.print(f"serving {run} on http://{host}:{port}{docs}{'; API key required' if api_key else ''}; Ctrl-C stops")
-        serve_run(run, host=host, port=port, workers=workers, max_batch=max_batch, max_chars=max_chars,
+        api.serve(run, host=host, port=port, workers=workers, max_batch=max_batch, max_chars=max_chars,
                   runtime=_runtime(),
                   truncate=truncate, max_body=max_body, api_key=api_key, cors_origin=cors_origin, docs=not no_docs,
                   header_timeout=header_timeout, body_timeout=body_timeout, min_confidence=min_confidence,
@@ -783,11 +665,8 @@ def export(
     with _errors():
         if not onnx:
             raise TextladderError("say what to export: --onnx (with --int8 for an int8 copy too)")
-        from textladder.export import export as export_run
-        from textladder.runs import Run
-
         with err.status("exporting to ONNX ...", spinner="dots"):
-            report = export_run(Run.open(run), int8=int8)
+            report = api.export(run, int8=int8)
         for key in ("max_abs_diff_fp32", "max_abs_diff_int8"):
             if key in report:
                 out.print(f"{key.replace('max_abs_diff_', '')}: largest probability difference from PyTorch "
@@ -816,21 +695,15 @@ def runs(
     """
     _setup_logging()
     with _errors():
-        from textladder.api import best as pick
-        from textladder.files import remove_stale, stale_temporaries
-        from textladder.runs import CHECKPOINTS, leaderboard, list_runs
-
         if best:
-            print(pick(runs_dir).path)
+            print(api.best(runs_dir).path)
             return
-        found = list_runs(runs_dir)
-        rows = leaderboard(found, by=by)
-        folders = [Path(runs_dir), Path(runs_dir) / CHECKPOINTS]
+        rows = api.leaderboard(runs_dir, by=by, frame=False)
         if clean:
-            gone = [p for f in folders for p in remove_stale(f)]
+            gone = api.temporaries(runs_dir, remove=True)
             err.print(f"removed {len(gone)} stale temporaries" + (f": {', '.join(p.name for p in gone)}" if gone else ""))
         else:
-            stale = [p for f in folders for p in stale_temporaries(f)]
+            stale = api.temporaries(runs_dir)
             if stale:
                 log.warning("%d temporaries left by commands that no longer run (%s); 'textladder runs %s --clean' "
                             "deletes them", len(stale), ", ".join(p.name for p in stale[:5]), runs_dir)
@@ -851,7 +724,7 @@ def runs(
             table.add_row(str(i), row["run"], row["model"], row["options"], row["trained_on"], val,
                           fmt(row["accuracy"]), fmt(row["macro_f1"]), fmt(row["train_seconds"], 1))
         out.print(table)
-        chosen = leaderboard(found, by="pick")[0]
+        chosen = api.leaderboard(runs_dir, by="pick", frame=False)[0]
         out.print(f"pick (runs --best): {chosen['run']}, macro-F1 {fmt(chosen['pick_macro_f1'])} "
                   f"({chosen['pick_source']})")
 
@@ -868,18 +741,13 @@ def explore(
     """Summarise a dataset: class balance (pie and bar), token lengths, split sizes, a suggested sequence length."""
     _setup_logging()
     with _errors():
-        from textladder.exploration import explore as run_explore
-        from textladder.runs import load_data
-
-        data_cfg, split_cfg = _data_options(
-            data, seed, split, text_col=text_col, label_col=label_col, id_col=id_col, period_col=period_col,
+        path = _data_path(data)
+        options = _data_options(
+            path, seed, split, text_col=text_col, label_col=label_col, id_col=id_col, period_col=period_col,
             max_drop=max_drop, min_class_rows=min_class_rows, test_size=test_size, val_size=val_size,
             split_col=split_col, test=test_data, val=val_data)
-        path = Path(data_cfg.path)
         with _file_progress(path, f"reading {path.name}") as progress:
-            ds = load_data(data_cfg, on_progress=progress)
-        log.info("%s: detected format '%s'", path, ds.format)
-        s = run_explore(ds, out_dir, split_cfg)
+            s = api.explore(path, out_dir, on_read=progress, **options)
         table = Table(title=f"{path.name}: {s['rows']:,} rows, format {s['format']}")
         table.add_column("class")
         table.add_column("rows", justify="right")
@@ -902,30 +770,23 @@ def models(
 ):
     """The registered models (name, family, what it is); with NAME, that model's parameters and defaults."""
     with _errors():
-        from textladder.models import get, names
-
         if name is None:
             table = Table(title="models (textladder models NAME: its parameters)", title_justify="left")
             for col in ("name", "family", "description"):
                 table.add_column(col)
-            for n in names():
-                cls = get(n)
-                doc = (cls.__doc__ or "").strip().splitlines()
-                table.add_row(n, cls.family, doc[0] if doc else "")
+            for info in api.models():
+                table.add_row(info["name"], info["family"], info["description"])
             out.print(table)
             return
-        cls = get(name)
-        table = Table(title=f"{name} ({cls.family}): {(cls.__doc__ or '').strip().splitlines()[0] if cls.__doc__ else ''}",
-                      title_justify="left")
+        info = api.model_info(name)
+        table = Table(title=f"{name} ({info['family']}): {info['description']}", title_justify="left")
         for col in ("parameter", "default", "description"):
             table.add_column(col, overflow="fold")
-        for key, f in cls.Params.model_fields.items():
-            table.add_row(key, repr(f.get_default(call_default_factory=True)), f.description or "")
+        for key, default, description in info["params"]:
+            table.add_row(key, repr(default), description)
         out.print(table)
-        from textladder.models import TextClassifier
-
-        searchable = cls.search_space is not TextClassifier.search_space
-        out.print(f"explain: {cls.explanation}; searchable (textladder search): {'yes' if searchable else 'no'}")
+        out.print(f"explain: {info['explanation']}; searchable (textladder search): "
+                  f"{'yes' if info['searchable'] else 'no'}")
 
 
 @data_app.command("fetch")
@@ -942,30 +803,15 @@ def data_fetch(
     """
     _setup_logging()
     with _errors():
-        from textladder.data.fetch import fetch
-
         with _progress(f"downloading {name}") as progress:
             task = progress.add_task(f"downloading {name}", total=None)
-            path = fetch(name, url=url, sha256=sha256, dest=dest, force=force,
+            path = api.fetch_data(name, url=url, sha256=sha256, dest=dest, force=force,
                          on_start=lambda total: progress.update(task, total=total),
                          on_progress=lambda n: progress.advance(task, n))
         record = path.parent / f"{path.name}.sha256"
         digest = record.read_text().strip() if record.exists() else "?"
         err.print(f"sha256 {digest}")
         print(path)
-
-
-def _run_vectors(run: Path):
-    from textladder.runs import Run
-
-    from textladder.models import get
-
-    r = Run.open(run)
-    if not get(r.config.model).has_word_vectors:
-        raise TextladderError(f"{run}: model '{r.config.model}' has no word vectors "
-                              "(the sequence rungs, w2v-dense and fasttext have)")
-    words, matrix = r.load_model().word_vectors()
-    return r, words, matrix
 
 
 @vectors_app.command("similar")
@@ -977,14 +823,11 @@ def vectors_similar(
 ):
     """The words nearest to WORD in the run's vectors, by cosine similarity (gensim's most_similar)."""
     with _errors():
-        from textladder.embeddings.vectors import most_similar
-
-        r, words, matrix = _run_vectors(run)
-        result = most_similar(words, matrix, word, topn=top)
+        result = api.similar_words(run, word, top=top)
         if json_:
             print(json.dumps(result))
             return
-        table = Table(title=f"nearest to '{word}' in {r.name}")
+        table = Table(title=f"nearest to '{word}' in {run.name}")
         table.add_column("word")
         table.add_column("cosine", justify="right")
         for w, score in result:
@@ -1001,14 +844,8 @@ def vectors_map(
 ):
     """An interactive Bokeh map of the most common words (PCA or t-SNE); hover shows the word. Opens offline."""
     with _errors():
-        from textladder.viz.wordmap import METHODS, word_map
-
-        if method not in METHODS:
-            raise TextladderError(f"--method must be one of {', '.join(METHODS)}, not '{method}'")
-        r, words, matrix = _run_vectors(run)
-        with err.status(f"projecting {min(top, len(words)):,} words with {method} ...", spinner="dots"):
-            path = word_map(words, matrix, output, method=method, top=top,
-                            title=f"{r.name}: {method.upper()} map of the {min(top, len(words)):,} most common words")
+        with err.status(f"projecting the most common words with {method} ...", spinner="dots"):
+            path = api.word_map(run, output, method=method, top=top)
         print(path)
 
 
@@ -1031,30 +868,21 @@ def explain(
     """
     _setup_logging()
     with _errors():
-        from textladder.runs import Run
-
-        r = Run.open(run)
-        model = r.load_model(_runtime())
         given = {"period": period} if period is not None else {}
         for item in feature or []:
             if "=" not in item:
                 raise TextladderError(f"--feature takes COLUMN=VALUE, got '{item}'")
             key, value = item.split("=", 1)
             given[key.strip()] = value
-        with err.status(f"explaining with {model.explanation} ...", spinner="dots"):
-            e = model.explain(text, label=label, samples=samples, features=given)
+        with err.status("explaining ...", spinner="dots"):
+            e = api.explain(run, text, label=label, samples=samples, features=given, runtime=_runtime(), html=html_out)
         if html_out is not None:
-            from textladder.explain import html_page
-            from textladder.files import atomic_file
-
-            with atomic_file(html_out) as tmp:
-                tmp.write_text(html_page(e, f"{r.name}: why '{e.label}'"), encoding="utf-8")
             err.print(f"wrote {html_out}")
         if json_:
             print(json.dumps(e.to_dict()))
             return
         top = max((abs(w) for w in e.weights), default=1.0) or 1.0
-        table = Table(title=f"{r.name}: '{e.label}' ({e.proba[e.label]:.2f}), {e.method}")
+        table = Table(title=f"{run.name}: '{e.label}' ({e.proba[e.label]:.2f}), {e.method}")
         table.add_column("token")
         table.add_column("weight", justify="right")
         table.add_column("")

@@ -17,7 +17,6 @@ Example:
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -111,6 +110,12 @@ class Engine:
         finally:
             for ref in pending:  # interrupted: stop what still runs (its temporary folders stay hidden)
                 ray.cancel(ref, force=True)
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
     def stop(self) -> None:
         """Shut down the Ray instance this engine started (a cluster joined is left running)."""

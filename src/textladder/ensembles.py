@@ -19,9 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from textladder.choices import VOTES, Vote, check
 from textladder.errors import TextladderError, option
 from textladder.files import lock
-from textladder.choices import VOTES, check
 from textladder.models.base import checked_proba
 from textladder.runs import Run, list_runs, new_run_name
 
@@ -346,3 +348,47 @@ def _pick_figures(probas: list[np.ndarray], y: np.ndarray, vote: str, weights: l
     figures = score(y, proba, [str(i) for i in range(n_classes)])
     return {"accuracy": figures["accuracy"], "macro_f1": figures["macro_f1"],
             "source": f"out-of-fold predictions of {len(y):,} train+val rows ({how})"}
+
+
+class EnsembleSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    vote: list[Vote] = Field(default_factory=lambda: ["soft", "hard"])
+    select: str = "top-5"
+    greedy: bool = Field(False, description="also build a greedy-selection ensemble (Caruana) from every rung")
+
+
+def existing_ensemble(runs_dir: Path, members: list[str], vote: str) -> Run | None:
+    """An unweighted ensemble run in ``runs_dir`` of exactly these members and vote (``vote="greedy"``: a
+    greedy selection from exactly these candidates), else None."""
+    for run in list_runs(runs_dir):
+        p = run.config.params
+        if run.config.model != "ensemble":
+            continue
+        if vote == "greedy":
+            if run.metrics.get("candidates") == members:
+                return run
+        elif p.get("members") == members and p.get("vote") == vote and p.get("weights") is None:
+            return run
+    return None
+
+
+def build_spec(runs: list[Run], spec: EnsembleSpec, runs_dir: Path) -> list[Run]:
+    """The ensembles ``spec`` asks for over ``runs`` (each read back if it exists already): one per vote over
+    the runs ``spec.select`` keeps, and a greedy selection over all of them."""
+    k = parse_select(spec.select)
+    if k == "greedy":
+        raise TextladderError("ensemble.select takes top-K or all; ask for greedy selection with greedy = true")
+    members = select_top(runs, k)
+    names = [r.name for r in members]
+    out = []
+    for vote in [*spec.vote, *(["greedy"] if spec.greedy else [])]:
+        chosen = [r.name for r in runs] if vote == "greedy" else names
+        done = existing_ensemble(runs_dir, chosen, vote)
+        if done is None:
+            log.info("ensemble (%s) of %s ...", vote, ", ".join(chosen))
+            done = Run.open(build(runs if vote == "greedy" else members, vote="soft" if vote == "greedy" else vote,
+                                  runs_dir=runs_dir, greedy=vote == "greedy"))
+        out.append(done)
+        log.info("ensemble (%s): validation macro-F1 %.4f; test accuracy %.4f, macro-F1 %.4f", vote,
+                 done.choice_score() or 0, done.metrics["test"]["accuracy"], done.metrics["test"]["macro_f1"])
+    return out

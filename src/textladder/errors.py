@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import re
 from pathlib import Path
 
@@ -87,3 +88,11 @@ class Interrupted(KeyboardInterrupt):
 
     def cli_message(self) -> str:
         return render(super().__str__(), cli=True)
+
+
+_SPACE_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True for ``OSError`` "no space left on device" (or "disk quota exceeded")."""
+    return isinstance(exc, OSError) and exc.errno in _SPACE_ERRNOS

@@ -10,7 +10,6 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from textladder.calibration import apply_temperature, calibration_metrics, coverage_curve, selective, threshold_for
 from textladder.errors import RunError

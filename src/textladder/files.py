@@ -48,14 +48,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from textladder.errors import RunError, TextladderError
+from textladder.errors import RunError, TextladderError, is_disk_full  # noqa: F401 (is_disk_full: re-exported)
 
 log = logging.getLogger("textladder")
 
 TMP_PREFIX = ".tmp-"
 LOCK_PREFIX = ".lock-"
 CHECKSUMS = "checksums.json"
-_SPACE_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 _TMP_PID = re.compile(r"^\.tmp-.*-(\d+)-[0-9a-f]{6}$")  # .tmp-NAME-PID-RANDOM
 
 
@@ -69,11 +68,6 @@ class InUse(TextladderError):
 
 def _tmp_path(final: Path) -> Path:
     return final.parent / f"{TMP_PREFIX}{final.name}-{os.getpid()}-{secrets.token_hex(3)}"
-
-
-def is_disk_full(exc: BaseException) -> bool:
-    """True for ``OSError`` "no space left on device" (or "disk quota exceeded")."""
-    return isinstance(exc, OSError) and exc.errno in _SPACE_ERRNOS
 
 
 def disk_full(where: Path, what: str) -> DiskFull:

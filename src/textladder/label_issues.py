@@ -64,6 +64,7 @@ class LabelIssues:
     runs: list[str] = field(default_factory=list)
     rows: int = 0
     trusted: int = 0  # rows checked by people that were learned from (0: confident learning)
+    path: Path | None = None  # where the issues were written (the duplicates: duplicates_path(path)), if they were
 
 
 def normalise(text: str) -> str:

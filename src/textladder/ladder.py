@@ -25,22 +25,28 @@ Example:
 
 from __future__ import annotations
 
+import csv
 import logging
 import time
 import tomllib
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from textladder.choices import Balance, Feature, Vote
-from textladder.config import DataConfig, RunConfig
+from textladder.choices import Balance, Feature
+from textladder.climbing import ClimbResult, ClimbStep, duration
+from textladder.climbing import climb as run_climb
+from textladder.config import DataConfig, RunConfig, resolve
+from textladder.data.formats import detect
+from textladder.data.reader import columns_of, estimated_rows
 from textladder.data.split import SplitConfig
+from textladder.ensembles import EnsembleSpec, build_spec
 from textladder.errors import TextladderError
-from textladder.files import lock
+from textladder.models import get, make_params
 from textladder.runs import Run, data_sha256, list_runs
+from textladder.training import train
 
 log = logging.getLogger("textladder")
 
@@ -63,13 +69,6 @@ class Rung(BaseModel):
         return " ".join([self.model, *extra])
 
 
-class EnsembleSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    vote: list[Vote] = Field(default_factory=lambda: ["soft", "hard"])
-    select: str = "top-5"
-    greedy: bool = Field(False, description="also build a greedy-selection ensemble (Caruana) from every rung")
-
-
 class Ladder(BaseModel):
     """A ladder file: the rungs in order, then the ensembles built from them."""
 
@@ -78,6 +77,11 @@ class Ladder(BaseModel):
     seed: int = 42
     rungs: list[Rung] = Field(alias="rung", min_length=1)
     ensemble: EnsembleSpec | None = Field(default_factory=EnsembleSpec)
+
+    def climb_into(self, step: ClimbStep, result: ClimbResult) -> None:
+        """Train (or read back) every rung, in order, then build the ensembles (a planner of
+        :func:`textladder.climbing.climb`)."""
+        _climb_into(self, step, result)
 
 
 def load_ladder(name_or_path: str | Path) -> Ladder:
@@ -100,8 +104,6 @@ def load_ladder(name_or_path: str | Path) -> Ladder:
         e = exc.errors()[0]
         loc = ".".join(str(p) for p in e["loc"])
         raise TextladderError(f"{where}: {loc}: {e['msg']}") from None
-    from textladder.models import make_params
-
     for i, rung in enumerate(ladder.rungs, 1):
         try:
             make_params(rung.model, rung.set)
@@ -113,8 +115,6 @@ def load_ladder(name_or_path: str | Path) -> Ladder:
 def finished(runs_dir: str | Path, config: RunConfig) -> Run | None:
     """A finished run in ``runs_dir`` of this config (model, parameters through today's defaults, balance,
     features, the same data file contents and split), else None."""
-    from textladder.config import resolve
-
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         return None
@@ -148,9 +148,6 @@ def finished(runs_dir: str | Path, config: RunConfig) -> Run | None:
 
 def train_or_resume(config: RunConfig, runs_dir: str | Path, progress: bool = False) -> Path | None:
     """Train ``config`` into ``runs_dir``, going on from an interrupted run of the same config if there is one."""
-    from textladder.models import get
-    from textladder.training import train
-
     if not get(config.model).checkpointed:  # trains in one step: nothing to resume
         return train(config, runs_dir)
     try:
@@ -161,68 +158,15 @@ def train_or_resume(config: RunConfig, runs_dir: str | Path, progress: bool = Fa
     return train(config, runs_dir, progress=progress)
 
 
-def ensembles(runs: list[Run], spec: EnsembleSpec, runs_dir: Path) -> list[Run]:
-    """The ensembles ``spec`` asks for over ``runs`` (each read back if it exists already): one per vote over
-    the runs ``spec.select`` keeps, and a greedy selection over all of them."""
-    from textladder.ensembles import build, parse_select, select_top
-
-    k = parse_select(spec.select)
-    if k == "greedy":
-        raise TextladderError("ensemble.select takes top-K or all; ask for greedy selection with greedy = true")
-    members = select_top(runs, k)
-    names = [r.name for r in members]
-    out = []
-    for vote in [*spec.vote, *(["greedy"] if spec.greedy else [])]:
-        chosen = [r.name for r in runs] if vote == "greedy" else names
-        done = existing_ensemble(runs_dir, chosen, vote)
-        if done is None:
-            log.info("ensemble (%s) of %s ...", vote, ", ".join(chosen))
-            done = Run.open(build(runs if vote == "greedy" else members, vote="soft" if vote == "greedy" else vote,
-                                  runs_dir=runs_dir, greedy=vote == "greedy"))
-        out.append(done)
-        log.info("ensemble (%s): validation macro-F1 %.4f; test accuracy %.4f, macro-F1 %.4f", vote,
-                 done.choice_score() or 0, done.metrics["test"]["accuracy"], done.metrics["test"]["macro_f1"])
-    return out
-
-
-@dataclass
-class ClimbResult:
-    runs: list[Run] = field(default_factory=list)
-    ensembles: list[Run] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)  # (rung, error)
-    trained: int = 0
-    reused: int = 0
-    seconds: float = 0.0
-    report: Path | None = None
-
-
-def existing_ensemble(runs_dir: Path, members: list[str], vote: str) -> Run | None:
-    """An unweighted ensemble run in ``runs_dir`` of exactly these members and vote (``vote="greedy"``: a
-    greedy selection from exactly these candidates), else None."""
-    for run in list_runs(runs_dir):
-        p = run.config.params
-        if run.config.model != "ensemble":
-            continue
-        if vote == "greedy":
-            if run.metrics.get("candidates") == members:
-                return run
-        elif p.get("members") == members and p.get("vote") == vote and p.get("weights") is None:
-            return run
-    return None
-
-
 def climb(ladder: Ladder, data: DataConfig, runs_dir: str | Path, split: SplitConfig | None = None,
           report: bool = True, progress: bool = False, engine=None, tracker=None) -> ClimbResult:
-    """Train (or read back) every rung, build the ensembles, and write ``RUNS_DIR/report.html``.
-    A second ladder climbing into the same runs folder at the same time is refused. ``engine`` (a
-    :class:`~textladder.engine.Engine`) trains the rungs as Ray tasks at once instead of one after
-    another; ``tracker`` (a :class:`~textladder.tracking.Tracker`) logs the ladder as a parent run and
-    every run under it."""
-    from textladder.engine import Engine
-
-    runs_dir = Path(runs_dir)
-    with lock(runs_dir / "ladder"):
-        return _climb(ladder, data, runs_dir, split, report, progress, engine or Engine.local(), tracker)
+    """Train (or read back) every rung, build the ensembles, and write ``RUNS_DIR/report.html``
+    (:func:`textladder.climbing.climb` with this ladder as the planner). A second ladder climbing into the
+    same runs folder at the same time is refused. ``engine`` (a :class:`~textladder.engine.Engine`) trains
+    the rungs as Ray tasks at once instead of one after another; ``tracker`` (a
+    :class:`~textladder.tracking.Tracker`) logs the ladder as a parent run and every run under it."""
+    return run_climb(ladder, data, runs_dir, split=split, seed=ladder.seed, report=report, progress=progress,
+                     engine=engine, tracker=tracker)
 
 
 def _train_rung(item: tuple, runs_dir: Path, progress: bool) -> str | None:
@@ -233,28 +177,8 @@ def _train_rung(item: tuple, runs_dir: Path, progress: bool) -> str | None:
     return None if path is None else str(path)
 
 
-def duration(seconds: float) -> str:
-    """``75`` -> ``1 min 15 s``; ``3700`` -> ``1 h 1 min`` (rounded down to minutes past an hour).
-
-    Example:
-        >>> duration(75), duration(3700), duration(9.4)
-        ('1 min 15 s', '1 h 1 min', '9 s')
-    """
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60} s" if s % 60 else f"{s // 60} min"
-    return f"{s // 3600} h {s % 3600 // 60} min"
-
-
 def train_rows(data: DataConfig, split: SplitConfig) -> int | None:
     """About how many train rows ``data`` gives under ``split`` (for estimates), or None."""
-    from textladder.data.formats import detect
-    from textladder.data.reader import columns_of, estimated_rows
-
-    import csv
-
     try:
         rows = estimated_rows(data.path)
         fmt = detect(columns_of(data.path))
@@ -271,8 +195,6 @@ class LadderClock:
     REPORT = 8.0  # seconds for the report
 
     def __init__(self, configs: dict[int, RunConfig], ensembles: int, rows: int | None):
-        from textladder.models import get
-
         self.started, self.spent, self.expected = time.time(), 0.0, 0.0
         self.left: dict[int, float] = {}
         if rows is not None:
@@ -308,16 +230,15 @@ class LadderClock:
                  n, "" if n == 1 else "s")
 
 
-def _climb(ladder: Ladder, data: DataConfig, runs_dir: Path, split: SplitConfig | None, report: bool,
-           progress: bool, engine, tracker) -> ClimbResult:
-    started = time.time()
-    result = ClimbResult()
+def _climb_into(ladder: Ladder, step: ClimbStep, result: ClimbResult) -> None:
+    """Train (or read back) every rung of ``ladder``, then build its ensembles (the planner of a preset)."""
+    data, runs_dir, split, engine, progress = step.data, step.runs_dir, step.split, step.engine, step.progress
     n = len(ladder.rungs)
     found: dict[int, Run] = {}
     todo = []
     for i, rung in enumerate(ladder.rungs, 1):
         config = RunConfig(model=rung.model, params=dict(rung.set), balance=rung.balance,
-                           features=list(rung.features), data=data, split=split or SplitConfig(seed=ladder.seed),
+                           features=list(rung.features), data=data, split=split,
                            seed=ladder.seed)
         done = finished(runs_dir, config)
         if done is not None:
@@ -338,6 +259,7 @@ def _climb(ladder: Ladder, data: DataConfig, runs_dir: Path, split: SplitConfig 
         if exc is not None:  # one broken rung does not stop the ladder
             log.error("rung %d/%d %s failed: %s", i, n, label, exc)
             result.failed.append((label, str(exc)))
+            result.dropped[label] = f"failed: {exc}"
             if clock is not None:
                 clock.finished(i)
             continue
@@ -350,14 +272,6 @@ def _climb(ladder: Ladder, data: DataConfig, runs_dir: Path, split: SplitConfig 
                  run.metrics["test"]["accuracy"], run.metrics["test"]["macro_f1"], run.metrics.get("train_seconds", 0))
         if clock is not None:
             clock.finished(i)
-    result.runs = [found[i] for i in sorted(found)]  # in the ladder's order, however the engine finished them
+    result.ladder = [found[i] for i in sorted(found)]  # in the ladder's order, however the engine finished them
     if ladder.ensemble is not None and len(result.runs) >= 2:
-        result.ensembles = ensembles(result.runs, ladder.ensemble, runs_dir)
-    if report and result.runs:
-        from textladder.reporting import write_report
-
-        result.report = write_report(runs_dir, runs=result.runs + result.ensembles)
-    result.seconds = time.time() - started
-    if tracker is not None:
-        tracker.log_ladder(result, data)
-    return result
+        result.ensembles = build_spec(result.runs, ladder.ensemble, runs_dir)

@@ -24,7 +24,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from contextlib import nullcontext
