@@ -106,7 +106,7 @@ class Engine:
                 try:
                     yield item, ray.get(ref), None
                 except Exception as exc:  # noqa: BLE001 - a task's failure, re-raised here by Ray
-                    yield item, None, _cause(exc)
+                    yield item, None, task_error(exc)
         finally:
             for ref in pending:  # interrupted: stop what still runs (its temporary folders stay hidden)
                 ray.cancel(ref, force=True)
@@ -126,7 +126,7 @@ class Engine:
             self._started = False
 
 
-def _cause(exc: BaseException) -> BaseException:
+def task_error(exc: BaseException) -> BaseException:
     """The task's own exception inside Ray's wrapper (``RayTaskError``), so that it reads as a local failure."""
     cause = getattr(exc, "cause", None)
     return cause if isinstance(cause, BaseException) else exc

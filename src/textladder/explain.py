@@ -106,9 +106,9 @@ def html_page(explanation: Explanation, title: str) -> str:
             f"<table><tr><th>class</th><th>probability</th></tr>{rows}</table></body></html>")
 
 
-def _frame(model, text, features: dict | None):
+def text_frame(model, text, features: dict | None):
+    """One text (and the values of the model's extra inputs) as the one-row frame a model predicts."""
     import pandas as pd
-
 
     if not isinstance(text, str):
         raise TextladderError("explain takes one text (a string)")
@@ -122,8 +122,8 @@ def _frame(model, text, features: dict | None):
     return frame
 
 
-def _chosen(model, proba: np.ndarray, label) -> int:
-
+def chosen_class(model, proba: np.ndarray, label) -> int:
+    """The column of ``label`` (default: the predicted class) in ``model``'s probabilities."""
     classes = model.classes_.tolist()
     if label is None:
         return int(proba.argmax())
@@ -140,7 +140,7 @@ def shap_explanation(model, text: str, label=None, samples: int = EXPLAIN_SAMPLE
 
     import shap
 
-    frame = _frame(model, text, features)
+    frame = text_frame(model, text, features)
     extra = {k: frame[k].iloc[0] for k in frame.columns if k != "text"}
 
     def f(texts):
@@ -150,7 +150,7 @@ def shap_explanation(model, text: str, label=None, samples: int = EXPLAIN_SAMPLE
         return model.predict_proba(batch)
 
     proba = f([text])[0]
-    k = _chosen(model, proba, label)
+    k = chosen_class(model, proba, label)
     classes = [str(c) for c in model.classes_]
     logging.getLogger("shap").setLevel(logging.ERROR)
     explainer = shap.Explainer(f, shap.maskers.Text(r"\W+"), output_names=classes, algorithm="partition")

@@ -23,6 +23,7 @@ from textladder.config import RunConfig, resolve
 from textladder.data import split_dataset
 from textladder.errors import Interrupted, TextladderError, flag  # noqa: F401 (Interrupted: re-exported)
 from textladder.files import disk_full, is_disk_full, lock, write_json
+from textladder.metrics import metrics
 from textladder.models import TrainingContext, make_params
 from textladder.runs import CHECKPOINTS, CONFIG, encode, load_data, new_run_name, predictions_frame, write_run
 
@@ -36,6 +37,31 @@ def seed_everything(seed: int) -> None:
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.manual_seed(seed)
+
+
+def resampled(X, y: np.ndarray, balance: str, seed: int):
+    """The train rows a fit learns from: ``X`` and ``y`` resampled as ``balance`` says (oversample,
+    undersample), else as they are. Training, cross-validation folds and search trials all use this."""
+    if balance not in RESAMPLING:
+        return X, y
+    idx = resample_indices(y, balance, seed=seed)
+    return X.iloc[idx].reset_index(drop=True), y[idx]
+
+
+def build(model_cls, params, config: RunConfig):
+    """An unfitted rung of ``config`` (its extra inputs, and SMOTE when it balances so)."""
+    return model_cls(params, features=config.features, smote=config.balance == "smote")
+
+
+def fit_and_score(model_cls, params, config: RunConfig, X_train, y_train, X_val, y_val, classes: list[str],
+                  context: TrainingContext) -> tuple:
+    """Prepare, fit, score on validation, once for every caller (a search's trials, here and on Ray): the rung
+    fitted on the train rows (labels, not indices) and its :func:`~textladder.metrics.metrics` on the
+    validation rows. Returns ``(model, metrics, seconds)``."""
+    model = build(model_cls, params, config)
+    started = time.time()
+    model.fit(X_train, y_train, X_val, y_val, context=context)
+    return model, metrics(encode(y_val, classes), model.predict_proba(X_val), classes), time.time() - started
 
 
 def _same_run(a: dict, b: dict) -> bool:
@@ -148,7 +174,7 @@ def _train(config: RunConfig, runs_dir, name, on_progress, resume, progress, ove
              len(split.test))
 
     runs_dir = Path(runs_dir)
-    model = model_cls(params, features=config.features, smote=config.balance == "smote")
+    model = build(model_cls, params, config)
     work = None
     if fitted is not None and (config.cv or config.fit_on != "train"):
         raise TextladderError("a model fitted already can only be written as a run trained on the train split")
@@ -170,9 +196,7 @@ def _train(config: RunConfig, runs_dir, name, on_progress, resume, progress, ove
         oof = predictions_frame(ds.ids[fit_rows], classes, oof_proba, y[fit_rows])
     X_train, y_train = ds.subset(fit_rows).frame(), y[fit_rows]
     balance = {"method": config.balance, "train_before": counts(y_train, classes)}
-    if config.balance in RESAMPLING:
-        idx = resample_indices(y_train, config.balance, seed=config.seed)
-        X_train, y_train = X_train.iloc[idx].reset_index(drop=True), y_train[idx]
+    X_train, y_train = resampled(X_train, y_train, config.balance, config.seed)
     if fitted is not None:  # a search's best trial, fitted on this split with these parameters
         model, train_seconds = fitted
     else:
@@ -265,8 +289,6 @@ def cross_validate(model_cls, params, config: RunConfig, X, y: np.ndarray, class
     """
     from sklearn.model_selection import StratifiedKFold
 
-    from textladder.metrics import metrics
-
     k = int(config.cv)
     smallest = int(np.bincount(y, minlength=len(classes)).min())
     if smallest < k:
@@ -279,10 +301,9 @@ def cross_validate(model_cls, params, config: RunConfig, X, y: np.ndarray, class
     for i, (fit_idx, held) in enumerate(folds, 1):
         t = time.time()
         seed_everything(config.seed + i)
-        if config.balance in RESAMPLING:
-            fit_idx = fit_idx[resample_indices(y[fit_idx], config.balance, seed=config.seed + i)]
-        model = model_cls(params, features=config.features, smote=config.balance == "smote")
-        model.fit(X.iloc[fit_idx].reset_index(drop=True), names[y[fit_idx]],
+        X_fit, y_fit = resampled(X.iloc[fit_idx].reset_index(drop=True), y[fit_idx], config.balance, config.seed + i)
+        model = build(model_cls, params, config)
+        model.fit(X_fit, names[y_fit],
                   context=TrainingContext(progress=progress, deadline=deadline, **config.trainer.model_dump()))
         oof[held] = model.predict_proba(X.iloc[held].reset_index(drop=True))
         m = metrics(y[held], oof[held], classes)

@@ -32,15 +32,15 @@ from pathlib import Path
 
 import numpy as np
 
-from textladder.balance import resample_indices
-from textladder.choices import RESAMPLING, check
+from textladder.choices import check
 from textladder.config import RunConfig, resolve
 from textladder.data import split_dataset
+from textladder.engine import task_error
 from textladder.errors import TextladderError
-from textladder.metrics import metrics
 from textladder.files import atomic_file, lock, write_json
 from textladder.models import TextClassifier, TrainingContext, make_params
 from textladder.runs import SEARCH_DIR, Run, encode, load_data
+from textladder.training import cross_validate, fit_and_score, resampled, train
 
 log = logging.getLogger("textladder")
 
@@ -169,13 +169,12 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
     classes = ds.classes
     train_ds, val_ds = ds.subset(split.train), ds.subset(split.val)
     X_train, y_train, X_val, y_val = train_ds.frame(), train_ds.labels, val_ds.frame(), val_ds.labels
-    y_val_index = encode(y_val, classes)
     if cv:  # cross-validated trials: train+val, built once for every trial
         trval = ds.subset(np.concatenate([split.train, split.val]))
         X_trval, y_trval = trval.frame(), encode(trval.labels, classes)
-    if config.balance in RESAMPLING:  # as train() does: the trials learn from the same rows as the final run
-        idx = resample_indices(encode(y_train, classes), config.balance, seed=config.seed)
-        X_train, y_train = X_train.iloc[idx].reset_index(drop=True), y_train[idx]
+    # as train() does: the trials learn from the same rows as the final run
+    X_train, y_index = resampled(X_train, encode(y_train, classes), config.balance, config.seed)
+    y_train = np.asarray(classes, dtype=object)[y_index]
     kept: dict = {"value": -np.inf}  # this call's best trial's fitted model: written without fitting again
     words = float(np.mean([len(str(t).split()) for t in X_train["text"]]))  # for the cost of a first epoch
     study_id = name or study_name(config.model_copy(update={"params": fixed}), metric, cv)
@@ -198,8 +197,6 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
             _unaffordable(cls, params, len(X_train) * (cv or 1), words, ends, trial, optuna)
             t = time.time()
             if cv:
-                from textladder.training import cross_validate
-
                 def on_fold(i: int, running: float) -> None:
                     trial.report(running, i)
                     if trial.should_prune():
@@ -209,11 +206,9 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
                                             classes, metric=metric, on_fold=on_fold)
                 m = {k: summary[k]["mean"] for k in METRICS}
             else:
-                model = cls(params, features=config.features, smote=config.balance == "smote")
                 context = TrainingContext(on_epoch=_pruning(trial, optuna) if cls.checkpointed else None,
                                           deadline=ends, **config.trainer.model_dump())
-                model.fit(X_train, y_train, X_val, y_val, context=context)
-                m = metrics(y_val_index, model.predict_proba(X_val), classes)
+                model, m, _ = fit_and_score(cls, params, config, X_train, y_train, X_val, y_val, classes, context)
                 if model.history_:
                     trial.set_user_attr("best_epoch", best_epoch(model.history_))
                 if m[metric] > kept["value"]:
@@ -273,8 +268,6 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
             frame.to_csv(tmp, index=False)
     first = study.trials[0]
     default = first.value if first.state == optuna.trial.TrialState.COMPLETE else None
-    from textladder.training import train
-
     searched = study.best_trial.user_attrs.get(SEARCHED, study.best_params)  # studies before it: Optuna's names
     best = make_params(config.model, {**config.params, **searched}).model_dump(mode="json")
     chosen = config.model_copy(update={"params": best, "cv": cv})
@@ -296,8 +289,6 @@ def score_trial(payload: dict, params: dict) -> dict:
     """One trial, wherever it runs (a Ray task): fit ``payload["config"]``'s rung with ``params`` on the
     train rows and score it on validation, or cross-validate it (``payload["cv"]``). Returns the
     metrics, the seconds it took and, for a neural rung, the best epoch."""
-    from textladder.training import cross_validate
-
     config, cv, classes = payload["config"], payload["cv"], payload["classes"]
     cls, _ = resolve(config)
     model_params = make_params(config.model, {**config.params, **params})
@@ -309,10 +300,9 @@ def score_trial(payload: dict, params: dict) -> dict:
         out = {k: summary[k]["mean"] for k in METRICS}
     else:
         X_train, y_train, X_val, y_val = payload["data"]
-        model = cls(model_params, features=config.features, smote=config.balance == "smote")
-        model.fit(X_train, y_train, X_val, y_val, context=TrainingContext(deadline=payload.get("deadline"),
-                                                                          **config.trainer.model_dump()))
-        out = {k: metrics(encode(y_val, classes), model.predict_proba(X_val), classes)[k] for k in METRICS}
+        context = TrainingContext(deadline=payload.get("deadline"), **config.trainer.model_dump())
+        model, m, _ = fit_and_score(cls, model_params, config, X_train, y_train, X_val, y_val, classes, context)
+        out = {k: m[k] for k in METRICS}
         out["best_epoch"] = best_epoch(model.history_)
     out["seconds"] = round(time.time() - t, 2)
     return out
@@ -359,9 +349,7 @@ def _optimize_on(engine, study, payload: dict, fixed: dict, cls, trials: int | N
             try:
                 m = ray.get(ref)
             except Exception as exc:  # noqa: BLE001 - a failed trial is recorded as failed, the search goes on
-                from textladder.engine import _cause
-
-                log.warning("trial %d failed: %s", trial.number, _cause(exc))
+                log.warning("trial %d failed: %s", trial.number, task_error(exc))
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 continue
             trial.set_user_attr("val_accuracy", m["accuracy"])
@@ -403,8 +391,6 @@ def autotune(config: RunConfig, runs_dir: str | Path, budget: float) -> Run:
     chosen = cls.autotune(train_ds.frame(), encode(train_ds.labels, classes), val_ds.frame(),
                           encode(val_ds.labels, classes), budget)
     log.info("autotune chose %s", chosen)
-    from textladder.training import train
-
     params = make_params(config.model, {**config.params, **chosen}).model_dump(mode="json")
     return Run.open(train(config.model_copy(update={"params": params}), runs_dir))
 

@@ -92,11 +92,11 @@ class Attention(SequenceClassifier):
     def explain(self, text: str, label=None, samples: int = EXPLAIN_SAMPLES, features: dict | None = None):
         """The attention weight of each token (they sum to 1, and are the same whichever class is asked
         about); ``samples`` is not used."""
-        from textladder.explain import Explanation, _chosen, _frame
+        from textladder.explain import Explanation, chosen_class, text_frame
 
-        frame = _frame(self, text, features)
+        frame = text_frame(self, text, features)
         proba = self.predict_proba(frame)[0]
-        k = _chosen(self, proba, label)
+        k = chosen_class(self, proba, label)
         (pairs,) = self.attention_weights(frame)
         classes = [str(c) for c in self.classes_]
         return Explanation(text=text, label=classes[k], proba=dict(zip(classes, map(float, proba))),

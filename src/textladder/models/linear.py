@@ -231,12 +231,12 @@ class TfidfLinear(TextClassifier):
         when calibrated), shared among the words the feature spans. The weights, ``base`` (the intercept, the
         extra inputs, and any character n-gram no whole word holds) add up to the class's score (see
         :meth:`_linear`). ``samples`` is not used (nothing is sampled)."""
-        from textladder.explain import Explanation, _chosen, _frame
+        from textladder.explain import Explanation, chosen_class, text_frame
 
-        frame = _frame(self, text, features)
+        frame = text_frame(self, text, features)
         x = self.pipeline_.named_steps["features"].transform(self._inputs(frame, self._extra())).tocsr()
         proba = self.predict_proba(frame)[0]
-        k = _chosen(self, proba, label)
+        k = chosen_class(self, proba, label)
         W, b, units = self._linear()
         scale = 1.0 / self.temperature_ if (self.calibration and "log-probability" in units) else 1.0
         vectorizers = self._vectorizers()
