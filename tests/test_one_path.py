@@ -26,7 +26,7 @@ SRC = Path(textladder.__file__).parent
 
 # The layers, lowest first: a module may import its own layer and those below it, never one above.
 LAYERS = [
-    ("core", ["_version", "errors", "choices", "files", "threads", "engine", "data", "text", "embeddings", "viz",
+    ("core", ["_version", "errors", "layout", "choices", "files", "threads", "engine", "data", "text", "embeddings", "viz",
               "metrics", "calibration", "balance", "features", "loop", "presets"]),
     ("models", ["explain", "models"]),
     ("config", ["config"]),

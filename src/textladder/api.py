@@ -385,14 +385,15 @@ def _flag(name: str, value=None) -> str:
 
 
 def find_label_issues(data: str | Path | pd.DataFrame, runs: str | Path = "runs", *, cv: int = 5,
-                      top: int | None = None, out: str | Path | None = None, progress: bool = False,
+                      top: int | None = None, out: str | Path | bool | None = None, progress: bool = False,
                       trusted: str | Path | pd.DataFrame | None = None, seed: int = 42, **options: Any):
     """The rows of ``data`` whose label looks wrong, as ``textladder label-issues`` finds them: a
     :class:`~textladder.label_issues.LabelIssues` (``.issues``: id, text, given_label, suggested_label,
     score, most likely wrong first; ``.duplicates``: near-duplicate texts with conflicting labels; ``.path``:
     where they were written). The out-of-fold probabilities come from the cross-validated runs of ``data`` in
-    ``runs`` (``cv`` folds of the best run there are trained first when there are none). They are written
-    to ``RUNS/label_issues.csv`` (the copy the report shows) and, with ``out``, to that CSV as well.
+    ``runs`` (``cv`` folds of the best run there are trained first when there are none). ``out``: write them
+    to that CSV (``True``: to ``RUNS/label_issues.csv``), the conflicting duplicates beside it, and then also
+    to ``RUNS/label_issues.csv``, the copy the report shows.
     ``trusted``: labels people checked on some rows (a column of ``data``, empty where unchecked, or a
     CSV/Parquet file or DataFrame of id and label); the ranking is then learned from where they disagree with the
     given labels (:func:`textladder.label_issues.trusted_scores`), and ``.issues`` gets ``trusted_label``.
@@ -404,7 +405,8 @@ def find_label_issues(data: str | Path | pd.DataFrame, runs: str | Path = "runs"
         >>> found.issues[["given_label", "suggested_label", "score"]].head()  # doctest: +SKIP
     """
     from textladder.data.frames import data_path
-    from textladder.label_issues import ISSUES_FILE, write
+    from textladder.label_issues import write
+    from textladder.layout import ISSUES_FILE
     from textladder.label_issues import find_label_issues as find
 
     if trusted is not None:
@@ -412,8 +414,10 @@ def find_label_issues(data: str | Path | pd.DataFrame, runs: str | Path = "runs"
     data_cfg, split = _data_only(data, runs, seed, options, "find_label_issues")
     found = find(data_cfg.path, runs, cv=cv, top=top, progress=progress, trusted=trusted, seed=seed,
                  data_config=data_cfg, split=split)
+    if out is None or out is False:
+        return found
     copy = Path(runs) / ISSUES_FILE
-    target = Path(out) if out is not None else copy
+    target = copy if out is True else Path(out)
     write(found, target)
     if target.resolve() != copy.resolve():  # the copy the report shows
         write(found, copy)

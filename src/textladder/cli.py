@@ -581,7 +581,7 @@ def label_issues(
     _setup_logging()
     with _errors():
         options = _data_options(data, seed, split_col=split_col, test=test_data, val=val_data, val_size=val_size)
-        found = api.find_label_issues(_data_path(data), runs_dir, cv=cv, top=top, out=output, progress=True,
+        found = api.find_label_issues(_data_path(data), runs_dir, cv=cv, top=top, out=output or True, progress=True,
                                       trusted=trusted, **options)
         target = found.path
         learned = f"; learned from {found.trusted:,} rows checked by people" if found.trusted else ""

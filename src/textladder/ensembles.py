@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from textladder.choices import VOTES, Vote, check
 from textladder.errors import TextladderError, option
 from textladder.files import lock
+from textladder.layout import CONFIG
 from textladder.models.base import checked_proba
 from textladder.runs import Run, list_runs, new_run_name
 
@@ -34,7 +35,7 @@ def expand(paths: list[str | Path]) -> list[Run]:
     """Run folders as given; a folder of runs stands for every finished non-ensemble run in it."""
     runs: list[Run] = []
     for p in map(Path, paths):
-        if (p / "config.json").is_file() or not p.is_dir():
+        if (p / CONFIG).is_file() or not p.is_dir():
             runs.append(Run.open(p))
         else:
             found = [r for r in list_runs(p) if r.config.model != "ensemble"]

@@ -14,6 +14,7 @@ import numpy as np
 from textladder.calibration import apply_temperature, calibration_metrics, coverage_curve, selective, threshold_for
 from textladder.errors import RunError
 from textladder.files import atomic_folder, lock
+from textladder.layout import METRICS
 from textladder.metrics import metrics, write_artifacts
 from textladder.prediction import labelled_rows, run_test_split, score
 from textladder.runs import load_data
@@ -80,7 +81,7 @@ def evaluate_run(run, ds, runtime: str = "auto", calibrated: bool = True, target
         with lock(out_dir), atomic_folder(out_dir, overwrite=True) as tmp:  # a new evaluation replaces the last
             write_artifacts(tmp, result, run.classes, ds.ids, ds.texts, y_true, proba, prefix=f"{run.config.model}: ",
                             uncalibrated=raw if t != 1.0 else None)
-            (tmp / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+            (tmp / METRICS).write_text(json.dumps(result, indent=2) + "\n")
     return result
 
 

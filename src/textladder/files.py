@@ -48,13 +48,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from textladder.layout import CHECKSUMS, LOCK_PREFIX, TMP_PREFIX
 from textladder.errors import RunError, TextladderError, is_disk_full  # noqa: F401 (is_disk_full: re-exported)
 
 log = logging.getLogger("textladder")
 
-TMP_PREFIX = ".tmp-"
-LOCK_PREFIX = ".lock-"
-CHECKSUMS = "checksums.json"
 _TMP_PID = re.compile(r"^\.tmp-.*-(\d+)-[0-9a-f]{6}$")  # .tmp-NAME-PID-RANDOM
 
 

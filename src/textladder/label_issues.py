@@ -47,7 +47,6 @@ from textladder.errors import DataError, TextladderError
 
 log = logging.getLogger("textladder")
 
-ISSUES_FILE = "label_issues.csv"  # RUNS/label_issues.csv: the last finding, which the report shows
 COLUMNS = ["id", "text", "given_label", "suggested_label", "score"]
 TRUSTED_COLUMN = "trusted_label"  # added to the issues when rows were checked by people: their label, if any
 MIN_DISAGREEMENTS = 10  # checked rows that disagree with the given label needed to learn from them

@@ -28,11 +28,11 @@ import pandas as pd
 
 from textladder.errors import RunError, TextladderError
 from textladder.files import atomic_file, lock
+from textladder.layout import ISSUES_FILE, REPORT, TEST_PREDICTIONS
 from textladder.runs import Run, leaderboard, list_runs
 
 log = logging.getLogger("textladder")
 
-REPORT = "report.html"
 CSS = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1250px; color: #222; padding: 0 1em; }
 h1 { margin-bottom: 0.1em; } h2 { margin-top: 2em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; }
@@ -297,7 +297,7 @@ def _why_section(best: Run, ds, classes: list[str], mistakes: int = 3, top: int 
 
 def _label_issues_section(runs_dir: Path, rows: int = 15) -> str:
     """The top rows of ``RUNS/label_issues.csv`` (written by ``textladder label-issues``), when there is one."""
-    from textladder.label_issues import ISSUES_FILE, duplicates_path
+    from textladder.label_issues import duplicates_path
 
     path = runs_dir / ISSUES_FILE
     if not path.is_file():
@@ -344,7 +344,7 @@ def _second_label_section(rows: list[dict], runs: dict[str, Run], labels: dict[s
     """Each run's test accuracy on the rows that have a second label, against it and against the given label."""
     body = []
     for row in rows:
-        path = runs[row["run"]].path / "test_predictions.csv"
+        path = runs[row["run"]].path / TEST_PREDICTIONS
         if not path.is_file():
             continue
         pred = pd.read_csv(path, usecols=["id", "true", "predicted"], dtype=str, keep_default_na=False)

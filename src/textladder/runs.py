@@ -31,17 +31,16 @@ from textladder.data import Dataset, load_dataset
 from textladder.data.dataset import combined_sha256, join_parts
 from textladder.errors import RunError, TextladderError, option
 from textladder.metrics import metrics, summary_line, write_artifacts
+from textladder.layout import (  # noqa: F401 (the run folder's names, re-exported)
+    CHECKPOINTS, CONFIG, HISTORY, LABELS, METRICS, MODEL_DIR, OOF_PREDICTIONS, SEARCH_DIR, SPLIT, TEST_PREDICTIONS,
+    VAL_PREDICTIONS)
 from textladder.files import atomic_folder, sha256_file, verify_checksums, write_checksums, write_json
 from textladder.viz.plots import learning_curve_png
 
 log = logging.getLogger("textladder")
 
-CONFIG, LABELS, SPLIT, METRICS, MODEL_DIR = "config.json", "labels.json", "split.json", "metrics.json", "model"
-SEARCH_DIR = "search"  # a searched run's study: study.json, history.png, importance.png
 # where a run's pick figure comes from when it is the best of several tried on those rows (a search's, greedy's)
 MAXIMISED = "validation, the best of several tried on these rows (it reads high)"
-TEST_PREDICTIONS, VAL_PREDICTIONS, OOF_PREDICTIONS = "test_predictions.csv", "val_predictions.csv", "oof_predictions.csv"
-CHECKPOINTS = ".checkpoints"  # RUNS_DIR/.checkpoints/NAME: a neural run's checkpoints while it trains
 
 
 def new_run_name(model: str) -> str:
@@ -357,7 +356,7 @@ def write_run(final: Path, config: RunConfig, model, classes: list[str], class_c
         write_json(tmp / METRICS, {"val": val_metrics, "test": test_metrics, "calibration": calibration, **facts,
                                    "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")})
         if history:
-            pd.DataFrame(history).to_csv(tmp / "history.csv", index=False)
+            pd.DataFrame(history).to_csv(tmp / HISTORY, index=False)
             learning_curve_png(history, tmp / "learning_curve.png", title=f"{config.model}: learning curve")
     return final
 

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from textladder.errors import TextladderError
+from textladder.layout import HISTORY
 
 log = logging.getLogger("textladder")
 
@@ -112,7 +113,7 @@ class Tracker:
             for key in ("accuracy", "macro_f1"):
                 metrics.append(Metric(f"cv_{key}_mean", float(cv[key]["mean"]), 0, 0))
                 metrics.append(Metric(f"cv_{key}_std", float(cv[key]["std"]), 0, 0))
-        history = run.path / "history.csv"
+        history = run.path / HISTORY
         if history.is_file():
             import pandas as pd
 

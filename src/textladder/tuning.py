@@ -39,13 +39,13 @@ from textladder.engine import task_error
 from textladder.errors import TextladderError
 from textladder.files import atomic_file, lock, write_json
 from textladder.models import TextClassifier, TrainingContext, make_params
+from textladder.layout import HISTORY, STUDIES
 from textladder.runs import SEARCH_DIR, Run, encode, load_data
 from textladder.training import cross_validate, fit_and_score, resampled, train
 
 log = logging.getLogger("textladder")
 
 METRICS = ("macro_f1", "accuracy")
-STORAGE = "search.sqlite"
 
 
 @dataclass
@@ -182,7 +182,7 @@ def search(config: RunConfig, runs_dir: str | Path, trials: int | None = None, b
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with lock(runs_dir / f"search-{study_id}"):
         study = optuna.create_study(direction="maximize", study_name=study_id, load_if_exists=True,
-                                    storage=f"sqlite:///{(runs_dir / STORAGE).resolve()}",
+                                    storage=f"sqlite:///{(runs_dir / STUDIES).resolve()}",
                                     sampler=optuna.samplers.TPESampler(seed=config.seed),
                                     pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1))
         if not study.trials:  # the defaults first, then the rung's portfolio of earlier winners (for this data)
@@ -402,7 +402,7 @@ def refit_config(chosen: RunConfig, run: Run, cls: type) -> RunConfig:
     if cls.checkpointed:
         import pandas as pd
 
-        history = run.path / "history.csv"
+        history = run.path / HISTORY
         epochs = best_epoch(pd.read_csv(history).to_dict("records")) if history.is_file() else None
         if epochs:
             params.update(epochs=epochs, patience=epochs)

@@ -37,11 +37,11 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from threadpoolctl import threadpool_limits
 
 from textladder.errors import RunError, TextladderError
+from textladder.layout import RUNG_FILE
 from textladder.explain import EXPLAIN_SAMPLES, probe_words, shap_explanation
 
 log = logging.getLogger("textladder")
 
-RUNG_FILE = "rung.json"  # in every model/ folder: which rung, its parameters, inputs and classes
 VALIDATION_SLICE = 0.1  # rungs that pick their best epoch hold out this much when given no validation rows
 
 

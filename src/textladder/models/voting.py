@@ -34,6 +34,7 @@ from pydantic import Field, model_validator
 
 from textladder.choices import TRAINER_KEYS, VOTES, Vote, check
 from textladder.errors import RunError, TextladderError
+from textladder.layout import CONFIG, LABELS, MODEL_DIR
 from textladder.models.base import RUNG_FILE, Params, TextClassifier, checked_proba
 from textladder.models.registry import register
 
@@ -265,12 +266,12 @@ def _legacy_member(folder: Path, runtime: str) -> TextClassifier:
     from textladder.models.registry import get
 
     try:
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-        classes = json.loads((folder / "labels.json").read_text(encoding="utf-8"))["classes"]
+        config = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
+        classes = json.loads((folder / LABELS).read_text(encoding="utf-8"))["classes"]
         cls = get(config["model"])
     except Exception as exc:  # noqa: BLE001 - any damage is the same problem for the user
         raise RunError(f"{folder}: unreadable ensemble member ({exc})") from None
-    verify_checksums(folder / "model")
+    verify_checksums(folder / MODEL_DIR)
     params_in = {k: v for k, v in config["params"].items() if k not in TRAINER_KEYS}
-    return cls.load(folder / "model", cls.Params(**params_in), classes=classes, features=config.get("features") or (),
+    return cls.load(folder / MODEL_DIR, cls.Params(**params_in), classes=classes, features=config.get("features") or (),
                     runtime=runtime)
