@@ -17,6 +17,7 @@ from textladder.choices import TRAINER_KEYS, Balance, Feature
 from textladder.data.dataset import DEFAULT_MAX_DROP
 from textladder.data.split import SplitConfig
 from textladder.errors import TextladderError, option
+from textladder.models import get, make_params
 
 
 class DataConfig(BaseModel):
@@ -119,9 +120,6 @@ def resolve(config: RunConfig) -> tuple[type, RunConfig]:
         >>> cls.name, eff.balance, eff.params["class_weight"], eff.params["seed"]
         ('tfidf-linear', 'class-weight', 'balanced', 42)
     """
-    from textladder.errors import TextladderError
-    from textladder.models import get, make_params
-
     cls = get(config.model)
     fields = cls.Params.model_fields
     params = dict(config.params)

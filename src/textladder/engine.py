@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from textladder.choices import check
 from textladder.errors import TextladderError, option
 from textladder.threads import available_cpus
 
@@ -57,8 +58,6 @@ class Engine:
     def make(cls, name: str = "local", address: str | None = None, num_cpus: int | None = None,
              cpus_per_task: float = 1.0, gpus_per_task: float = 0.0) -> Engine:
         """The engine ``name`` (``local`` or ``ray``); ``address`` joins a Ray cluster."""
-        from textladder.choices import check
-
         check(name, ENGINES, "engine")
         if name == "local" and address:
             raise TextladderError(f"{option('ray-address')} goes with {option('engine', 'ray')}")

@@ -22,11 +22,13 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from textladder.choices import VOTES, Vote, check
+from textladder.config import RunConfig
 from textladder.errors import TextladderError, option
 from textladder.files import lock
 from textladder.layout import CONFIG
 from textladder.models.base import checked_proba
-from textladder.runs import Run, list_runs, new_run_name
+from textladder.models.voting import Ensemble, Stacker, combine
+from textladder.runs import MODEL_DIR, OOF_PREDICTIONS, Run, encode, list_runs, new_run_name, run_split, write_run
 
 log = logging.getLogger("textladder")
 
@@ -134,8 +136,6 @@ def member_predictions(runs: list[Run], part: str, val_ds=None, on_progress=None
             return None
         order = [dict(zip(s[0], range(len(s[0])))) for s in saved]
         return ids, [s[1][[o[i] for i in ids]] for s, o in zip(saved, order)]
-    from textladder.runs import run_split
-
     ids = runs[0].split_ids["val"]
     probas = []
     for r, s in zip(runs, saved):
@@ -209,10 +209,6 @@ def build(runs: list[Run], vote: str = "soft", weights: list[float] | None = Non
 
 def _build(runs: list[Run], vote: str, weights: list[float] | None, final: Path, on_progress, runtime: str,
            greedy: bool, calibrated: bool) -> Path:
-    from textladder.config import RunConfig
-    from textladder.models.voting import Ensemble, Stacker, combine
-    from textladder.runs import MODEL_DIR, encode, run_split, write_run
-
     started = time.time()
     first = runs[0]
     classes = first.classes
@@ -288,8 +284,6 @@ def _truth(runs: list[Run], ids: list[str], classes: list[str]) -> np.ndarray:
     """The true labels of out-of-fold rows, as the members' ``oof_predictions.csv`` record them."""
     import pandas as pd
 
-    from textladder.runs import OOF_PREDICTIONS, encode
-
     frame = pd.read_csv(runs[0].path / OOF_PREDICTIONS, usecols=["id", "true"], dtype={"id": str},
                         keep_default_na=False)
     truth = dict(zip(frame["id"].astype(str), frame["true"].astype(str)))
@@ -312,8 +306,6 @@ def _cross_fitted(probas: list[np.ndarray], y: np.ndarray, rows: list[str] | Non
     """The meta-learner's predictions of the validation rows, each by a meta-learner fitted on the other
     folds of ``rows`` (which hold the validation rows): an honest validation score for stacking. With
     ``val_ids`` None, those of every row."""
-    from textladder.models.voting import Stacker
-
     out = np.zeros((len(y), n_classes))
     for fit_idx, held in _folds(y, seed, folds):
         out[held] = Stacker.fit([p[fit_idx] for p in probas], y[fit_idx], n_classes).predict_proba(
@@ -330,8 +322,6 @@ def _pick_figures(probas: list[np.ndarray], y: np.ndarray, vote: str, weights: l
     what it learns (stacking's meta-learner, greedy selection's weights) fitted on the other folds of the
     row it predicts, so that no figure is one the ensemble was chosen on."""
     from textladder.metrics import metrics as score
-    from textladder.models.voting import combine
-
     n_classes = probas[0].shape[1]
     if vote == "stack":
         proba = _cross_fitted(probas, y, None, None, n_classes, seed)

@@ -43,7 +43,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from textladder.config import DataConfig, RunConfig
+from textladder.data.reader import LINE, file_kind, read_id_labels
 from textladder.errors import DataError, TextladderError
+from textladder.files import atomic_file, lock
+from textladder.runs import OOF_PREDICTIONS, Run, leaderboard, list_runs, load_data
+from textladder.training import train
 
 log = logging.getLogger("textladder")
 
@@ -235,10 +240,6 @@ def out_of_fold(runs_dir: str | Path, data_path: str | Path, cv: int = 5, progre
     :class:`~textladder.data.SplitConfig`) say how to read and split the file: only runs with the same
     given split (split column or test file) count, and a new run uses them.
     Returns ``(runs, ids, true labels, one probability array per run, classes)``."""
-    from textladder.config import DataConfig, RunConfig
-    from textladder.runs import OOF_PREDICTIONS, Run, leaderboard, list_runs
-    from textladder.training import train
-
     runs_dir = Path(runs_dir)
     runs = list_runs(runs_dir) if runs_dir.is_dir() else []
     target = Path(data_path).resolve()
@@ -290,8 +291,6 @@ def find_label_issues(data: str | Path, runs_dir: str | Path = "runs", cv: int =
     Example:
         >>> found = find_label_issues("hm_train.csv", "runs", top=100)  # doctest: +SKIP
     """
-    from textladder.runs import Run, load_data
-
     runs, ids, y, probas, classes = out_of_fold(runs_dir, data, cv=cv, progress=progress, data_config=data_config,
                                                 split=split)
     config = Run.open(Path(runs_dir) / runs[0]).config
@@ -342,8 +341,6 @@ def _checked_rows(source: str | Path, data: str | Path, id_col: str | None, ids,
     """``(row indices, label indices)`` of the rows among ``ids`` that people checked (``source``: see
     :func:`textladder.data.reader.read_id_labels`). A checked label that is not a class is an error naming
     its file and line; checked rows outside ``ids`` (the test split) are left out, and said so."""
-    from textladder.data.reader import LINE, file_kind, read_id_labels
-
     frame, path = read_id_labels(source, data, id_col)
     index = {c: i for i, c in enumerate(classes)}
     unknown = frame[~frame["label"].isin(index)]
@@ -371,8 +368,6 @@ def duplicates_path(path: str | Path) -> Path:
 
 def write(found: LabelIssues, path: str | Path) -> list[Path]:
     """Write the issues to ``path`` and the conflicting duplicates beside it, atomically."""
-    from textladder.files import atomic_file, lock
-
     written = []
     for frame, target in ((found.issues, Path(path)), (found.duplicates, duplicates_path(path))):
         with lock(target), atomic_file(target) as tmp:

@@ -19,9 +19,9 @@ from textladder.calibration import check_abstention
 from textladder.data.dataset import Dataset, feature_column, load_dataset, resolve_columns
 from textladder.data.reader import LINE, columns_of, iter_chunks
 from textladder.errors import DataError, TextladderError, option
-from textladder.files import atomic_file, lock
+from textladder.files import atomic_file, atomic_folder, lock
 from textladder.models.base import checked_proba
-from textladder.runs import Run, encode, predictions_frame, run_split, run_test_split  # noqa: F401
+from textladder.runs import Run, encode, predictions_frame, run_split, run_test_split  # noqa: F401 (re-exported)
 
 log = logging.getLogger("textladder")
 
@@ -246,8 +246,6 @@ def predict_ray(run: Run, inputs: list[str | Path], out_dir: str | Path, engine,
                             fn_kwargs={"run_path": str(run.path.resolve()), "text": resolved.text, "id_col": resolved.id,
                                        "sources": sources, "runtime": runtime, "min_confidence": min_confidence,
                                        "calibrated": calibrated, "keep_text": keep_text})
-    from textladder.files import atomic_folder
-
     with lock(out_dir), atomic_folder(out_dir) as tmp:  # the folder appears complete, or not at all
         (scored.write_csv if fmt == "csv" else scored.write_parquet)(str(tmp.resolve()))
     rows = withheld = 0

@@ -26,10 +26,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from textladder.calibration import coverage_curve, selective, threshold_for
+from textladder.data.reader import read_id_labels
 from textladder.errors import RunError, TextladderError
+from textladder.explain import tokens_html
+from textladder.exploration import summarize
 from textladder.files import atomic_file, lock
+from textladder.label_issues import TRUSTED_COLUMN, duplicates_path
 from textladder.layout import ISSUES_FILE, REPORT, TEST_PREDICTIONS
-from textladder.runs import Run, leaderboard, list_runs
+from textladder.models import get
+from textladder.runs import Run, leaderboard, list_runs, load_data
+from textladder.text.tokenize import tokenize
+from textladder.viz.plots import class_distribution_png, coverage_png, token_length_png
 
 log = logging.getLogger("textladder")
 
@@ -134,8 +142,6 @@ HAPPYDB_SHA256 = "bb6fafc79fa5efbf41f8ce82ab23a229ce00378f0f24d87afa7dbb3629110b
 
 def _load_data(run: Run):
     """The run's data file, or None (with a warning) when it is gone."""
-    from textladder.runs import load_data
-
     if not Path(run.config.data.path).is_file():
         log.warning("%s: the data file is gone; the report leaves out the class and length plots and the "
                     "word colours", run.config.data.path)
@@ -144,9 +150,6 @@ def _load_data(run: Run):
 
 
 def _data_section(run: Run, ds, tmp: Path) -> str:
-    from textladder.exploration import summarize
-    from textladder.viz.plots import class_distribution_png, token_length_png
-
     path = Path(run.config.data.path)
     if ds is None:
         return f'<p class="muted">The data file {html.escape(str(path))} is gone: no class or length plots.</p>'
@@ -166,8 +169,6 @@ def _data_section(run: Run, ds, tmp: Path) -> str:
 
 def _word_vector_run(rows: list[dict], runs: dict[str, Run]):
     """(run, words, vectors) of the best-ranked run whose model has word vectors, else None."""
-    from textladder.models import get
-
     for row in rows:
         if not get(row["model"]).has_word_vectors:
             continue
@@ -205,9 +206,6 @@ def _trust_section(rows: list[dict], runs: dict[str, Run], best: Run, tmp: Path,
     """Calibration of every run (temperature, ECE, Brier, log loss before and after) and, for the best run,
     its reliability diagram and accuracy against coverage, with the thresholds that reach each target
     accuracy chosen on validation and their coverage on test."""
-    from textladder.calibration import coverage_curve, selective, threshold_for
-    from textladder.viz.plots import coverage_png
-
     body = []
     for row in rows:
         m = runs[row["run"]].metrics
@@ -253,9 +251,6 @@ def _why_section(best: Run, ds, classes: list[str], mistakes: int = 3, top: int 
     """The words that weigh most for each class in the best run, and a few of its mistakes explained."""
     from collections import Counter
 
-    from textladder.explain import tokens_html
-    from textladder.text.tokenize import tokenize
-
     try:
         model = best.load_model()
     except (RunError, TextladderError) as exc:
@@ -297,14 +292,10 @@ def _why_section(best: Run, ds, classes: list[str], mistakes: int = 3, top: int 
 
 def _label_issues_section(runs_dir: Path, rows: int = 15) -> str:
     """The top rows of ``RUNS/label_issues.csv`` (written by ``textladder label-issues``), when there is one."""
-    from textladder.label_issues import duplicates_path
-
     path = runs_dir / ISSUES_FILE
     if not path.is_file():
         return ('<p class="muted">Run <code>textladder label-issues DATA --runs RUNS</code> to rank the rows whose '
                 "label looks wrong; they are shown here.</p>")
-    from textladder.label_issues import TRUSTED_COLUMN
-
     issues = pd.read_csv(path, dtype={"id": str}, keep_default_na=False)
     checked = TRUSTED_COLUMN in issues.columns  # ranked by what people checked (label-issues --trusted)
     body = "".join(f'<tr><td class="l">{html.escape(str(r.id))}</td>'
@@ -334,8 +325,6 @@ def second_labels(run: Run, source: str | Path) -> dict[str, str]:
     """A second label per row id: a column of the run's data file named ``source``, else a CSV or Parquet file
     whose first column is the id and whose second is the label (HappyDB's ``ground_truth_train.csv``); see
     :func:`textladder.data.reader.read_id_labels`."""
-    from textladder.data.reader import read_id_labels
-
     frame, _ = read_id_labels(source, run.config.data.path, run.config.data.id_col)
     return dict(zip(frame["id"], frame["label"]))
 

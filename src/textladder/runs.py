@@ -26,15 +26,18 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
+from textladder.calibration import UNCERTAIN, apply_temperature, calibration_metrics, fit_temperature
+from textladder.choices import check
 from textladder.config import DataConfig, RunConfig
 from textladder.data import Dataset, load_dataset
 from textladder.data.dataset import combined_sha256, join_parts
 from textladder.errors import RunError, TextladderError, option
-from textladder.metrics import metrics, summary_line, write_artifacts
-from textladder.layout import (  # noqa: F401 (the run folder's names, re-exported)
-    CHECKPOINTS, CONFIG, HISTORY, LABELS, METRICS, MODEL_DIR, OOF_PREDICTIONS, SEARCH_DIR, SPLIT, TEST_PREDICTIONS,
-    VAL_PREDICTIONS)
 from textladder.files import atomic_folder, sha256_file, verify_checksums, write_checksums, write_json
+from textladder.metrics import metrics, summary_line, write_artifacts
+from textladder.models import get, load_folder, make_params
+from textladder.layout import (  # noqa: F401 (the run folder's names, re-exported)
+    CHECKPOINTS, CONFIG, HISTORY, LABELS, METRICS, MODEL_DIR, OOF_PREDICTIONS, RUNG_FILE, SEARCH_DIR, SPLIT,
+    TEST_PREDICTIONS, VAL_PREDICTIONS)
 from textladder.viz.plots import learning_curve_png
 
 log = logging.getLogger("textladder")
@@ -181,8 +184,6 @@ class Run:
         except (KeyError, ValueError, pd.errors.ParserError) as exc:
             raise RunError(f"{path}: unreadable predictions ({exc})") from None
         if not calibrated and self.temperature != 1.0:
-            from textladder.calibration import apply_temperature
-
             proba = apply_temperature(proba, 1.0 / self.temperature)
         return frame["id"].astype(str).tolist(), proba
 
@@ -211,9 +212,6 @@ class Run:
         return model
 
     def _load_model(self, runtime: str):
-        from textladder.models import get, load_folder, make_params
-        from textladder.models.base import RUNG_FILE
-
         folder = self.path / MODEL_DIR
         if not folder.is_dir():
             raise RunError(f"{folder}: model folder missing (the run folder is incomplete)")
@@ -277,8 +275,6 @@ def predictions_frame(ids, classes: list[str], proba: np.ndarray, y_true: np.nda
     """``id, [true,] predicted, proba_<class>...`` for a block of predictions; with ``min_confidence``,
     ``predicted`` is ``uncertain`` where the highest probability is below it, and a ``confidence`` column
     (the highest probability) follows it."""
-    from textladder.calibration import UNCERTAIN
-
     names = np.asarray(classes, dtype=object)
     frame = {"id": np.asarray(ids, dtype=object)}
     if y_true is not None:
@@ -298,8 +294,6 @@ def calibrate(model, classes: list[str], y_val: np.ndarray, proba_val: np.ndarra
     """Fit the temperature of ``model`` (sets ``model.temperature_``) on held-out rows: the out-of-fold
     predictions ``oof`` of a cross-validated run when there are any (more rows, each out of sample), else
     the validation predictions. Returns what metrics.json records of it."""
-    from textladder.calibration import fit_temperature
-
     if oof is not None:
         proba = oof[[f"proba_{c}" for c in classes]].to_numpy(dtype=np.float64)
         y, source = encode(oof["true"].to_numpy(), classes), f"out-of-fold predictions of {len(oof):,} train+val rows"
@@ -324,8 +318,6 @@ def write_run(final: Path, config: RunConfig, model, classes: list[str], class_c
     False, a temperature is fitted on the out-of-fold rows (else validation; :func:`calibrate`), saved
     with the model, and every saved probability and figure is the calibrated one; each split's metrics
     keep the uncalibrated ``ece``, ``brier`` and ``log_loss`` under ``uncalibrated``."""
-    from textladder.calibration import apply_temperature, calibration_metrics
-
     model.temperature_ = 1.0
     calibration = calibrate(model, classes, y_val, proba_val, oof) if calibrated else {"temperature": 1.0,
                                                                                       "fitted_on": None}
@@ -437,9 +429,6 @@ def leaderboard(runs: list[Run], by: str = "val") -> list[dict]:
     validation figure; ``by="pick"`` ranks as :func:`best` picks: figures no search maximised first, then
     by the pick figure; ``by="test"`` ranks by test macro-F1, which is for looking, not choosing: it logs a
     warning."""
-    from textladder.choices import check
-    from textladder.models import get
-
     check(by, RANK_BY, option("by"))
     if by == "test":
         log.warning("ranking by test: fine for looking, but a model chosen by its test score has been fitted to "

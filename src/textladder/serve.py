@@ -43,6 +43,7 @@ import pandas as pd
 from pydantic import BaseModel, Field
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from textladder.calibration import UNCERTAIN, check_abstention
 from textladder.models.base import checked_proba
 from textladder.runs import Run
 
@@ -256,7 +257,6 @@ def create_app(run_path: str | Path, max_batch: int = MAX_BATCH, max_chars: int 
     ``cors_origin`` allows browser calls from that one origin; ``docs=False`` turns ``/docs`` off.
     Probabilities are calibrated (``calibrated=False``: the model's own); below ``min_confidence`` a
     prediction's label is ``uncertain``."""
-    from textladder.calibration import UNCERTAIN, check_abstention
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse

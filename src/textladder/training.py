@@ -25,7 +25,7 @@ from textladder.errors import Interrupted, TextladderError, flag  # noqa: F401 (
 from textladder.files import disk_full, is_disk_full, lock, write_json
 from textladder.metrics import metrics
 from textladder.models import TrainingContext, make_params
-from textladder.runs import CHECKPOINTS, CONFIG, encode, load_data, new_run_name, predictions_frame, write_run
+from textladder.runs import CHECKPOINTS, CONFIG, Run, encode, load_data, new_run_name, predictions_frame, write_run
 
 log = logging.getLogger("textladder")
 
@@ -225,8 +225,6 @@ def _train(config: RunConfig, runs_dir, name, on_progress, resume, progress, ove
         proba_val = oof_proba[len(split.train):]  # fit_rows is train then val: the val rows' out-of-fold rows
         facts_val = {"cv": cv, "val_source": f"out-of-fold predictions of {config.cv}-fold cross-validation"}
     elif refit and chosen_by is not None:
-        from textladder.runs import Run
-
         source = Run.open(chosen_by)
         saved = source.predictions("val", calibrated=False)  # this model's temperature is fitted on them
         if saved is None or saved[0] != val_ds.ids.tolist() or source.classes != classes:

@@ -38,10 +38,11 @@ from textladder.data import split_dataset
 from textladder.engine import task_error
 from textladder.errors import TextladderError
 from textladder.files import atomic_file, lock, write_json
-from textladder.models import TextClassifier, TrainingContext, make_params
 from textladder.layout import HISTORY, STUDIES
-from textladder.runs import SEARCH_DIR, Run, encode, load_data
+from textladder.models import TextClassifier, TrainingContext, make_params
+from textladder.runs import Run, SEARCH_DIR, encode, load_data
 from textladder.training import cross_validate, fit_and_score, resampled, train
+from textladder.viz.plots import search_history_png, search_importance_png
 
 log = logging.getLogger("textladder")
 
@@ -433,8 +434,6 @@ def write_study(run: Run, study, metric: str, default: float | None) -> Path:
         "trials": [{"number": t.number, "value": t.value, "state": t.state.name, "params": t.params,
                     "seconds": t.user_attrs.get("seconds")} for t in study.trials],
     })
-    from textladder.viz.plots import search_history_png, search_importance_png
-
     search_history_png([(t.number, t.value) for t in done], folder / "history.png", metric=metric,
                        title=f"{run.config.model}: {len(done)} trials")
     if importances:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from textladder.errors import DataError
+from textladder.errors import DataError, TextladderError
 
 log = logging.getLogger("textladder")
 
@@ -160,8 +160,6 @@ def most_similar(words: Sequence[str], matrix: np.ndarray, word: str, topn: int 
         >>> [w for w, _ in most_similar(["run", "jog", "cake"], m, "run", topn=2)]
         ['jog', 'cake']
     """
-    from textladder.errors import TextladderError
-
     index = {w: i for i, w in enumerate(words)}
     key = word if word in index else word.lower()
     if key not in index:

@@ -25,7 +25,8 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from textladder.explain import EXPLAIN_SAMPLES
+from textladder.explain import EXPLAIN_SAMPLES, Explanation, chosen_class, text_frame
+from textladder.models.base import as_frame
 from textladder.models.neural import dense_head
 from textladder.models.registry import register
 from textladder.models.rnn import recurrent, run_packed
@@ -74,8 +75,6 @@ class Attention(SequenceClassifier):
     def attention_weights(self, X) -> list[list[tuple[str, float]]]:
         """Each text's tokens (as read, after truncation to ``seq_len``) with their attention weight;
         ``X`` as ``predict`` takes it (texts, or a DataFrame with the extra input columns)."""
-        from textladder.models.base import as_frame
-
         X = as_frame([X] if isinstance(X, str) else X, self.features)
         texts = X["text"].tolist()
         ds = self._dataset(X, None)
@@ -92,8 +91,6 @@ class Attention(SequenceClassifier):
     def explain(self, text: str, label=None, samples: int = EXPLAIN_SAMPLES, features: dict | None = None):
         """The attention weight of each token (they sum to 1, and are the same whichever class is asked
         about); ``samples`` is not used."""
-        from textladder.explain import Explanation, chosen_class, text_frame
-
         frame = text_frame(self, text, features)
         proba = self.predict_proba(frame)[0]
         k = chosen_class(self, proba, label)

@@ -32,9 +32,10 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import OneHotEncoder
 from sklearn.svm import LinearSVC
 
+from textladder.balance import smote
 from textladder.errors import RunError, TextladderError, option
+from textladder.explain import EXPLAIN_SAMPLES, Explanation, chosen_class, text_frame
 from textladder.features import ExtraInputs
-from textladder.explain import EXPLAIN_SAMPLES
 from textladder.models.base import Params, TextClassifier
 from textladder.models.registry import register
 
@@ -184,8 +185,6 @@ class TfidfLinear(TextClassifier):
         if not self.smote:
             self.pipeline_ = pipeline.fit(inputs, y)
             return self
-        from textladder.balance import smote
-
         features = pipeline.named_steps["features"]
         Xs, ys = smote(features.fit_transform(inputs), y, seed=self.params.seed)
         pipeline.named_steps["clf"].fit(Xs, ys)
@@ -231,8 +230,6 @@ class TfidfLinear(TextClassifier):
         when calibrated), shared among the words the feature spans. The weights, ``base`` (the intercept, the
         extra inputs, and any character n-gram no whole word holds) add up to the class's score (see
         :meth:`_linear`). ``samples`` is not used (nothing is sampled)."""
-        from textladder.explain import Explanation, chosen_class, text_frame
-
         frame = text_frame(self, text, features)
         x = self.pipeline_.named_steps["features"].transform(self._inputs(frame, self._extra())).tocsr()
         proba = self.predict_proba(frame)[0]

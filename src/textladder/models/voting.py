@@ -34,9 +34,10 @@ from pydantic import Field, model_validator
 
 from textladder.choices import TRAINER_KEYS, VOTES, Vote, check
 from textladder.errors import RunError, TextladderError
+from textladder.files import verify_checksums
 from textladder.layout import CONFIG, LABELS, MODEL_DIR
-from textladder.models.base import RUNG_FILE, Params, TextClassifier, checked_proba
-from textladder.models.registry import register
+from textladder.models.base import Params, RUNG_FILE, TextClassifier, checked_proba
+from textladder.models.registry import get, load_folder, register
 
 MEMBERS = "members"  # model/members/RUN_NAME/: a copy of the member's model folder
 
@@ -220,8 +221,6 @@ class Ensemble(TextClassifier):
             (Path(folder) / STACK_FILE).write_text(json.dumps(self.stacker_.to_json()), encoding="utf-8")
 
     def _load(self, folder: Path) -> None:
-        from textladder.models.registry import load_folder
-
         root = (Path(folder) / MEMBERS).resolve()
         self.sources_ = []
         for name in self.params.members:
@@ -261,9 +260,6 @@ def _legacy_member(folder: Path, runtime: str) -> TextClassifier:
     """A member copied by textladder before model folders described themselves: the run's ``config.json``
     and ``labels.json`` beside its ``model/`` (read as plain JSON; checked like any model folder)."""
     import json
-
-    from textladder.files import verify_checksums
-    from textladder.models.registry import get
 
     try:
         config = json.loads((folder / CONFIG).read_text(encoding="utf-8"))

@@ -20,6 +20,7 @@ import numpy as np
 
 from textladder.errors import TextladderError, option
 from textladder.files import atomic_file
+from textladder.text.tokenize import tokenize
 
 METHODS = ("pca", "tsne")
 
@@ -47,8 +48,6 @@ def word_classes(words: Sequence[str], texts: Sequence[str], labels: Sequence[st
         ...              "exercise"], min_count=1)
         ['exercise', 'affection']
     """
-    from textladder.text.tokenize import tokenize
-
     classes = sorted(set(labels))
     index = {w: i for i, w in enumerate(words)}
     counts = np.zeros((len(words), len(classes)))
