@@ -137,8 +137,8 @@ def model_info(name: str) -> dict:
 
     Example:
         >>> info = model_info("fasttext")
-        >>> info["family"], info["searchable"], ("epochs", 25) in [p[:2] for p in info["params"]]
-        ('fasttext', True, True)
+        >>> info["family"], info["searchable"], info["neural"], [p[:2] for p in info["params"]][:2]
+        ('fastText', True, False, [('lr', 0.5), ('epochs', 10)])
     """
     from textladder.models import TextClassifier, get
 
