@@ -21,7 +21,7 @@ from pathlib import Path
 
 from _common import HM_TRAIN, finished, machine, parse_sets, print_table
 
-from textladder.balance import METHODS
+from textladder.choices import BALANCE as METHODS
 from textladder.config import DataConfig, RunConfig
 from textladder.errors import TextladderError
 from textladder.models import get
