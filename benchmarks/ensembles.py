@@ -22,7 +22,8 @@ from _common import HM_TRAIN, machine, print_table
 from textladder.config import DataConfig
 from textladder.ensembles import build, existing_ensemble, parse_select, select_top
 from textladder.ladder import climb, load_ladder
-from textladder.runs import Run, leaderboard
+from textladder.ranking import leaderboard
+from textladder.runs import Run
 
 BLOG_SINGLE, BLOG_ENSEMBLE, TARGET = 0.924, 0.941, 0.95
 

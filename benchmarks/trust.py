@@ -32,7 +32,8 @@ import pandas as pd
 from _common import HM_TRAIN, machine, print_table
 
 from textladder.calibration import selective, threshold_for
-from textladder.runs import Run, leaderboard, list_runs
+from textladder.ranking import leaderboard
+from textladder.runs import Run, list_runs
 
 HUMAN = HM_TRAIN.parent / "ground_truth_train.csv"
 # The tfidf-linear configuration the searches chose on HappyDB (docs/BENCHMARKS.md "Search"): fast and strong

@@ -17,7 +17,8 @@ from textladder.cli import app
 from textladder.config import DataConfig, RunConfig
 from textladder.ensembles import build
 from textladder.models import TrainingContext, build as build_model
-from textladder.runs import Run, leaderboard, list_runs
+from textladder.ranking import leaderboard
+from textladder.runs import Run, list_runs
 from textladder.tuning import _pruning, refit_config, search
 from textladder.training import train
 

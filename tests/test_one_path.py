@@ -30,7 +30,7 @@ LAYERS = [
               "metrics", "calibration", "balance", "features", "loop", "presets"]),
     ("models", ["explain", "models"]),
     ("config", ["config"]),
-    ("runs", ["runs", "tracking"]),
+    ("runs", ["runs", "ranking", "tracking"]),
     ("scoring", ["prediction", "evaluation", "export", "serve"]),
     ("training", ["training"]),
     ("search and combining", ["tuning", "ensembles", "label_issues", "exploration", "reporting"]),

@@ -14,9 +14,10 @@ import textladder
 from textladder.cli import app
 from textladder.config import DataConfig, RunConfig
 from textladder.ensembles import build
-from textladder.runs import Run, leaderboard, list_runs
+from textladder.ranking import leaderboard
+from textladder.runs import Run, list_runs
 from textladder.runs import MAXIMISED
-from textladder.runs import best as pick
+from textladder.ranking import best as pick
 from textladder.training import train
 from textladder.tuning import search
 

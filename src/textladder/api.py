@@ -352,7 +352,7 @@ def climb(data: str | Path | pd.DataFrame, config: str | Path = "quick", out: st
     from textladder.climbing import climb as run_climb
     from textladder.engine import Engine
     from textladder.ladder import load_ladder
-    from textladder.runs import leaderboard as board_of
+    from textladder.ranking import leaderboard as board_of
     from textladder.tracking import Tracker
 
     data_cfg, split = _data_only(data, out, seed, options, "climb")
@@ -435,7 +435,7 @@ def leaderboard(runs: str | Path = "runs", by: str = "val", frame: bool = True):
     Example:
         >>> leaderboard("runs")[["run", "model", "val_macro_f1", "accuracy"]].head(3)  # doctest: +SKIP
     """
-    from textladder.runs import leaderboard as board
+    from textladder.ranking import leaderboard as board
     from textladder.runs import list_runs
 
     rows = board(list_runs(runs), by=by)
@@ -459,14 +459,14 @@ def temporaries(runs: str | Path = "runs", remove: bool = False) -> list[Path]:
 def best(runs: str | Path = "runs"):
     """The run to use from a runs folder, as ``textladder runs RUNS --best`` prints it: the best macro-F1 on
     a figure no search has maximised (out of fold over train+val where a run has one), so a search's best
-    trial does not win on the luck of its validation rows (:func:`textladder.runs.best`); a
+    trial does not win on the luck of its validation rows (:func:`textladder.ranking.best`); a
     :class:`~textladder.runs.Run`. Test is never read to choose.
 
     Example:
         >>> best("runs").load_model().predict(["went for a run with my dog"])  # doctest: +SKIP
         array(['exercise'], dtype=object)
     """
-    from textladder.runs import best as pick
+    from textladder.ranking import best as pick
     from textladder.runs import list_runs
 
     return pick(list_runs(runs))

@@ -24,7 +24,7 @@ pick fairly, and end within the budget.
    runs), and over the cross-validated ones alone when only some are (they learn from every train+val row
    out of fold); the leader searches on with any time left, and is refit and combined again if it found
    better.
-6. **Pick** (:func:`textladder.runs.best`): the best run on a figure no search maximised.
+6. **Pick** (:func:`textladder.ranking.best`): the best run on a figure no search maximised.
 
 Every search, neural trial and refit is bound by the budget's deadline (no epoch starts that would end
 past it), and :attr:`AutoPlan.reserve` of it is kept for the ensembles and the report. Nothing here reads
@@ -429,7 +429,7 @@ def _combine(result: ClimbResult, kept: list[str], runs_dir: Path) -> None:
     """Soft voting, stacking and greedy selection over the rungs' refits (else their train-only runs); when
     some of them were cross-validated and others not, also over the cross-validated ones alone, whose
     stacker and weights learn from every train+val row out of fold (the others' only from validation):
-    the pick (:func:`textladder.runs.best`) then chooses among them on figures no search maximised."""
+    the pick (:func:`textladder.ranking.best`) then chooses among them on figures no search maximised."""
     members = [result.refits.get(m) or result.searched[m] for m in kept]
     crossed = [r for r in members if (r.path / OOF_PREDICTIONS).is_file()]
     spec = EnsembleSpec(vote=["soft", "stack"], select="all", greedy=True)

@@ -20,7 +20,14 @@ Example:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+from textladder.data.dataset import encode
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ECE_BINS = 15
 UNCERTAIN = "uncertain"  # the label of a withheld prediction (predict/serve --min-confidence)
@@ -159,3 +166,17 @@ def selective(proba: np.ndarray, y: np.ndarray, threshold: float) -> dict:
     return {"threshold": round(float(threshold), 6), "coverage": round(float(keep.mean()) if len(y) else 0.0, 6),
             "accuracy": round(float(right[keep].mean()), 6) if keep.any() else None,
             "answered": int(keep.sum()), "withheld": int((~keep).sum())}
+
+
+def calibrate(model, classes: list[str], y_val: np.ndarray, proba_val: np.ndarray,
+              oof: pd.DataFrame | None = None) -> dict:
+    """Fit the temperature of ``model`` (sets ``model.temperature_``) on held-out rows: the out-of-fold
+    predictions ``oof`` of a cross-validated run when there are any (more rows, each out of sample), else
+    the validation predictions. Returns what metrics.json records of it."""
+    if oof is not None:
+        proba = oof[[f"proba_{c}" for c in classes]].to_numpy(dtype=np.float64)
+        y, source = encode(oof["true"].to_numpy(), classes), f"out-of-fold predictions of {len(oof):,} train+val rows"
+    else:
+        proba, y, source = proba_val, y_val, f"validation predictions of {len(y_val):,} rows"
+    model.temperature_ = fit_temperature(proba, y)
+    return {"temperature": round(model.temperature_, 6), "fitted_on": source}

@@ -2,7 +2,7 @@
 ladder (:class:`textladder.ladder.Ladder`: its rungs in order, then its ensembles) or the auto ladder
 (:class:`textladder.auto.AutoPlan`: plan from the data, search every family the budget allows, refit,
 combine). :func:`climb` runs either the same way: one lock on the runs folder, one
-:class:`ClimbResult`, then the pick (:func:`textladder.runs.best`), the report and the tracking call.
+:class:`ClimbResult`, then the pick (:func:`textladder.ranking.best`), the report and the tracking call.
 
 A planner is any object with ``climb_into(step: ClimbStep, result: ClimbResult) -> None``.
 
@@ -25,7 +25,8 @@ from textladder.data.split import SplitConfig
 from textladder.engine import Engine
 from textladder.files import lock
 from textladder.reporting import write_report
-from textladder.runs import Run, best
+from textladder.ranking import best
+from textladder.runs import Run
 
 log = logging.getLogger("textladder")
 
@@ -48,7 +49,7 @@ class ClimbResult:
     budget: float | None = None  # seconds (auto), else None
     seconds: float = 0.0
     report: Path | None = None
-    best: Run | None = None  # the pick (textladder.runs.best)
+    best: Run | None = None  # the pick (textladder.ranking.best)
 
     @property
     def runs(self) -> list[Run]:

@@ -47,7 +47,8 @@ from textladder.config import DataConfig, RunConfig
 from textladder.data.reader import LINE, file_kind, read_id_labels
 from textladder.errors import DataError, TextladderError
 from textladder.files import atomic_file, lock
-from textladder.runs import OOF_PREDICTIONS, Run, leaderboard, list_runs, load_data
+from textladder.ranking import leaderboard
+from textladder.runs import OOF_PREDICTIONS, Run, list_runs, load_data
 from textladder.training import train
 
 log = logging.getLogger("textladder")

@@ -35,7 +35,8 @@ from textladder.files import atomic_file, lock
 from textladder.label_issues import TRUSTED_COLUMN, duplicates_path
 from textladder.layout import ISSUES_FILE, REPORT, TEST_PREDICTIONS
 from textladder.models import get
-from textladder.runs import Run, leaderboard, list_runs, load_data
+from textladder.ranking import leaderboard
+from textladder.runs import Run, list_runs, load_data
 from textladder.text.tokenize import tokenize
 from textladder.viz.plots import class_distribution_png, coverage_png, token_length_png
 
@@ -421,7 +422,7 @@ def write_report(runs_dir: str | Path, out: str | Path | None = None, runs: list
         raise TextladderError(f"{runs_dir}: no finished runs to report on")
     by_name = {r.name: r for r in runs}
     rows = leaderboard(runs, by="pick")
-    best = by_name[rows[0]["run"]]  # as runs.best picks it
+    best = by_name[rows[0]["run"]]  # as ranking.best picks it
     classes = best.classes
     figures = {"scores": _score_chart(rows, blog=best.config.data.sha256 == HAPPYDB_SHA256)}
     ds = _load_data(best)

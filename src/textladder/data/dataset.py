@@ -401,3 +401,9 @@ def _dedupe(path: Path, table: pd.DataFrame, ids: pd.Series, cols: Columns, line
                 )
     later = ids.duplicated(keep="first").to_numpy()
     return table[~later].reset_index(drop=True), ids[~later].reset_index(drop=True), int(later.sum())
+
+
+def encode(labels: np.ndarray, classes: list[str]) -> np.ndarray:
+    """Class names -> indices into the sorted ``classes``."""
+    index = {c: i for i, c in enumerate(classes)}
+    return np.fromiter((index[label] for label in labels), dtype=np.int64, count=len(labels))
