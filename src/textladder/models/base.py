@@ -346,7 +346,14 @@ class TextClassifier:
         model = cls(params, features=features)
         model.classes_ = np.asarray(classes if classes is not None else [], dtype=object)
         model.runtime = check(runtime, RUNTIMES, "runtime")
-        model._load(Path(folder))
+        try:
+            model._load(Path(folder))
+        except TextladderError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError, EOFError) as exc:  # a damaged file, in a
+            # library's own words (Hugging Face, safetensors, torch, skops): one line, naming the folder
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise RunError(f"{folder}: model file damaged or unreadable ({type(exc).__name__}: {first})") from None
         return model
 
     # -- explaining ----------------------------------------------------------------------------------

@@ -116,6 +116,85 @@ def extra_token(column: str, value: str) -> str:
     return f"__{column}__{value}"
 
 MODEL_FILE, META = "model.bin", "model.json"
+FASTTEXT_MAGIC, FASTTEXT_VERSION = 793712314, 12  # fastText's binary format (src/fasttext.cc, version 12)
+MOST_DIM, MOST_WORD_BYTES = 10_000, 1 << 16  # beyond any model textladder writes: a forged header
+
+
+def check_binary(path: str | Path) -> None:
+    """Refuse a ``model.bin`` that is not a complete fastText supervised model before fastText reads it:
+    its header, every count and size checked against the file's length (a forged size would otherwise make
+    fastText allocate without bound, or hang), the dictionary's words walked through a memory map (nothing
+    is read into memory), no quantised matrices, and nothing left over at the end. One
+    :class:`~textladder.errors.RunError` line names the file and what is wrong.
+
+    Example:
+        >>> import tempfile
+        >>> bad = Path(tempfile.mkdtemp()) / "model.bin"
+        >>> _ = bad.write_bytes(b"\\xba\\x16O/\\x0c\\x00\\x00\\x00" + bytes(40))
+        >>> check_binary(bad)
+        Traceback (most recent call last):
+        ...
+        textladder.errors.RunError: ...model.bin: model file damaged: not a complete fastText model (it ends inside its header)
+    """
+    import mmap
+    import struct
+
+    path = Path(path)
+
+    def bad(why: str) -> RunError:
+        return RunError(f"{path}: model file damaged: not a complete fastText model ({why})")
+
+    size = path.stat().st_size
+    if size < 8:
+        raise bad("it ends inside its header")
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        at = 0
+
+        def take(fmt: str, what: str) -> tuple:
+            nonlocal at
+            n = struct.calcsize(fmt)
+            if at + n > size:
+                raise bad(f"it ends inside its {what}")
+            values = struct.unpack_from(fmt, data, at)
+            at += n
+            return values
+
+        magic, version = take("<ii", "header")
+        if magic != FASTTEXT_MAGIC or version != FASTTEXT_VERSION:
+            raise bad(f"magic number {magic}, version {version}; expected {FASTTEXT_MAGIC}, {FASTTEXT_VERSION}")
+        dim, _ws, _epoch, _min_count, _neg, _ngrams, _loss, model, bucket, _minn, _maxn, _lr_update = \
+            take("<12i", "header")[:12]
+        take("<d", "header")
+        if not 0 < dim <= MOST_DIM or bucket < 0 or model != 3:  # model 3: supervised
+            raise bad(f"dimension {dim}, buckets {bucket}, model kind {model}")
+        words_and_labels, nwords, nlabels = take("<3i", "dictionary")
+        _ntokens, pruned = take("<2q", "dictionary")
+        if min(nwords, nlabels) < 0 or words_and_labels != nwords + nlabels or nlabels < 1:
+            raise bad(f"{words_and_labels} entries for {nwords} words and {nlabels} labels")
+        if words_and_labels * 10 > size - at:  # each entry: at least one byte, its NUL, a count and a type
+            raise bad(f"{words_and_labels:,} dictionary entries cannot fit in its {size:,} bytes")
+        for _ in range(words_and_labels):
+            end = data.find(b"\0", at, min(size, at + MOST_WORD_BYTES))
+            if end < 0:
+                raise bad("a dictionary word without its end")
+            at = end + 1
+            take("<qb", "dictionary")
+        if pruned > 0:
+            if pruned * 8 > size - at:
+                raise bad(f"{pruned:,} pruned entries cannot fit in its {size:,} bytes")
+            at += pruned * 8
+        for name, rows in (("input", nwords + bucket), ("output", nlabels)):
+            (quantised,) = take("<?", f"{name} matrix")
+            if quantised:
+                raise bad(f"a quantised {name} matrix, which textladder never writes")
+            m, n = take("<2q", f"{name} matrix")
+            if m != rows or n != dim:
+                raise bad(f"its {name} matrix is {m:,} x {n:,}; its header says {rows:,} x {dim}")
+            if m * n * 4 > size - at:
+                raise bad(f"its {name} matrix needs {m * n * 4:,} bytes; {size - at:,} are left")
+            at += m * n * 4
+        if at != size:
+            raise bad(f"{size - at:,} bytes after its last matrix")
 TUNED_ROWS = 46_172  # HappyDB's train rows, where the defaults and the portfolio were tuned
 MOST_EPOCHS = 300  # the most passes a search tries on small data
 LABEL = "__label__"
@@ -342,6 +421,7 @@ class FastText(TextClassifier):
         folder = Path(folder)
         try:
             meta = json.loads((folder / META).read_text(encoding="utf-8"))
+            check_binary(folder / MODEL_FILE)
             self.model_ = fasttext.load_model(str(folder / MODEL_FILE))
         except (OSError, ValueError) as exc:
             raise RunError(f"{folder}: cannot read the fastText model ({exc})") from None

@@ -180,3 +180,5 @@ class Transformer(NeuralClassifier):
         if not (self.source_ / "config.json").is_file():
             raise RunError(f"{self.source_}: the encoder's config and tokenizer are missing")
         self.pretrained_ = False
+        self.tokenizer_ = None
+        self._tokenizer()  # read now: a damaged tokenizer is refused when the run loads, not at its first text
