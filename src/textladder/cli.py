@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+import warnings
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated, Optional
@@ -54,10 +55,20 @@ def _version(value: bool) -> None:
 def _main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                                 help="Print the version and exit.")] = False,
           threads: Annotated[Optional[int], typer.Option("--threads", min=1, envvar="TEXTLADDER_THREADS",
-                                                         help="Threads of the neural rungs (default: the CPUs this process may use).")] = None) -> None:
+                                                         help="Threads of the neural rungs (default: the CPUs this process may use).")] = None,
+          verbose: Annotated[bool, typer.Option("--verbose", help="Show every library warning (one line each) and "
+                                                "the libraries' own load reports; by default a command ends with one "
+                                                "line counting the warnings of each kind.")] = False) -> None:
     """Build ever better multi-class text classifiers, one rung at a time."""
     if threads:
         os.environ["TEXTLADDER_THREADS"] = str(threads)
+    _SHOW["warnings"] = verbose
+    if verbose and "TRANSFORMERS_VERBOSITY" not in os.environ:  # Hugging Face's load reports
+        os.environ["TRANSFORMERS_VERBOSITY"] = _SHOW["transformers"] = "info"
+    elif not verbose and _SHOW.pop("transformers", None):  # set by an earlier command of this process
+        os.environ.pop("TRANSFORMERS_VERBOSITY", None)
+
+
 app.add_typer(data_app, name="data")
 vectors_app = typer.Typer(help="Look at a run's word vectors.", no_args_is_help=True)
 app.add_typer(vectors_app, name="vectors")
@@ -84,8 +95,44 @@ def _setup_logging(verbose: bool = False) -> None:
     log.setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
+_SHOW: dict = {"warnings": False}  # textladder --verbose: each library warning, as it comes
+
+
+@contextmanager
+def _warnings_summarised():
+    """Library warnings (scikit-learn's ConvergenceWarning, a FutureWarning, ...) as the command runs: one
+    line each with ``textladder --verbose``, else counted and summed up in one line when the command ends."""
+    verbose = _SHOW["warnings"]
+    counts: dict[str, int] = {}
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        kind = category.__name__
+        counts[kind] = counts.get(kind, 0) + 1
+        if verbose:
+            text = str(message).strip().splitlines()[0] if str(message).strip() else kind
+            err.print(f"[yellow]warning:[/] {escape(kind)}: {escape(text)}", highlight=False)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = show
+        try:
+            yield
+        finally:
+            if counts and not verbose:
+                kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+                err.print(f"[yellow]warning:[/] the libraries warned {sum(counts.values())} times ({kinds}); "
+                          "textladder --verbose shows each", highlight=False)
+
+
 @contextmanager
 def _errors():
+    with _warnings_summarised():
+        with _one_line_errors():
+            yield
+
+
+@contextmanager
+def _one_line_errors():
     try:
         yield
     except TextladderError as exc:

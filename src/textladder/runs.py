@@ -85,7 +85,9 @@ class Run:
         try:
             return RunConfig.model_validate(data)
         except ValidationError as exc:
-            raise RunError(f"{self.path / CONFIG}: invalid run config: {exc.errors()[0]['msg']}") from None
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or "(the whole file)"
+            raise RunError(f"{self.path / CONFIG}: invalid run config: {field}: {first['msg']}") from None
 
     @cached_property
     def classes(self) -> list[str]:

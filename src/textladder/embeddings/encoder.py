@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import sys
 import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -42,10 +43,19 @@ WORDPIECES_PER_WORD = 1.3  # sub-word tokens per word of English prose through M
 
 
 def offline() -> None:
-    """Make Hugging Face libraries read local files only (set before they are imported)."""
+    """Make Hugging Face libraries read local files only, and quietly: no load report ("embeddings.position_ids |
+    UNEXPECTED") and no progress bar of their own unless ``TRANSFORMERS_VERBOSITY`` asks (``textladder
+    --verbose`` sets it to info). Called before they are imported; when they are already, their logging is
+    set to match."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    hf = sys.modules.get("transformers.utils.logging")
+    if hf is not None and os.environ["TRANSFORMERS_VERBOSITY"] == "error":
+        hf.set_verbosity_error()
+        hf.disable_progress_bar()
 
 
 def cache_root() -> Path:

@@ -106,10 +106,10 @@ def load_folder(folder: str | Path, runtime: str = "auto") -> TextClassifier:
         info = json.loads(path.read_text(encoding="utf-8"))
         cls = get(info["rung"])
         params = cls.Params(**info["params"])
+    except ValidationError as exc:  # (a ValueError too: caught first) one line naming the field
+        raise RunError(f"{path}: {params_error(cls, exc)}") from None
     except (ValueError, KeyError, TypeError) as exc:
         raise RunError(f"{path}: unreadable model description ({exc})") from None
-    except ValidationError as exc:
-        raise RunError(f"{path}: {params_error(cls, exc)}") from None
     model = cls.load(folder, params, classes=info.get("classes"), features=info.get("features") or (),
                      runtime=runtime)
     temperature = info.get("temperature", 1.0)

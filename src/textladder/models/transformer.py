@@ -149,6 +149,9 @@ class Transformer(NeuralClassifier):
         return sequence_loader(ds, self.params.batch_size if shuffle else 128, shuffle=shuffle, seed=self.params.seed)
 
     def _build_net(self, n_classes):
+        from textladder.embeddings.encoder import offline
+
+        offline()
         from transformers import AutoConfig, AutoModel
 
         if getattr(self, "pretrained_", True):  # training: start from the encoder's weights

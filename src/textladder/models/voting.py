@@ -30,13 +30,13 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from textladder.choices import TRAINER_KEYS, VOTES, Vote, check
 from textladder.errors import RunError, TextladderError
 from textladder.files import verify_checksums
 from textladder.layout import CONFIG, LABELS, MODEL_DIR
-from textladder.models.base import Params, RUNG_FILE, TextClassifier, checked_proba
+from textladder.models.base import RUNG_FILE, Params, TextClassifier, checked_proba, params_error
 from textladder.models.registry import get, load_folder, register
 
 MEMBERS = "members"  # model/members/RUN_NAME/: a copy of the member's model folder
@@ -268,6 +268,10 @@ def _legacy_member(folder: Path, runtime: str) -> TextClassifier:
     except Exception as exc:  # noqa: BLE001 - any damage is the same problem for the user
         raise RunError(f"{folder}: unreadable ensemble member ({exc})") from None
     verify_checksums(folder / MODEL_DIR)
-    params_in = {k: v for k, v in config["params"].items() if k not in TRAINER_KEYS}
-    return cls.load(folder / MODEL_DIR, cls.Params(**params_in), classes=classes, features=config.get("features") or (),
-                    runtime=runtime)
+    try:
+        params = cls.Params(**{k: v for k, v in dict(config.get("params") or {}).items() if k not in TRAINER_KEYS})
+    except ValidationError as exc:
+        raise RunError(f"{folder / CONFIG}: {params_error(cls, exc)}") from None
+    except (TypeError, ValueError) as exc:
+        raise RunError(f"{folder / CONFIG}: unreadable parameters ({exc})") from None
+    return cls.load(folder / MODEL_DIR, params, classes=classes, features=config.get("features") or (), runtime=runtime)
