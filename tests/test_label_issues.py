@@ -1,4 +1,5 @@
-"""textladder label-issues: confident learning on out-of-fold probabilities finds injected label flips."""
+"""textladder label-issues: confident learning on out-of-fold probabilities, cross-fitted over every row, finds
+injected label flips."""
 
 from __future__ import annotations
 
@@ -37,42 +38,55 @@ def flipped(tmp_path_factory):
     return write_csv(root / "flipped.csv", rows), flips, root
 
 
-def test_label_issues_finds_injected_flips_well_above_chance(flipped):
+def test_label_issues_finds_injected_flips_well_above_chance_on_every_row(flipped):
     data, flips, root = flipped
     runs, out = root / "runs", root / "issues.csv"
-    result = runner.invoke(app, ["label-issues", str(data), "--runs", str(runs), "-o", str(out)])
+    result = runner.invoke(app, ["label-issues", str(data), "--runs", str(runs), "-o", str(out), "--budget", "20s"])
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().splitlines()[-1] == str(out)
+    assert "of 602 rows flagged" in result.stdout  # every row, the test part too
     issues = pd.read_csv(out, dtype={"id": str})
     assert issues.columns.tolist() == ["id", "text", "given_label", "suggested_label", "score"]
     assert issues["score"].is_monotonic_decreasing
-    # there was no cross-validated run: one was trained, and is kept for next time
-    (cv_run,) = list_runs(runs)
-    assert cv_run.config.cv == 5 and cv_run.predictions("oof") is not None
-    checked = set(cv_run.predictions("oof")[0])  # train+val rows only: test rows have no out-of-fold prediction
-    injected = flips & checked
-    chance = len(injected) / len(checked)
-    top = issues.head(len(injected))
-    precision = top["id"].isin(injected).mean()
-    recall = issues["id"].isin(injected).sum() / len(injected)
+    # no run of the data: the cheap families' defaults were cross-fitted, within the budget; nothing was written
+    assert "tfidf-linear (defaults), fasttext (defaults)" in result.stdout and "contextual" not in result.stdout
+    assert not list_runs(runs)
+    chance = len(flips) / 602
+    top = issues.head(len(flips))
+    precision = top["id"].isin(flips).mean()
+    recall = issues["id"].isin(flips).sum() / len(flips)
     assert chance < 0.1 and precision > 0.6 and recall > 0.6, (precision, recall, chance)
     # the flipped rows' suggested label is mostly their original class (from the words)
-    assert (top.loc[top["id"].isin(injected), "suggested_label"] != top.loc[top["id"].isin(injected), "given_label"]).all()
+    assert (top.loc[top["id"].isin(flips), "suggested_label"] != top.loc[top["id"].isin(flips), "given_label"]).all()
     dups = pd.read_csv(root / "issues.duplicates.csv", dtype={"id": str})
     pair = dups[dups["id"].isin(["dup-1", "dup-2"])]
     assert len(pair) == 2 and pair["group"].nunique() == 1 and set(pair["label"]) == {"exercise", "affection"}
     assert (runs / "label_issues.csv").is_file()  # the copy the report shows
 
 
-def test_label_issues_reuses_and_averages_cross_validated_runs(flipped):
+def test_label_issues_cross_fits_the_ladder_s_best_configuration_of_each_family(flipped):
     data, flips, root = flipped
-    runs = root / "runs"  # the first test left one cross-validated tfidf-linear run there
-    textladder.train(data, model="fasttext", out=runs, cv=5, epochs=10)
-    before = {r.name for r in list_runs(runs)}
-    found = textladder.find_label_issues(data, runs=runs, top=20)
-    assert {r.name for r in list_runs(runs)} == before  # nothing trained
-    assert len(found.runs) == 2 and len(found.issues) == 20
-    assert found.issues["id"].isin(flips).mean() > 0.6
+    runs = root / "runs-ladder"
+    made = textladder.train(data, model="fasttext", out=runs, epochs=10, lr=0.3)
+    found = textladder.find_label_issues(data, runs=runs, top=20, budget=20)
+    assert [r.name for r in list_runs(runs)] == [made.name]  # nothing trained into the runs folder
+    assert found.runs[0] == f"fasttext (run {made.name})" and found.runs[1] == "tfidf-linear (defaults)"
+    assert len(found.issues) == 20 and found.issues["id"].isin(flips).mean() > 0.6
+    assert found.rows == 602
+
+
+def test_the_budget_keeps_the_strongest_families_that_fit():
+    from textladder.config import DataConfig
+    from textladder.label_issues import plan_families
+
+    data = DataConfig(path="nowhere.csv")
+    cheap, left = plan_families("no-runs", data, rows=20_000, words=200, budget=300, folds=5)
+    assert [f.model for f in cheap] == ["tfidf-linear", "fasttext"] and "contextual" in left[0]
+    rich, left = plan_families("no-runs", data, rows=2_000, words=20, budget=600, folds=5)
+    assert [f.model for f in rich] == ["tfidf-linear", "fasttext", "contextual"] and not left
+    assert sum(f.seconds for f in rich) < 600
+    alone, left = plan_families("no-runs", data, rows=2_000_000, words=20, budget=1, folds=5)
+    assert [f.model for f in alone] == ["tfidf-linear"] and len(left) == 2  # the first always goes
 
 
 def test_conflicting_duplicates_ignore_case_punctuation_and_spacing():
@@ -120,14 +134,13 @@ def test_trusted_rows_teach_a_systematic_mistake_that_confident_learning_cannot_
     data, checked, pizza, noise, root = systematic
     runs, out = root / "runs", root / "issues.csv"
     result = runner.invoke(app, ["label-issues", str(data), "--runs", str(runs), "--trusted", str(checked),
-                                 "-o", str(out), "--top", "2000"])
+                                 "-o", str(out), "--top", "2000", "--budget", "20s"])
     assert result.exit_code == 0, result.output
     assert "learned from" in result.stdout and "rows checked by people" in result.stdout
     ranked = pd.read_csv(out, dtype={"id": str}, keep_default_na=False)
     assert ranked.columns.tolist() == ["id", "text", "given_label", "suggested_label", "score", "trusted_label"]
     assert ranked["score"].is_monotonic_decreasing
-    (cv_run,) = list_runs(runs)
-    rows = set(cv_run.predictions("oof")[0])
+    rows = set(pd.read_csv(data, dtype={"hmid": str})["hmid"])  # every row is scored
     assert len(ranked) == len(rows)  # --top beyond the flagged rows: the whole ranking
     people = pd.read_csv(checked, dtype={"hmid": str}).set_index("hmid")["label"]
     shown = ranked.set_index("id")["trusted_label"]
@@ -138,7 +151,7 @@ def test_trusted_rows_teach_a_systematic_mistake_that_confident_learning_cannot_
     wrong = pizza & set(unchecked["id"])
     learned = unchecked.head(len(wrong))["id"].isin(wrong).mean()
     # ... which confident learning, on the same out-of-fold probabilities, does not see
-    plain = textladder.find_label_issues(data, runs=runs).issues
+    plain = textladder.find_label_issues(data, runs=runs, budget=20).issues
     plain = plain[~plain["id"].isin(people.index)]
     confident = plain.head(len(wrong))["id"].isin(wrong).sum() / len(wrong)
     assert len(wrong) >= 30 and learned > 0.8 and confident < 0.5, (learned, confident, len(wrong))
@@ -149,23 +162,24 @@ def test_trusted_rows_teach_a_systematic_mistake_that_confident_learning_cannot_
     score = ranked.set_index("id")["score"]
     random_ones, mistakes = score[list(noise & rows)], score[list(pizza & set(people.index) & rows)]
     assert len(random_ones) >= 5 and random_ones.mean() < 0.3 < mistakes.mean(), (random_ones.mean(), mistakes.mean())
-    # the report says how these were ranked
+    # the report says how these were ranked (it reports on the runs of the folder: one is trained)
     from textladder.reporting import write_report
 
+    textladder.train(data, out=runs, min_df=1)
     page = write_report(runs, out=root / "report.html").read_text()
     assert "where people disagreed with the given labels" in page and "confident learning" not in page
     assert "<th class=\"l\">checked</th>" in page
     # without --top, as many rows are flagged as the scores add up to
-    found = textladder.find_label_issues(data, runs=runs, trusted=checked)
+    found = textladder.find_label_issues(data, runs=runs, trusted=checked, budget=20)
     assert len(found.issues) == round(ranked["score"].sum()) and found.trusted == len(set(people.index) & rows)
 
 
 def test_trusted_labels_from_a_column_and_their_errors(systematic, tmp_path):
     data, checked, pizza, noise, root = systematic
     runs = root / "runs"  # cross-validated by the test above
-    by_file = textladder.find_label_issues(data, runs=runs, trusted=checked, top=50)
-    by_column = textladder.find_label_issues(data, runs=runs, trusted="checked", top=50)
-    by_frame = textladder.find_label_issues(data, runs=runs, trusted=pd.read_csv(checked, dtype=str), top=50)
+    by_file = textladder.find_label_issues(data, runs=runs, trusted=checked, top=50, budget=20)
+    by_column = textladder.find_label_issues(data, runs=runs, trusted="checked", top=50, budget=20)
+    by_frame = textladder.find_label_issues(data, runs=runs, trusted=pd.read_csv(checked, dtype=str), top=50, budget=20)
     assert by_column.trusted == by_file.trusted == by_frame.trusted > 300
     pd.testing.assert_frame_equal(by_column.issues, by_file.issues)
     pd.testing.assert_frame_equal(by_frame.issues, by_file.issues)
@@ -173,7 +187,7 @@ def test_trusted_labels_from_a_column_and_their_errors(systematic, tmp_path):
     bad = checked.read_text().splitlines()
     bad[4] = bad[4].split(",")[0] + ",exercize"
     (tmp_path / "bad.csv").write_text("\n".join(bad) + "\n")
-    command = ["label-issues", str(data), "--runs", str(runs), "--trusted"]
+    command = ["label-issues", str(data), "--runs", str(runs), "--budget", "20s", "--trusted"]
     result = runner.invoke(app, [*command, str(tmp_path / "bad.csv")])
     assert result.exit_code == 1 and "bad.csv: line 5" in result.output and "'exercize'" in result.output
     # too few disagreements to learn from
@@ -193,7 +207,7 @@ def test_trusted_labels_in_a_column_of_data_without_ids(systematic, tmp_path):
     lines = frame[["cleaned_hm", "predicted_category", "checked"]].rename(
         columns={"cleaned_hm": "text", "predicted_category": "label"})
     plain = write_csv(tmp_path / "no_ids.csv", lines.to_dict("records"))
-    found = textladder.find_label_issues(plain, runs=tmp_path / "runs", trusted="checked", top=len(pizza))
+    found = textladder.find_label_issues(plain, runs=tmp_path / "runs", trusted="checked", top=len(pizza), budget=20)
     from textladder.data.reader import read_table
 
     by_line = dict(zip(read_table(plain)["_line"].astype(str), frame["hmid"]))  # quoted line breaks included

@@ -386,12 +386,15 @@ def _flag(name: str, value=None) -> str:
 
 def find_label_issues(data: str | Path | pd.DataFrame, runs: str | Path = "runs", *, cv: int = 5,
                       top: int | None = None, out: str | Path | bool | None = None, progress: bool = False,
-                      trusted: str | Path | pd.DataFrame | None = None, seed: int = 42, **options: Any):
+                      trusted: str | Path | pd.DataFrame | None = None, seed: int = 42,
+                      budget: float | str = "150s", **options: Any):
     """The rows of ``data`` whose label looks wrong, as ``textladder label-issues`` finds them: a
     :class:`~textladder.label_issues.LabelIssues` (``.issues``: id, text, given_label, suggested_label,
     score, most likely wrong first; ``.duplicates``: near-duplicate texts with conflicting labels; ``.path``:
-    where they were written). The out-of-fold probabilities come from the cross-validated runs of ``data`` in
-    ``runs`` (``cv`` folds of the best run there are trained first when there are none). ``out``: write them
+    where they were written). Every row of ``data`` (all the parts of a given split) gets an out-of-fold score:
+    the strongest families ``budget`` allows (the ladder's best configuration of each in ``runs``, else the
+    defaults of tfidf-linear, fastText and the frozen encoder) are cross-fitted in ``cv`` folds over all the
+    rows, and their probabilities pooled. ``out``: write them
     to that CSV (``True``: to ``RUNS/label_issues.csv``), the conflicting duplicates beside it, and then also
     to ``RUNS/label_issues.csv``, the copy the report shows.
     ``trusted``: labels people checked on some rows (a column of ``data``, empty where unchecked, or a
@@ -413,7 +416,7 @@ def find_label_issues(data: str | Path | pd.DataFrame, runs: str | Path = "runs"
         trusted = data_path(trusted, runs)
     data_cfg, split = _data_only(data, runs, seed, options, "find_label_issues")
     found = find(data_cfg.path, runs, cv=cv, top=top, progress=progress, trusted=trusted, seed=seed,
-                 data_config=data_cfg, split=split)
+                 data_config=data_cfg, split=split, budget=_seconds(budget))
     if out is None or out is False:
         return found
     copy = Path(runs) / ISSUES_FILE

@@ -611,28 +611,31 @@ def search(
 @app.command("label-issues")
 def label_issues(
     data: Annotated[Optional[Path], typer.Argument(help="The labelled data file.")] = None,
-    runs_dir: Annotated[Path, typer.Option("--runs", help="Runs folder: its cross-validated runs of DATA give the out-of-fold probabilities (averaged); with none, the best run there is cross-validated first, as a new run.")] = Path("runs"),
+    runs_dir: Annotated[Path, typer.Option("--runs", help="Runs folder: the best configuration of each family there (on DATA) is the one cross-fitted; the findings are written there too (RUNS/label_issues.csv, which the report shows).")] = Path("runs"),
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="CSV to write (default: RUNS/label_issues.csv); the conflicting duplicates go beside it, in FILE.duplicates.csv.")] = None,
-    cv: Annotated[int, typer.Option("--cv", min=2, help="Folds, when a run has to be cross-validated first.")] = 5,
+    cv: Annotated[int, typer.Option("--cv", min=2, help="Folds of the cross-fitting over every row.")] = 5,
+    budget: Annotated[str, typer.Option("--budget", help="Time for the cross-fitting: the strongest families it allows, "
+                                        "by their estimated cost (the frozen encoder joins on short texts of a few thousand rows).")] = "150s",
     top: Annotated[Optional[int], typer.Option("--top", min=1, help="Keep only the N most likely wrong rows (with --trusted: list the N most likely wrong, even beyond the rows flagged).")] = None,
     show: Annotated[int, typer.Option("--show", min=0, help="Rows to print.")] = 10,
     split_col: SplitCol = None, test_data: TestData = None, val_data: ValData = None,
     val_size: ValSize = None, seed: Seed = 42,
     trusted: Annotated[Optional[str], typer.Option("--trusted", help="Labels people checked on some rows: a column of DATA (empty where unchecked) or a CSV/Parquet file of id and label (HappyDB: ground_truth_train.csv). The ranking is then learned from where they disagree with the given labels, instead of confident learning; the CSV gets a trusted_label column.")] = None,
 ):
-    """Rank the rows whose label looks wrong (confident learning on out-of-fold probabilities, cleanlab),
-    most likely wrong first: id, text, given_label, suggested_label, score (the out-of-fold probability
-    that the given label is wrong). Near-duplicate texts with conflicting labels are listed too.
+    """Rank every row whose label looks wrong (confident learning, cleanlab, on out-of-fold probabilities
+    pooled from the strongest families --budget allows, cross-fitted over all the rows), most likely wrong
+    first: id, text, given_label, suggested_label, score (the out-of-fold probability that the given label
+    is wrong). Near-duplicate texts with conflicting labels are listed too.
     With --trusted, what people checked teaches where the labels go wrong, and score is the learned
     probability that people would disagree with the given label."""
     _setup_logging()
     with _errors():
         options = _data_options(data, seed, split_col=split_col, test=test_data, val=val_data, val_size=val_size)
         found = api.find_label_issues(_data_path(data), runs_dir, cv=cv, top=top, out=output or True, progress=True,
-                                      trusted=trusted, **options)
+                                      trusted=trusted, budget=budget, **options)
         target = found.path
         learned = f"; learned from {found.trusted:,} rows checked by people" if found.trusted else ""
-        table = Table(title=f"{len(found.issues):,} of {found.rows:,} train+val rows flagged "
+        table = Table(title=f"{len(found.issues):,} of {found.rows:,} rows flagged "
                             f"(out-of-fold probabilities of {', '.join(found.runs)}{learned})")
         for col in ("id", "given", "suggested", "score", "text"):
             table.add_column(col, justify="right" if col == "score" else "left", overflow="fold",

@@ -7,9 +7,11 @@ needs nothing but numpy, pandas and scikit-learn) estimates from those probabili
 each class carry each other label, and flags that many, the least likely first. Rows are ranked by
 ``score = 1 - p(given label)``: the out-of-fold probability that the given label is wrong.
 
-When several runs of the same rows were cross-validated, their out-of-fold probabilities are averaged
-(models of different families make different mistakes). When none was, the best run on validation is
-cross-validated first (it becomes a run of its own, reused next time).
+Every row of the data gets its out-of-fold probabilities, whatever part of a split it is in: the strongest
+families the budget allows (:func:`plan_families`: the ladder's best configuration of each family in the
+runs folder, else tfidf-linear, fastText and the frozen encoder with their defaults; by their estimated
+cost) are cross-fitted over all the rows (:func:`cross_fit`), and their probabilities averaged: models of
+different families make different mistakes. Nothing is written into the runs folder but the findings.
 
 Texts that are the same once case, punctuation and spacing are set aside but carry different labels are
 listed apart (``FILE.duplicates.csv``): one of them is wrong, whatever a model thinks.
@@ -37,24 +39,29 @@ from __future__ import annotations
 
 import logging
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from textladder.config import DataConfig, RunConfig
+from textladder.calibration import apply_temperature, fit_temperature
+from textladder.config import DataConfig
+from textladder.data.dataset import encode
 from textladder.data.reader import LINE, file_kind, read_id_labels
-from textladder.errors import DataError, TextladderError
+from textladder.errors import DataError, TextladderError, option
 from textladder.files import atomic_file, lock
+from textladder.models import TrainingContext, get, make_params
 from textladder.ranking import leaderboard
-from textladder.runs import OOF_PREDICTIONS, Run, list_runs, load_data
-from textladder.training import train
+from textladder.runs import list_runs, load_data
 
 log = logging.getLogger("textladder")
 
 COLUMNS = ["id", "text", "given_label", "suggested_label", "score"]
 TRUSTED_COLUMN = "trusted_label"  # added to the issues when rows were checked by people: their label, if any
+DEFAULT_BUDGET = 150.0  # seconds of cross-fitting: a 20,000-row file of long texts ends within 3 minutes
+DEFAULT_FAMILIES = ("tfidf-linear", "fasttext", "contextual")  # without runs of the data: cheapest first
 MIN_DISAGREEMENTS = 10  # checked rows that disagree with the given label needed to learn from them
 
 
@@ -232,77 +239,168 @@ def trusted_scores(texts, given, probas: list[np.ndarray], checked: np.ndarray, 
     return score, instead.argmax(axis=1)
 
 
-def out_of_fold(runs_dir: str | Path, data_path: str | Path, cv: int = 5, progress: bool = False,
-                data_config=None, split=None):
-    """The out-of-fold probabilities of the rows of ``data_path``: those of every run in ``runs_dir``
-    cross-validated on that file with the same rows, classes and split (the best run's), else those of
-    a new cross-validated run of the best non-ensemble run there (a tfidf-linear run when there is
-    none). ``data_config`` and ``split`` (a :class:`~textladder.config.DataConfig` and a
-    :class:`~textladder.data.SplitConfig`) say how to read and split the file: only runs with the same
-    given split (split column or test file) count, and a new run uses them.
-    Returns ``(runs, ids, true labels, one probability array per run, classes)``."""
+@dataclass
+class Family:
+    """One rung cross-fitted over every row: its model, its parameters and where they come from."""
+
+    model: str
+    params: dict
+    source: str  # "run NAME" (the ladder's best of this family on this data) or "defaults"
+    seconds: float = 0.0  # its estimated cost, all folds
+
+    def label(self) -> str:
+        return f"{self.model} ({self.source})"
+
+
+def _cost(model: str, params: dict, rows: int, words: float, folds: int) -> float:
+    """About how long cross-fitting ``model`` over ``rows`` rows in ``folds`` folds takes; a rung whose
+    per-text features are cached across fits (:attr:`TextClassifier.caches_features`: the frozen encoder's
+    sentence embeddings) pays them once."""
+    cls = get(model)
+    p = make_params(model, params)
+    fold_rows = rows * (folds - 1) / folds
+    each = cls.estimate_seconds(p, int(fold_rows), words)
+    if not cls.caches_features:
+        return folds * each
+    fixed, _once, per_epoch = cls.train_cost
+    refit = fixed + fold_rows / 1000 * cls.length_scale(p, words) * per_epoch * getattr(p, "epochs", 1)
+    return each + (folds - 1) * refit
+
+
+def plan_families(runs_dir: str | Path, data_config, rows: int, words: float, budget: float,
+                  folds: int) -> tuple[list[Family], list[str]]:
+    """Which rungs to cross-fit, strongest first, within ``budget`` seconds: each family's best run of this
+    data in ``runs_dir`` (by the figure the pick is made on; its searched parameters), else tfidf-linear,
+    fastText and the frozen encoder with their defaults. The first always goes (it is the cheapest way to
+    a finding); the others while their estimated cost fits what is left. Returns the families kept and a
+    line for each one left out."""
     runs_dir = Path(runs_dir)
-    runs = list_runs(runs_dir) if runs_dir.is_dir() else []
-    target = Path(data_path).resolve()
+    target = Path(data_config.path).resolve()
     given = ("split_col", "test_path", "val_path")
-    mine = [r for r in runs if Path(r.config.data.path).resolve() == target
-            and (data_config is None or all(getattr(r.config.data, k) == getattr(data_config, k) for k in given))]
-    with_oof = [r for r in mine if (r.path / OOF_PREDICTIONS).is_file()]
-    if not with_oof:
-        candidates = [r for r in mine if r.config.model != "ensemble"]
-        if candidates:
-            best = Run.open(runs_dir / leaderboard(candidates)[0]["run"])
-            config = best.config.model_copy(update={"cv": cv, "fit_on": "train+val"})
-            log.info("no run of %s has out-of-fold predictions: cross-validating the best run on validation, %s "
-                     "(%s), with %d folds", data_path, best.name, best.config.model, cv)
-        else:
-            config = RunConfig(model="tfidf-linear", cv=cv, fit_on="train+val",
-                               data=data_config or DataConfig(path=str(data_path)),
-                               **({"split": split, "seed": split.seed} if split is not None else {}))
-            log.info("no run of %s in %s: cross-validating tfidf-linear with %d folds", data_path, runs_dir, cv)
-        with_oof = [Run.open(train(config, runs_dir, progress=progress))]
-    ranked = [Run.open(runs_dir / row["run"]) for row in leaderboard(with_oof)]
-    first = ranked[0]
-    ids, _ = first.predictions("oof")
-    key = sorted(ids)
-    usable, probas = [], []
-    for r in ranked:
-        rids, p = r.predictions("oof")
-        if r.classes == first.classes and sorted(rids) == key:  # the same rows and classes: in ids' order
-            order = {k: i for i, k in enumerate(rids)}
-            usable.append(r)
-            probas.append(p[[order[k] for k in ids]])
-    left = [r.name for r in ranked if r not in usable]
-    if left:
-        log.warning("left out runs cross-validated over other rows or classes: %s", ", ".join(left))
-    return [r.name for r in usable], ids, first.truth("oof"), probas, first.classes
+    mine = [r for r in (list_runs(runs_dir) if runs_dir.is_dir() else [])
+            if r.config.model not in ("ensemble",) and Path(r.config.data.path).resolve() == target
+            and all(getattr(r.config.data, k) == getattr(data_config, k) for k in given)]
+    families: list[Family] = []
+    for row in leaderboard(mine, by="pick"):
+        if row["model"] in {f.model for f in families}:
+            continue
+        run = next(r for r in mine if r.name == row["run"])
+        params = {k: v for k, v in run.config.params.items() if k not in ("seed",)}
+        families.append(Family(row["model"], params, f"run {run.name}"))
+    for model in DEFAULT_FAMILIES:
+        if model not in {f.model for f in families}:
+            families.append(Family(model, {}, "defaults"))
+    kept, left, spent = [], [], 0.0
+    for family in families:
+        try:
+            family.seconds = _cost(family.model, family.params, rows, words, folds)
+        except TextladderError as exc:  # a family whose extra is not installed, or whose parameters no longer hold
+            left.append(f"{family.label()}: {exc}")
+            continue
+        if kept and spent + family.seconds > budget:
+            left.append(f"{family.label()}: about {family.seconds:.0f} s; {max(budget - spent, 0):.0f} s of the "
+                        f"{budget:.0f} s budget left")
+            continue
+        kept.append(family)
+        spent += family.seconds
+    return kept, left
+
+
+@contextmanager
+def _quiet():
+    """textladder's own info lines held back (unless debugging) while a fold fits."""
+    level = log.level
+    if level != logging.DEBUG:
+        log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+def cross_fit(frame: pd.DataFrame, y: np.ndarray, classes: list[str], families: list[Family], folds: int = 5,
+              seed: int = 42, deadline: float | None = None) -> tuple[list[Family], list]:
+    """Out-of-fold probabilities of every row for each family: ``folds`` stratified folds over all the rows
+    ``frame`` (label indices ``y``), each row predicted by the model of its family that did not see it. A
+    family whose folds would end past ``deadline`` (a ``time.time()`` value) after the first is skipped.
+    Returns the families done and one probability array each (rows in ``frame``'s order)."""
+    import time
+
+    from textladder.training import seed_everything
+
+    names = np.asarray(classes, dtype=object)
+    done, probas = [], []
+    for family in families:
+        if done and deadline is not None and time.time() + family.seconds > deadline:
+            log.info("label issues: %s skipped: the budget is spent", family.label())
+            continue
+        started = time.time()
+        cls = get(family.model)
+        params = make_params(family.model, {**family.params, "seed": seed})
+        oof = np.zeros((len(y), len(classes)), dtype=np.float64)
+        for i, (fit, held) in enumerate(_splits(y, folds, seed), 1):
+            seed_everything(seed + i)
+            model = cls(params)
+            with _quiet():  # no epoch lines or bars from each fold's fit: one line per family
+                model.fit(frame.iloc[fit].reset_index(drop=True), names[y[fit]], context=TrainingContext(deadline=deadline))
+            proba = np.zeros((len(held), len(classes)))
+            proba[:, [classes.index(c) for c in model.classes_]] = model.predict_proba(
+                frame.iloc[held].reset_index(drop=True))
+            oof[held] = proba
+        accuracy = float((oof.argmax(axis=1) == y).mean())
+        # each family's probabilities calibrated before they are pooled: an over-confident family (a weakly
+        # regularised linear model, fastText) would otherwise outvote the others and blur the ranking
+        temperature = fit_temperature(oof, y)
+        log.info("label issues: %s cross-fitted over %d rows in %d folds: out-of-fold accuracy %.4f, temperature "
+                 "%.2f (%.0f s)", family.label(), len(y), folds, accuracy, temperature, time.time() - started)
+        done.append(family)
+        probas.append(apply_temperature(oof, temperature))
+    return done, probas
 
 
 def find_label_issues(data: str | Path, runs_dir: str | Path = "runs", cv: int = 5, top: int | None = None,
                       progress: bool = False, trusted: str | Path | None = None, seed: int = 42,
-                      data_config=None, split=None) -> LabelIssues:
-    """Rank the train+val rows of ``data`` whose label looks wrong (see the module docstring) and list the
-    conflicting duplicates of the whole file. ``top`` keeps that many issues. ``trusted``: labels people
-    checked, a column of ``data`` (empty where unchecked) or a CSV/Parquet file of id and label; the
-    ranking is then learned from them (:func:`trusted_scores`) instead of confident learning, as many
-    rows are flagged as the scores add up to, and ``top`` lists the ``top`` most likely wrong rows even
-    beyond them; ``seed`` draws its folds. ``data_config`` and ``split``: how to read and split ``data``
-    (a given split's test rows are never scored), as :func:`out_of_fold` takes them.
+                      data_config=None, split=None, budget: float = DEFAULT_BUDGET) -> LabelIssues:
+    """Rank every row of ``data`` whose label looks wrong (see the module docstring) and list the conflicting
+    duplicates of the whole file. Every row gets an out-of-fold score: the strongest families the ``budget``
+    (seconds) allows (:func:`plan_families`: the ladder's best configuration of each family in ``runs_dir``,
+    else the defaults) are cross-fitted in ``cv`` folds over all the rows (:func:`cross_fit`; a given split's
+    parts are joined: the finding chooses no model), and their probabilities pooled (averaged). ``top`` keeps
+    that many issues. ``trusted``: labels people checked, a column of ``data`` (empty where unchecked) or a
+    CSV/Parquet file of id and label; the ranking is then learned from them (:func:`trusted_scores`) instead
+    of confident learning, as many rows are flagged as the scores add up to, and ``top`` lists the ``top``
+    most likely wrong rows even beyond them; ``seed`` draws the folds. ``data_config``: how to read ``data``
+    (columns, a split column or test and validation files, whose rows are scored too); ``split`` is not
+    needed (kept for callers that pass it).
 
     Example:
         >>> found = find_label_issues("hm_train.csv", "runs", top=100)  # doctest: +SKIP
     """
-    runs, ids, y, probas, classes = out_of_fold(runs_dir, data, cv=cv, progress=progress, data_config=data_config,
-                                                split=split)
-    config = Run.open(Path(runs_dir) / runs[0]).config
-    ds = load_data(config)
-    text_of = dict(zip(ds.ids.tolist(), ds.texts.tolist()))
-    missing = [i for i in ids if i not in text_of]
-    if missing:
-        raise TextladderError(f"{data}: {len(missing)} rows of the cross-validated runs are no longer in the file "
-                              f"(first id: {missing[0]})")
+    import time
+
+    started = time.time()
+    data_config = data_config or DataConfig(path=str(data))
+    ds = load_data(data_config)
+    classes = ds.classes
+    y = encode(ds.labels, classes)
+    smallest = int(np.bincount(y, minlength=len(classes)).min())
+    folds = min(cv, smallest)
+    if folds < 2:
+        raise TextladderError(f"{data}: a class has {smallest} row; cross-fitting needs at least 2 rows of each "
+                              f"(or {option('min_class_rows', 2)})")
+    if folds < cv:
+        log.info("label issues: %d folds (the smallest class has %d rows)", folds, smallest)
+    words = float(np.mean([len(str(t).split()) for t in ds.texts])) if len(ds) else 0.0
+    families, left = plan_families(runs_dir, data_config, len(ds), words, budget, folds)
+    for line in left:
+        log.info("label issues: left out %s", line)
+    log.info("label issues: cross-fitting %s over all %d rows (about %.0f s of a %.0f s budget)",
+             ", ".join(f.label() for f in families), len(ds), sum(f.seconds for f in families), budget)
+    done, probas = cross_fit(ds.frame(), y, classes, families, folds=folds, seed=seed, deadline=started + budget)
+    runs = [f.label() for f in done]
+    ids = [str(i) for i in ds.ids.tolist()]
     names = np.asarray(classes, dtype=object)
-    texts = [text_of[i] for i in ids]
+    texts = ds.texts.tolist()
     checked_column = None  # people's label per row, with --trusted
     used = 0
     if trusted is None:
@@ -310,7 +408,7 @@ def find_label_issues(data: str | Path, runs_dir: str | Path = "runs", cv: int =
         flagged, score = rank_issues(y, proba)
         suggested = proba.argmax(axis=1)
     else:
-        checked, checked_labels = _checked_rows(trusted, data, config.data.id_col, ids, classes)
+        checked, checked_labels = _checked_rows(trusted, data, ds.columns.id, ids, classes)
         used = len(checked)
         log.info("learning where the labels go wrong from %d rows checked by people (%d disagree with the given "
                  "label), with the out-of-fold probabilities of %s", used, int((checked_labels != y[checked]).sum()),
@@ -354,8 +452,8 @@ def _checked_rows(source: str | Path, data: str | Path, id_col: str | None, ids,
     frame = frame.drop_duplicates("id", keep="last")
     inside = frame["id"].isin(position)
     if (~inside).any():
-        log.info("%d checked rows are not among the %d cross-validated train+val rows (the test split, or "
-                 "ids not in the data) and are left out", int((~inside).sum()), len(ids))
+        log.info("%d checked rows are not among the %d rows of the data (ids not in it) and are left out",
+                 int((~inside).sum()), len(ids))
     frame = frame[inside]
     return (frame["id"].map(position).to_numpy(dtype=np.int64),
             frame["label"].map(index).to_numpy(dtype=np.int64))

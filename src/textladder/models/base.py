@@ -130,6 +130,9 @@ class TextClassifier:
     # BLAS gives results that depend on the thread count (lbfgs: probabilities 0.009 apart on HappyDB
     # between 1 and 2 threads); 1 makes them the same here, on a Ray worker (one thread a task) and anywhere.
     blas_threads: ClassVar[int | None] = None
+    # Its per-text features are cached across fits of the same texts (the frozen encoder's sentence
+    # embeddings): cross-fitting (label issues) pays them once, not once a fold.
+    caches_features: ClassVar[bool] = False
     # What training costs on a 2-core machine, for the ladder's overall estimate (measured by
     # benchmarks/rung_costs.py): fixed seconds (reading, scoring, plots), seconds per 1,000 train
     # rows once (features, encoding), and seconds per 1,000 train rows per epoch.

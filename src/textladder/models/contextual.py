@@ -53,6 +53,7 @@ class Contextual(VectorClassifier):
     # encoding every row once (train, validation and test) is nearly all of it; encodings are cached, so a
     # second run on the same texts costs a few seconds. Measured: benchmarks/rung_costs.py (docs/BENCHMARKS.md)
     train_cost = (14.0, 3.5, 0.01)
+    caches_features = True  # the sentence embeddings (SentenceCache)
     cost_words = 21.0  # HappyDB's mean: encoding costs as the sub-word tokens a text is cut to (max_length)
 
     @classmethod
