@@ -32,9 +32,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("textladder")
 
-DATA_OPTIONS = ("text_col", "label_col", "id_col", "period_col", "max_drop", "min_class_rows", "split_col")
+DATA_OPTIONS = ("text_col", "label_col", "id_col", "period_col", "max_drop", "min_class_rows", "split_col",
+                "corrections")
 SPLIT_OPTIONS = ("split", "test_size", "val_size")
 GIVEN_FILES = {"test": "test_path", "val": "val_path"}  # test= / val=: the test (validation) rows in their own file
+SAVED_FRAMES = ("test", "val", "corrections")  # options that take a DataFrame as well as a file
 DEFAULT_DATA = Path("../shared/data/happydb/hm_train.csv")  # where the project's own checkout keeps HappyDB
 
 
@@ -159,7 +161,9 @@ def run_config(data: str | Path, model: str = "tfidf-linear", *, balance: str = 
     (``text_col``, ``label_col``, ``id_col``, ``period_col``, ``max_drop``, ``min_class_rows``), split
     options (``split``: auto, reference, stratified, or the name of a column giving each row's part,
     ``train``, ``val`` or ``test``; ``test``: a file of test rows, ``val``: one of validation rows;
-    ``test_size``, ``val_size``), and otherwise the model's parameters. ``trainer``: how a neural rung
+    ``test_size``, ``val_size``), ``corrections`` (a file or DataFrame of id and label: labels people
+    corrected, applied before the split and recorded in the run's config), and otherwise the model's
+    parameters. ``trainer``: how a neural rung
     trains (``accelerator``, ``devices``, ``strategy``, ``precision``: Lightning's settings).
 
     Example:
@@ -183,6 +187,8 @@ def data_and_split(data: str | Path, seed: int, options: dict):
     from textladder.data import SplitConfig
 
     data_opts = {k: options.pop(k) for k in DATA_OPTIONS if options.get(k) is not None}
+    if "corrections" in data_opts:
+        data_opts["corrections"] = str(data_opts["corrections"])
     data_opts.update({field: str(options.pop(k)) for k, field in GIVEN_FILES.items() if options.get(k) is not None})
     split_opts = {k: options.pop(k) for k in SPLIT_OPTIONS if k in options}
     split_opts = {k: v for k, v in split_opts.items() if v is not None or k == "split"}
@@ -216,7 +222,7 @@ def _given_files(options: dict, runs: str | Path) -> dict:
     data is: :func:`~textladder.data.frames.data_path`)."""
     from textladder.data.frames import data_path
 
-    return {k: data_path(v, runs) if k in GIVEN_FILES and v is not None else v for k, v in options.items()}
+    return {k: data_path(v, runs) if k in SAVED_FRAMES and v is not None else v for k, v in options.items()}
 
 
 def _seconds(budget: float | str | None) -> float | None:
@@ -387,7 +393,7 @@ def _flag(name: str, value=None) -> str:
 def find_label_issues(data: str | Path | pd.DataFrame, runs: str | Path = "runs", *, cv: int = 5,
                       top: int | None = None, out: str | Path | bool | None = None, progress: bool = False,
                       trusted: str | Path | pd.DataFrame | None = None, seed: int = 42,
-                      budget: float | str = "150s", **options: Any):
+                      budget: float | str = "150s", html: str | Path | None = None, **options: Any):
     """The rows of ``data`` whose label looks wrong, as ``textladder label-issues`` finds them: a
     :class:`~textladder.label_issues.LabelIssues` (``.issues``: id, text, given_label, suggested_label,
     score, most likely wrong first; ``.duplicates``: near-duplicate texts with conflicting labels; ``.path``:
@@ -401,6 +407,8 @@ def find_label_issues(data: str | Path | pd.DataFrame, runs: str | Path = "runs"
     CSV/Parquet file or DataFrame of id and label); the ranking is then learned from where they disagree with the
     given labels (:func:`textladder.label_issues.trusted_scores`), and ``.issues`` gets ``trusted_label``.
     ``options`` are data and split options, as :func:`run_config` takes them (``split="COL"``, ``test=``).
+    ``html``: also write a page to review the flagged rows in a browser, offline, which saves the
+    corrections as a CSV that ``corrections=`` (``--corrections``) reads.
 
     Example:
         >>> found = find_label_issues("hm_train.csv", runs="runs", top=200)  # doctest: +SKIP
@@ -417,6 +425,16 @@ def find_label_issues(data: str | Path | pd.DataFrame, runs: str | Path = "runs"
     data_cfg, split = _data_only(data, runs, seed, options, "find_label_issues")
     found = find(data_cfg.path, runs, cv=cv, top=top, progress=progress, trusted=trusted, seed=seed,
                  data_config=data_cfg, split=split, budget=_seconds(budget))
+    if html is not None:
+        from textladder.files import atomic_file
+        from textladder.label_issues import review_page, suggestion_words
+        from textladder.runs import load_data
+
+        ds = load_data(data_cfg)
+        page = review_page(found, ds.classes, suggestion_words(ds, found.issues),
+                           f"Label review: {Path(data_cfg.path).name}")
+        with atomic_file(html) as tmp:
+            tmp.write_text(page, encoding="utf-8")
     if out is None or out is False:
         return found
     copy = Path(runs) / ISSUES_FILE

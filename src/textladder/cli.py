@@ -242,6 +242,9 @@ TestData = Annotated[Optional[Path], typer.Option(
     "--test-data", help="A file of test rows, with DATA's columns: DATA is then train (and validation, unless "
                         "--val-data). Test rows are never used to choose.")]
 ValData = Annotated[Optional[Path], typer.Option("--val-data", help="With --test-data: a file of validation rows.")]
+Corrections = Annotated[Optional[Path], typer.Option(
+    "--corrections", help="A CSV/Parquet file of id and label (what 'label-issues --html' saves): labels people "
+                          "corrected, applied before the split and recorded in the run.")]
 
 
 def _data_options(data, seed: int, split: str = "auto", **options) -> dict:
@@ -287,7 +290,7 @@ def train(
     text_col: TextCol = None, label_col: LabelCol = None, id_col: IdCol = None, period_col: PeriodCol = None,
     max_drop: MaxDrop = 0.05, min_class_rows: MinClassRows = 0,
     split: SplitOpt = "auto", test_size: TestSize = None, val_size: ValSize = None, seed: Seed = 42,
-    split_col: SplitCol = None, test_data: TestData = None, val_data: ValData = None,
+    split_col: SplitCol = None, test_data: TestData = None, val_data: ValData = None, corrections: Corrections = None,
     track: TrackOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also log debug messages.")] = False,
 ):
@@ -316,7 +319,7 @@ def train(
         options = _data_options(
             path, seed, split, text_col=text_col, label_col=label_col, id_col=id_col, period_col=period_col,
             max_drop=max_drop, min_class_rows=min_class_rows, test_size=test_size, val_size=val_size,
-            split_col=split_col, test=test_data, val=val_data)
+            split_col=split_col, test=test_data, val=val_data, corrections=corrections)
         clash = sorted(set(params) & {*options, "balance", "features"})
         if clash:
             raise TextladderError(f"--set {clash[0]}=... is a model parameter of that name; the run's own option "
@@ -504,7 +507,7 @@ def ladder(
     text_col: TextCol = None, label_col: LabelCol = None, id_col: IdCol = None, period_col: PeriodCol = None,
     max_drop: MaxDrop = 0.05, min_class_rows: MinClassRows = 0,
     split: SplitOpt = "auto", test_size: TestSize = None, val_size: ValSize = None, seed: Seed = 42,
-    split_col: SplitCol = None, test_data: TestData = None, val_data: ValData = None,
+    split_col: SplitCol = None, test_data: TestData = None, val_data: ValData = None, corrections: Corrections = None,
     engine: EngineOpt = "local", ray_address: RayAddress = None, track: TrackOpt = None,
 ):
     """Climb a whole ladder in one command: train every rung not finished yet, build the ensembles,
@@ -518,7 +521,7 @@ def ladder(
         options = _data_options(
             data, seed, split, text_col=text_col, label_col=label_col, id_col=id_col, period_col=period_col,
             max_drop=max_drop, min_class_rows=min_class_rows, test_size=test_size, val_size=val_size,
-            split_col=split_col, test=test_data, val=val_data)
+            split_col=split_col, test=test_data, val=val_data, corrections=corrections)
         if config != "auto" and budget is not None:
             raise TextladderError("--budget applies to --config auto; a preset or TOML ladder trains each rung as written")
         board = api.climb(_data_path(data), config, runs_dir, report=not no_report, progress=err.is_terminal,
@@ -564,7 +567,7 @@ def search(
     text_col: TextCol = None, label_col: LabelCol = None, id_col: IdCol = None, period_col: PeriodCol = None,
     max_drop: MaxDrop = 0.05, min_class_rows: MinClassRows = 0,
     split: SplitOpt = "auto", test_size: TestSize = None, val_size: ValSize = None, seed: Seed = 42,
-    split_col: SplitCol = None, test_data: TestData = None, val_data: ValData = None,
+    split_col: SplitCol = None, test_data: TestData = None, val_data: ValData = None, corrections: Corrections = None,
     engine: EngineOpt = "local", ray_address: RayAddress = None, track: TrackOpt = None,
 ):
     """Search a rung's parameters on validation (Optuna, TPE, seeded; the defaults are the first trial),
@@ -582,7 +585,7 @@ def search(
         options = _data_options(
             data, seed, split, text_col=text_col, label_col=label_col, id_col=id_col, period_col=period_col,
             max_drop=max_drop, min_class_rows=min_class_rows, test_size=test_size, val_size=val_size,
-            split_col=split_col, test=test_data, val=val_data)
+            split_col=split_col, test=test_data, val=val_data, corrections=corrections)
         params = _parse_sets(set_ or [])
         extra = [f.strip() for f in (features or "").split(",") if f.strip()]
         if autotune:
@@ -614,11 +617,12 @@ def label_issues(
     runs_dir: Annotated[Path, typer.Option("--runs", help="Runs folder: the best configuration of each family there (on DATA) is the one cross-fitted; the findings are written there too (RUNS/label_issues.csv, which the report shows).")] = Path("runs"),
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="CSV to write (default: RUNS/label_issues.csv); the conflicting duplicates go beside it, in FILE.duplicates.csv.")] = None,
     cv: Annotated[int, typer.Option("--cv", min=2, help="Folds of the cross-fitting over every row.")] = 5,
+    html_out: Annotated[Optional[Path], typer.Option("--html", help="Also write a page to review the flagged rows in a browser (offline): keep, accept or change each label, then save the corrections CSV that --corrections reads.")] = None,
     budget: Annotated[str, typer.Option("--budget", help="Time for the cross-fitting: the strongest families it allows, "
                                         "by their estimated cost (the frozen encoder joins on short texts of a few thousand rows).")] = "150s",
     top: Annotated[Optional[int], typer.Option("--top", min=1, help="Keep only the N most likely wrong rows (with --trusted: list the N most likely wrong, even beyond the rows flagged).")] = None,
     show: Annotated[int, typer.Option("--show", min=0, help="Rows to print.")] = 10,
-    split_col: SplitCol = None, test_data: TestData = None, val_data: ValData = None,
+    split_col: SplitCol = None, test_data: TestData = None, val_data: ValData = None, corrections: Corrections = None,
     val_size: ValSize = None, seed: Seed = 42,
     trusted: Annotated[Optional[str], typer.Option("--trusted", help="Labels people checked on some rows: a column of DATA (empty where unchecked) or a CSV/Parquet file of id and label (HappyDB: ground_truth_train.csv). The ranking is then learned from where they disagree with the given labels, instead of confident learning; the CSV gets a trusted_label column.")] = None,
 ):
@@ -630,9 +634,10 @@ def label_issues(
     probability that people would disagree with the given label."""
     _setup_logging()
     with _errors():
-        options = _data_options(data, seed, split_col=split_col, test=test_data, val=val_data, val_size=val_size)
+        options = _data_options(data, seed, split_col=split_col, test=test_data, val=val_data, val_size=val_size,
+                                 corrections=corrections)
         found = api.find_label_issues(_data_path(data), runs_dir, cv=cv, top=top, out=output or True, progress=True,
-                                      trusted=trusted, budget=budget, **options)
+                                      trusted=trusted, budget=budget, html=html_out, **options)
         target = found.path
         learned = f"; learned from {found.trusted:,} rows checked by people" if found.trusted else ""
         table = Table(title=f"{len(found.issues):,} of {found.rows:,} rows flagged "
@@ -646,6 +651,9 @@ def label_issues(
         groups = found.duplicates["group"].nunique() if len(found.duplicates) else 0
         err.print(f"{len(found.duplicates):,} rows in {groups:,} groups of near-duplicate texts with conflicting "
                   f"labels: {target.with_name(f'{target.stem}.duplicates.csv')}")
+        if html_out is not None:
+            err.print(f"review page: {html_out} (open it in a browser; 'Save corrections' writes the CSV for "
+                      "--corrections)")
         print(target)
 
 
@@ -786,7 +794,7 @@ def explore(
     text_col: TextCol = None, label_col: LabelCol = None, id_col: IdCol = None, period_col: PeriodCol = None,
     max_drop: MaxDrop = 0.05, min_class_rows: MinClassRows = 0,
     split: SplitOpt = "auto", test_size: TestSize = None, val_size: ValSize = None, seed: Seed = 42,
-    split_col: SplitCol = None, test_data: TestData = None, val_data: ValData = None,
+    split_col: SplitCol = None, test_data: TestData = None, val_data: ValData = None, corrections: Corrections = None,
 ):
     """Summarise a dataset: class balance (pie and bar), token lengths, split sizes, a suggested sequence length."""
     _setup_logging()
@@ -795,7 +803,7 @@ def explore(
         options = _data_options(
             path, seed, split, text_col=text_col, label_col=label_col, id_col=id_col, period_col=period_col,
             max_drop=max_drop, min_class_rows=min_class_rows, test_size=test_size, val_size=val_size,
-            split_col=split_col, test=test_data, val=val_data)
+            split_col=split_col, test=test_data, val=val_data, corrections=corrections)
         with _file_progress(path, f"reading {path.name}") as progress:
             s = api.explore(path, out_dir, on_read=progress, **options)
         table = Table(title=f"{path.name}: {s['rows']:,} rows, format {s['format']}")

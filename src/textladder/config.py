@@ -37,6 +37,8 @@ class DataConfig(BaseModel):
     test_path: str | None = Field(None, description="a file of test rows: the split is given (path: train, "
                                                     "and validation unless val_path)")
     val_path: str | None = Field(None, description="with test_path, a file of validation rows")
+    corrections: str | None = Field(None, description="a CSV/Parquet file of id and label: labels people corrected, "
+                                                      "applied before the split")
     sha256: str | None = None  # of the file, or of every file's in order when the split comes in files
     rows: int | None = None
 

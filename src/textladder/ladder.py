@@ -134,7 +134,7 @@ def finished(runs_dir: str | Path, config: RunConfig) -> Run | None:
             continue
         if (saved.params, saved.balance) != (wanted.params, wanted.balance):
             continue
-        given = ("min_class_rows", "split_col", "test_path", "val_path")
+        given = ("min_class_rows", "split_col", "test_path", "val_path", "corrections")
         if any(getattr(c.data, k) != getattr(config.data, k) for k in given):
             continue
         if sha is None:

@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from textladder.calibration import UNCERTAIN, apply_temperature, calibrate, calibration_metrics
 from textladder.config import DataConfig, RunConfig
 from textladder.data import Dataset, load_dataset
-from textladder.data.dataset import combined_sha256, encode, join_parts  # noqa: F401 (encode: re-exported)
+from textladder.data.dataset import combined_sha256, corrected, encode, join_parts  # noqa: F401 (encode: re-exported)
 from textladder.errors import RunError, TextladderError
 from textladder.files import atomic_folder, sha256_file, verify_checksums, write_checksums, write_json
 from textladder.metrics import metrics, summary_line, write_artifacts
@@ -253,16 +253,18 @@ def load_data(config: RunConfig | DataConfig, on_progress=None) -> Dataset:
                                 min_class_rows=d.min_class_rows if part == "train" else 0, features=features,
                                 split_col=d.split_col, min_classes=2 if part == "train" else 1)
              for part, path in files.items() if path is not None}
-    return parts["train"] if len(parts) == 1 else join_parts(parts)
+    ds = parts["train"] if len(parts) == 1 else join_parts(parts)
+    return ds if d.corrections is None else corrected(ds, d.corrections)
 
 
 def data_sha256(d: DataConfig) -> str | None:
     """The sha256 a run records of the data ``d`` names (of every file's in order when the split comes in
     files), or None when a file is not there."""
     paths = [p for p in (d.path, d.test_path, d.val_path) if p is not None]
-    if not all(Path(p).is_file() for p in paths):
+    if not all(Path(p).is_file() for p in [*paths, *([d.corrections] if d.corrections else [])]):
         return None
-    return combined_sha256([sha256_file(p) for p in paths])
+    sha = combined_sha256([sha256_file(p) for p in paths])
+    return sha if d.corrections is None else combined_sha256([sha, sha256_file(d.corrections)])
 
 
 def predictions_frame(ids, classes: list[str], proba: np.ndarray, y_true: np.ndarray | None = None,

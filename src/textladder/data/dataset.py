@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from textladder.data.formats import Format, detect
-from textladder.data.reader import LINE, Receipt, columns_of, file_kind, read_table, refuse_nested
+from textladder.data.reader import LINE, Receipt, columns_of, file_kind, read_id_labels, read_table, refuse_nested
 from textladder.files import sha256_file
 from textladder.errors import DataError, option
 
@@ -407,3 +407,38 @@ def encode(labels: np.ndarray, classes: list[str]) -> np.ndarray:
     """Class names -> indices into the sorted ``classes``."""
     index = {c: i for i, c in enumerate(classes)}
     return np.fromiter((index[label] for label in labels), dtype=np.int64, count=len(labels))
+
+
+def corrected(ds: Dataset, source: str | Path) -> Dataset:
+    """``ds`` with the labels people corrected in place of the given ones, before any split: ``source`` is a
+    CSV or Parquet file of id and label (what the label-issues review page saves) or a column of the data
+    (:func:`textladder.data.reader.read_id_labels`). An id that is not in the data, or a label that is not
+    one of its classes, is one error naming the file and its line. The dataset's sha256 then covers the
+    corrections too.
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = (folder / "d.csv").write_text("id,text,label\\n1,my dog,pets\\n2,the gym,pets\\n3,a run,sport\\n")
+        >>> _ = (folder / "fixes.csv").write_text("id,label\\n2,sport\\n")
+        >>> corrected(load_dataset(folder / "d.csv"), folder / "fixes.csv").labels.tolist()
+        ['pets', 'sport', 'sport']
+    """
+    frame, path = read_id_labels(source, ds.path, ds.columns.id)
+    position = {str(k): i for i, k in enumerate(ds.ids.tolist())}
+    classes = set(ds.classes)
+    kind = "row" if file_kind(path) == "parquet" else "line"
+    labels = np.asarray(ds.labels, dtype=object).copy()
+    changed = 0
+    for row in frame.to_dict("records"):
+        where = {kind: int(row[LINE])}
+        i = position.get(str(row["id"]))
+        if i is None:
+            raise DataError(path, f"id {row['id']} is not a row of {Path(ds.path).name}", **where)
+        if row["label"] not in classes:
+            raise DataError(path, f"label '{row['label']}' (id {row['id']}) is not one of the classes "
+                                  f"({', '.join(sorted(classes))})", **where)
+        changed += labels[i] != row["label"]
+        labels[i] = row["label"]
+    log.info("%s: %d labels corrected (%d changed)", path, len(frame), changed)
+    return replace(ds, labels=labels, sha256=combined_sha256([ds.sha256, sha256_file(path)]))
