@@ -69,7 +69,8 @@ MIN_DISAGREEMENTS = 10  # checked rows that disagree with the given label needed
 class LabelIssues:
     """What :func:`find_label_issues` found: ``issues`` (columns ``id, text, given_label, suggested_label,
     score``, most likely wrong first), ``duplicates`` (conflicting near-duplicate texts), ``runs`` (the
-    runs whose out-of-fold probabilities were used), ``rows`` (how many rows were checked)."""
+    families whose out-of-fold probabilities were pooled, each with where its parameters come from: ``fasttext
+    (run NAME)`` or ``tfidf-linear (defaults)``), ``rows`` (how many rows were scored: all of them)."""
 
     issues: pd.DataFrame
     duplicates: pd.DataFrame
