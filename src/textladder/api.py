@@ -121,21 +121,32 @@ def build_model(name: str, **params):
 
 
 def models() -> list[dict]:
-    """Every registered rung, as ``textladder models`` lists them: :func:`model_info` of each.
+    """Every registered rung, as ``textladder models`` lists them: :func:`model_info` of each; a rung whose
+    optional part is not installed is listed with ``available`` False and the ``extra`` to install.
 
     Example:
         >>> "tfidf-linear" in [m["name"] for m in models()]
         True
     """
+    from textladder.errors import MissingExtra
     from textladder.models import names
 
-    return [model_info(n) for n in names()]
+    found = []
+    for n in names():
+        try:
+            found.append(model_info(n))
+        except MissingExtra as exc:  # listed all the same, with the extra it needs
+            found.append({"name": n, "family": "-", "description": str(exc), "params": [], "explanation": "-",
+                          "searchable": False, "neural": False, "word_vectors": False, "available": False,
+                          "extra": exc.extra})
+    return found
 
 
 def model_info(name: str) -> dict:
     """What a rung is and takes: ``name``, ``family``, ``description`` (its docstring's first line),
     ``params`` (``[(name, default, description), ...]``), ``explanation``, ``searchable``, ``neural`` (trains
-    epoch by epoch, with checkpoints) and ``word_vectors``.
+    epoch by epoch, with checkpoints), ``word_vectors``, ``available`` (True) and ``extra`` (None). A rung
+    whose optional part is not installed raises :class:`~textladder.errors.MissingExtra`, naming it.
 
     Example:
         >>> info = model_info("fasttext")
@@ -150,7 +161,7 @@ def model_info(name: str) -> dict:
             "params": [(key, f.get_default(call_default_factory=True), f.description or "")
                        for key, f in cls.Params.model_fields.items()],
             "explanation": cls.explanation, "searchable": cls.search_space is not TextClassifier.search_space,
-            "neural": cls.checkpointed, "word_vectors": cls.has_word_vectors}
+            "neural": cls.checkpointed, "word_vectors": cls.has_word_vectors, "available": True, "extra": None}
 
 
 # -- configs ---------------------------------------------------------------------------------------------

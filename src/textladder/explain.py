@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from textladder.errors import TextladderError
+from textladder.errors import MissingExtra, TextladderError
 
 EXPLAIN_SAMPLES = 300  # most model evaluations of a model-agnostic (SHAP) explanation
 
@@ -138,7 +138,10 @@ def shap_explanation(model, text: str, label=None, samples: int = EXPLAIN_SAMPLE
     ``model.predict_proba``, in at most ``samples`` model evaluations."""
     import logging
 
-    import shap
+    try:
+        import shap
+    except ModuleNotFoundError as exc:
+        raise MissingExtra(f"explaining a '{model.name}' model (SHAP)", exc.name or "shap") from None
 
     frame = text_frame(model, text, features)
     extra = {k: frame[k].iloc[0] for k in frame.columns if k != "text"}

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from textladder.errors import RunError, TextladderError
+from textladder.errors import MissingExtra, RunError, TextladderError, missing_extra
 from textladder.models.base import RUNG_FILE, Params, TextClassifier, params_error
 
 _REGISTRY: dict[str, type[TextClassifier]] = {}
@@ -69,7 +69,12 @@ def get(name: str) -> type[TextClassifier]:
     if name not in _REGISTRY and name in _LAZY:
         import importlib
 
-        importlib.import_module(_LAZY[name])
+        try:
+            importlib.import_module(_LAZY[name])
+        except ModuleNotFoundError as exc:
+            if missing_extra(exc) is None:
+                raise
+            raise MissingExtra(f"model '{name}'", exc.name) from None
     try:
         return _REGISTRY[name]
     except KeyError:
