@@ -140,3 +140,31 @@ def test_batch_forward_pass_agrees_with_fasttexts_own_predict(loss):
     ngrams = FastText(dim=20, word_ngrams=2).fit(X, y)
     np.testing.assert_allclose(ngrams.predict_proba(probe), ngrams._fasttext_proba(ngrams._lines(probe))
                                / ngrams._fasttext_proba(ngrams._lines(probe)).sum(1, keepdims=True), atol=1e-6)
+
+
+def test_autotune_tries_again_when_fasttext_diverges(monkeypatch):
+    """fastText's autotune trains once more with what it chose, and that can end in 'Encountered NaN.' (seen
+    once in CI): it is tried again, and a third divergence is one clear error."""
+    import fasttext
+    import numpy as np
+    import pandas as pd
+
+    from textladder.errors import TextladderError
+    from textladder.models import get
+
+    real, calls = fasttext.train_supervised, []
+
+    def flaky(*args, **kwargs):
+        calls.append(kwargs.get("autotuneDuration"))
+        if len(calls) == 1:
+            raise RuntimeError("Encountered NaN.")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fasttext, "train_supervised", flaky)
+    X = pd.DataFrame({"text": ["my dog barked", "the gym was full", "a dog", "gym again"] * 15})
+    y = np.array([0, 1, 0, 1] * 15)
+    chosen = get("fasttext").autotune(X[:40], y[:40], X[40:], y[40:], seconds=1)
+    assert len(calls) == 2 and chosen["epochs"] >= 1
+    monkeypatch.setattr(fasttext, "train_supervised", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("Encountered NaN.")))
+    with pytest.raises(TextladderError, match="autotune failed 3 times"):
+        get("fasttext").autotune(X[:40], y[:40], X[40:], y[40:], seconds=1)

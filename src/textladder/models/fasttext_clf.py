@@ -36,6 +36,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import json
+import logging
 import tempfile
 import threading
 from contextlib import contextmanager
@@ -51,6 +52,8 @@ from textladder.features import ExtraInputs
 from textladder.models.base import Params, TextClassifier
 from textladder.models.registry import register
 from textladder.text.tokenize import token_lines
+
+log = logging.getLogger("textladder")
 
 _HEAP = threading.Lock()
 _M_PERTURB = -6  # glibc's mallopt: fill each allocation with the complement of this byte (0xff: zeros)
@@ -197,6 +200,7 @@ def check_binary(path: str | Path) -> None:
             raise bad(f"{size - at:,} bytes after its last matrix")
 TUNED_ROWS = 46_172  # HappyDB's train rows, where the defaults and the portfolio were tuned
 MOST_EPOCHS = 300  # the most passes a search tries on small data
+AUTOTUNE_TRIES = 3  # fastText's autotune sometimes diverges (NaN) when it trains with what it chose
 LABEL = "__label__"
 
 
@@ -293,8 +297,17 @@ class FastText(TextClassifier):
                     for line, label in zip(reader._lines(frame), labels):
                         f.write(f"{LABEL}{int(label)} {line}\n")
                 files.append(str(path))
-            model = fasttext.train_supervised(input=files[0], autotuneValidationFile=files[1],
-                                              autotuneDuration=max(int(seconds), 1), verbose=0)
+            for attempt in range(1, AUTOTUNE_TRIES + 1):
+                try:
+                    model = fasttext.train_supervised(input=files[0], autotuneValidationFile=files[1],
+                                                      autotuneDuration=max(int(seconds), 1), verbose=0)
+                    break
+                except RuntimeError as exc:  # its last training, with the arguments it chose, can diverge
+                    if "NaN" not in str(exc) or attempt == AUTOTUNE_TRIES:
+                        raise TextladderError(f"fastText's autotune failed {attempt} times ({exc}); use the "
+                                              "Optuna search instead (no --autotune)") from None
+                    log.info("fastText's autotune diverged (%s); trying again (%d of %d)", exc, attempt + 1,
+                             AUTOTUNE_TRIES)
         a = model.f.getArgs()
         chosen = {"lr": round(float(a.lr), 6), "epochs": int(a.epoch), "dim": int(a.dim), "word_ngrams": int(a.wordNgrams),
                   "min_count": int(a.minCount), "minn": int(a.minn), "maxn": int(a.maxn), "bucket": max(int(a.bucket), 1),
