@@ -304,8 +304,8 @@ class FastText(TextClassifier):
                     break
                 except RuntimeError as exc:  # its last training, with the arguments it chose, can diverge
                     if "NaN" not in str(exc) or attempt == AUTOTUNE_TRIES:
-                        raise TextladderError(f"fastText's autotune failed {attempt} times ({exc}); use the "
-                                              "Optuna search instead (no --autotune)") from None
+                        raise TextladderError(f"fastText's autotune failed {attempt} times ({exc}); search with "
+                                              "textladder's own search (Optuna) instead") from None
                     log.info("fastText's autotune diverged (%s); trying again (%d of %d)", exc, attempt + 1,
                              AUTOTUNE_TRIES)
         a = model.f.getArgs()
