@@ -92,9 +92,9 @@ def load(path: str | Path, runtime: str = "auto"):
         array(['exercise'], dtype=object)
     """
     from textladder.files import verify_checksums
+    from textladder.layout import CONFIG, RUNG_FILE
     from textladder.models import load_folder
-    from textladder.models.base import RUNG_FILE
-    from textladder.runs import CONFIG, Run
+    from textladder.runs import Run
 
     p = Path(path)
     if (p / CONFIG).is_file():
@@ -213,9 +213,6 @@ def data_and_split(data: str | Path, seed: int, options: dict):
     return DataConfig(path=str(data), **data_opts), SplitConfig(method=method, seed=seed, **split_opts)
 
 
-_data_and_split = data_and_split  # the name earlier code imported
-
-
 def _data_only(data, out: str | Path, seed: int, options: dict, what: str):
     """The data and split configs of a command that takes data and split options only (``options`` must hold
     nothing else); ``data`` (a path or a DataFrame) and any ``test=`` / ``val=`` DataFrame saved under ``out``."""
@@ -244,9 +241,6 @@ def _seconds(budget: float | str | None) -> float | None:
     if not m:
         raise TextladderError(f"a budget is a time such as 90s, 15m or 2h, not '{budget}'")
     return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
-
-
-seconds = _seconds
 
 
 def _track(uri: str | None, log_to) -> None:
