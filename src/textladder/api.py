@@ -414,6 +414,8 @@ def find_label_issues(data: str | Path | pd.DataFrame, runs: str | Path = "runs"
     ``options`` are data and split options, as :func:`run_config` takes them (``split="COL"``, ``test=``).
     ``html``: also write a page to review the flagged rows in a browser, offline, which saves the
     corrections as a CSV that ``corrections=`` (``--corrections``) reads.
+    ``progress`` is accepted as before and no longer shows anything: the cross-fitting logs one line per
+    family.
 
     Example:
         >>> found = find_label_issues("hm_train.csv", runs="runs", top=200)  # doctest: +SKIP
@@ -427,9 +429,9 @@ def find_label_issues(data: str | Path | pd.DataFrame, runs: str | Path = "runs"
 
     if trusted is not None:
         trusted = data_path(trusted, runs)
-    data_cfg, split = _data_only(data, runs, seed, options, "find_label_issues")
-    found = find(data_cfg.path, runs, cv=cv, top=top, progress=progress, trusted=trusted, seed=seed,
-                 data_config=data_cfg, split=split, budget=_seconds(budget))
+    data_cfg, _ = _data_only(data, runs, seed, options, "find_label_issues")  # every part is scored: no split
+    found = find(data_cfg.path, runs, cv=cv, top=top, trusted=trusted, seed=seed, data_config=data_cfg,
+                 budget=_seconds(budget))
     if html is not None:
         from textladder.files import atomic_file
         from textladder.label_issues import review_page, suggestion_words

@@ -360,8 +360,8 @@ def cross_fit(frame: pd.DataFrame, y: np.ndarray, classes: list[str], families: 
 
 
 def find_label_issues(data: str | Path, runs_dir: str | Path = "runs", cv: int = 5, top: int | None = None,
-                      progress: bool = False, trusted: str | Path | None = None, seed: int = 42,
-                      data_config=None, split=None, budget: float = DEFAULT_BUDGET) -> LabelIssues:
+                      trusted: str | Path | None = None, seed: int = 42, data_config=None,
+                      budget: float = DEFAULT_BUDGET) -> LabelIssues:
     """Rank every row of ``data`` whose label looks wrong (see the module docstring) and list the conflicting
     duplicates of the whole file. Every row gets an out-of-fold score: the strongest families the ``budget``
     (seconds) allows (:func:`plan_families`: the ladder's best configuration of each family in ``runs_dir``,
@@ -371,8 +371,7 @@ def find_label_issues(data: str | Path, runs_dir: str | Path = "runs", cv: int =
     CSV/Parquet file of id and label; the ranking is then learned from them (:func:`trusted_scores`) instead
     of confident learning, as many rows are flagged as the scores add up to, and ``top`` lists the ``top``
     most likely wrong rows even beyond them; ``seed`` draws the folds. ``data_config``: how to read ``data``
-    (columns, a split column or test and validation files, whose rows are scored too); ``split`` is not
-    needed (kept for callers that pass it).
+    (columns, a split column or test and validation files, whose rows are scored too).
 
     Example:
         >>> found = find_label_issues("hm_train.csv", "runs", top=100)  # doctest: +SKIP
