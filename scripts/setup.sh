@@ -11,6 +11,6 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then exit 0; fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
 # torch first and pinned: an unpinned torch pulls a multi-GB CUDA build.
 .venv/bin/python -m pip install -q --disable-pip-version-check torch==2.13.0
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[all,test]"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[all,test,docs]"
 .venv/bin/python -c "import torch, textladder; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 echo "$want" > "$stamp"

@@ -1,0 +1,142 @@
+"""MkDocs hook: the CLI reference page, generated from the commands' own help at build time.
+
+``mkdocs.yml`` names this file under ``hooks:``. Every command and sub-command of ``textladder``
+becomes a section with its usage, its help text, its arguments and its options (flags, help and
+default, as ``textladder COMMAND --help`` prints them), so the page cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import re
+
+import click
+from mkdocs.structure.files import File
+
+PAGE = "reference/cli.md"
+_MARKUP = re.compile(r"\[/?(?:bold|red|green|blue|yellow|dim|italic|cyan|magenta)[^\]]*\]|\[/\]")
+
+
+def _plain(text: str | None) -> str:
+    """Help text without rich markup, with `--flags` and `textladder ...` shown as code."""
+    text = _MARKUP.sub("", text or "").strip()
+    return text
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def _section(cmd: click.Command, ctx: click.Context, path: list[str], out: list[str]) -> None:
+    name = " ".join(path)
+    level = "#" * min(len(path) + 1, 4)
+    out.append(f"{level} `{name}`\n")
+    usage = " ".join(cmd.collect_usage_pieces(ctx))
+    out.append(f"```text\n{name} {usage}\n```\n")
+    help_text = _plain(cmd.help)
+    if help_text:
+        out.append(help_text.replace("\b\n", "") + "\n")
+    arguments = [p for p in cmd.params if isinstance(p, click.Argument)]
+    options = [p for p in cmd.params if isinstance(p, click.Option) and not p.hidden]
+    if arguments:
+        out.append("| argument | help |\n|---|---|")
+        for p in arguments:
+            required = "" if p.required else " (optional)"
+            out.append(f"| `{p.human_readable_name.upper()}`{required} | {_cell(_plain(getattr(p, 'help', '')))} |")
+        out.append("")
+    if options:
+        out.append("| option | help |\n|---|---|")
+        for p in options:
+            record = p.get_help_record(ctx)
+            if record is None:
+                continue
+            flags, text = record
+            out.append(f"| `{_cell(flags)}` | {_cell(_plain(text))} |")
+        out.append("")
+    if isinstance(cmd, click.Group):
+        for sub_name in cmd.list_commands(ctx):
+            sub = cmd.get_command(ctx, sub_name)
+            if sub is None or sub.hidden:
+                continue
+            _section(sub, click.Context(sub, info_name=sub_name, parent=ctx), path + [sub_name], out)
+
+
+def cli_reference() -> str:
+    """The whole page, as Markdown."""
+    import typer.main
+
+    from textladder.cli import app
+
+    group = typer.main.get_command(app)
+    ctx = click.Context(group, info_name="textladder")
+    out = ["# Command-line reference\n",
+           "Generated from the commands' own help when the site is built: what `textladder COMMAND --help` "
+           "prints, as tables. Each command parses its flags and calls one function of the "
+           "[Python API](api.md).\n"]
+    _section(group, ctx, ["textladder"], out)
+    return "\n".join(out) + "\n"
+
+
+def on_files(files, config):  # noqa: ANN001 - MkDocs' hook signature
+    files.append(File.generated(config, PAGE, content=cli_reference()))
+    return files
+
+
+# --- docstrings: the code's Sphinx-style roles and "Example:" sections, as mkdocstrings reads them --------
+
+_ROLE = re.compile(r":(?:class|func|meth|attr|mod|data|exc):`(~?)([^`]+)`")
+
+
+def _documented() -> set[str]:
+    """Every identifier the API reference page renders (its ``::: path`` lines and listed members)."""
+    from pathlib import Path
+
+    found: set[str] = set()
+    current = None
+    for line in (Path(__file__).parents[1] / "docs" / "reference" / "api.md").read_text().splitlines():
+        if line.startswith("::: "):
+            current = line[4:].strip()
+            found.add(current)
+        elif current and line.strip().startswith("members: ["):
+            found.update(f"{current}.{m.strip()}" for m in line.split("[", 1)[1].rstrip("]").split(","))
+    return found
+
+
+class DocstringRoles:
+    """A griffe extension (named in mkdocs.yml): ``:func:`x``` becomes a link when the reference page
+    renders ``x`` and code otherwise; ``Example:`` becomes an examples section, so its doctests render as
+    code."""
+
+    def __init__(self) -> None:
+        self.documented = _documented()
+
+    def _target(self, obj, name: str) -> str | None:
+        candidates = [name] if "." in name and name.startswith("textladder") else []
+        scope = obj if obj.is_class else obj.parent
+        while scope is not None:
+            candidates.append(f"{scope.path}.{name}")
+            scope = scope.parent
+        candidates += [f"textladder.api.{name}", f"textladder.{name}"]
+        return next((c for c in candidates if c in self.documented), None)
+
+    def _rewrite(self, obj, text: str) -> str:
+        def role(m: re.Match) -> str:
+            name = m.group(2)
+            shown = name.rsplit(".", 1)[-1] if m.group(1) else name
+            target = self._target(obj, name)
+            return f"[`{shown}`][{target}]" if target else f"`{shown}`"
+
+        text = re.sub(r"(?m)^(\s*)Example:\s*$", r"\1Examples:", text)
+        return _ROLE.sub(role, text)
+
+    def on_instance(self, *, obj, **kwargs) -> None:  # noqa: ANN001, ANN003 - griffe's event signature
+        if obj.docstring is not None:
+            obj.docstring.value = self._rewrite(obj, obj.docstring.value)
+
+
+def _griffe_extension():
+    import griffe
+
+    return type("DocstringRolesExtension", (DocstringRoles, griffe.Extension), {})
+
+
+DocstringRolesExtension = _griffe_extension()
