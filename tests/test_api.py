@@ -340,13 +340,13 @@ def test_a_dataframe_is_data_as_a_file_is(tmp_path):
     assert from_frame.metrics["test"] == from_file.metrics["test"]
     saved = Path(from_frame.config.data.path)
     assert saved.parent == out / "data"
-    assert pd.read_parquet(saved)["cleaned_hm"].tolist() == frame["cleaned_hm"].tolist()
+    assert pd.read_csv(saved)["cleaned_hm"].tolist() == frame["cleaned_hm"].tolist()
     # the same rows again are the same file, so a ladder reads its rung back instead of training it again
     board = textladder.climb(frame.set_index("hmid"), config=_one_rung(tmp_path), out=out, report=False)
     assert from_frame.name in board["run"].tolist() and [p.name for p in (out / "data").iterdir()] == [saved.name]
     # without an id column, rows are numbered in order, and a problem names the saved file and the row
     broken = frame.drop(columns="hmid").assign(predicted_category=lambda f: f["predicted_category"].where(f.index != 4))
-    with pytest.raises(TextladderError, match=r"data/frame-[0-9a-f]{16}\.parquet: row 5: .*label"):
+    with pytest.raises(TextladderError, match=r"data/frame-[0-9a-f]{16}\.csv: row 5: .*label"):
         textladder.train(broken, out=out, text_col="cleaned_hm", label_col="predicted_category", max_drop=0)
     with pytest.raises(TextladderError, match="column names must be text, not 0"):
         textladder.train(pd.DataFrame({0: ["a"], "label": ["b"]}), out=out)

@@ -74,3 +74,34 @@ print(r.invoke(app, ["explain", str(linear.path), "went for a run"]).exit_code)
     explained, linear = done.stdout.strip().splitlines()[-2:]
     assert explained.startswith("1 ") and "textladder[explain]" in explained and "Traceback" not in explained
     assert linear == "0"  # tfidf-linear explains exactly, without SHAP
+
+
+def test_without_pyarrow_parquet_names_its_extra_and_dataframes_still_work(tmp_path):
+    """Parquet is the [parquet] extra; DataFrames given to the API are saved as CSV, so they need no pyarrow."""
+    import pandas as pd
+
+    rows = make_rows(120)
+    data = write_csv(tmp_path / "small.csv", rows)
+    pd.DataFrame(rows).to_parquet(tmp_path / "small.parquet")  # (this process has pyarrow)
+    script = f"""
+from typer.testing import CliRunner
+from textladder.cli import app
+import pandas as pd, textladder
+r = CliRunner()
+read = r.invoke(app, ["train", {str(tmp_path / "small.parquet")!r}, "--out", {str(tmp_path / "runs")!r}])
+print(read.exit_code, repr(read.stderr))
+run = textladder.train(pd.read_csv({str(data)!r}), out={str(tmp_path / "runs")!r}, min_df=1)
+written = r.invoke(app, ["predict", str(run.path), {str(data)!r}, "-o", {str(tmp_path / "p.parquet")!r}])
+print(written.exit_code, repr(written.stderr))
+print(textladder.predict(run, ["today I went to the gym", ""])[["id", "predicted"]].values.tolist())
+"""
+    done = _without(["pyarrow"], script)
+    assert done.returncode == 0, done.stderr[-3000:]
+    read, written, predicted = done.stdout.strip().splitlines()[-3:]
+    for line, what in ((read, "reading"), (written, "writing")):
+        code, stderr = line.split(" ", 1)
+        assert code == "1" and f"{what} " in stderr and 'pip install "textladder[parquet]"' in stderr, line
+        assert stderr.count("\\n") == 1 and "Traceback" not in stderr
+    assert not (tmp_path / "p.parquet").exists()
+    ids, labels = zip(*eval(predicted))  # an empty text is a row too: every text gets its prediction, in order
+    assert ids == ("1", "2") and labels[0] == "exercise", predicted

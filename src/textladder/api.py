@@ -586,12 +586,12 @@ def predict(run, data, *, output: str | Path | None = None, min_confidence: floa
         raise TextladderError(f"data is a file path, a pandas DataFrame or a list of texts, not {type(data).__name__}")
     with tempfile.TemporaryDirectory(prefix="textladder-predict-") as tmp:
         data = data_path(data, tmp)
-        target = Path(output) if output is not None else Path(tmp) / "predictions.parquet"
+        target = Path(output) if output is not None else Path(tmp) / "predictions.csv"
         done = predict_files(run, [data], target, text_col=text_col, id_col=id_col, runtime=runtime,
                              min_confidence=min_confidence, calibrated=calibrated, keep_text=keep_text)
         if output is not None:
             return target
-        frame = pd.read_parquet(target)
+        frame = pd.read_csv(target, dtype={"id": str, "predicted": str, "text": str}, keep_default_na=False)
     frame.attrs.update(rows=done.rows, withheld=done.withheld)
     return frame
 

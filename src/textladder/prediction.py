@@ -17,7 +17,7 @@ import pandas as pd
 
 from textladder.calibration import check_abstention
 from textladder.data.dataset import Dataset, feature_column, load_dataset, resolve_columns
-from textladder.data.reader import LINE, columns_of, iter_chunks
+from textladder.data.reader import LINE, columns_of, iter_chunks, parquet_module
 from textladder.errors import DataError, TextladderError, option
 from textladder.files import atomic_file, atomic_folder, lock
 from textladder.models.base import checked_proba
@@ -65,8 +65,8 @@ def score(run: Run, ds: Dataset, model=None, runtime: str = "auto",
 
 def _writer(output: Path, tmp: Path):
     if output.suffix.lower() in (".parquet", ".pq"):
+        pq = parquet_module(f"writing {output}")
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         state = {}
 
@@ -123,6 +123,8 @@ def predict_file(run: Run, input_path: str | Path, output: str | Path, chunk_siz
     if output.resolve() == input_path.resolve():
         raise TextladderError(f"{output}: the output would replace the input; choose another {option('output')}")
     check_abstention(run.name, run.classes, min_confidence, "predict")
+    if output.suffix.lower() in (".parquet", ".pq"):
+        parquet_module(f"writing {output}")  # before the model loads: a missing [parquet] extra is said at once
     model = run.load_model(runtime, calibrated)
     rows = empty = withheld = 0
     with lock(output), atomic_file(output) as tmp:

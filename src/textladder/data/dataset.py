@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from textladder.data.formats import Format, detect
-from textladder.data.reader import LINE, Receipt, columns_of, file_kind, read_id_labels, read_table, refuse_nested
+from textladder.data.reader import (LINE, Receipt, columns_of, file_kind, numbering, read_id_labels, read_table,
+                                    refuse_nested)
 from textladder.files import sha256_file
 from textladder.errors import DataError, option
 
@@ -202,7 +203,7 @@ def load_dataset(
                            "it cannot also be the split column")
     receipt = Receipt()
     table = read_table(p, on_progress=on_progress, receipt=receipt)
-    line_kind = "line" if kind == "csv" else "row"
+    line_kind = numbering(p)
     n = len(table)
     where = lambda i: {line_kind: int(table[LINE].iat[i])}  # noqa: E731
 
@@ -427,7 +428,7 @@ def corrected(ds: Dataset, source: str | Path) -> Dataset:
     frame, path = read_id_labels(source, ds.path, ds.columns.id)
     position = {str(k): i for i, k in enumerate(ds.ids.tolist())}
     classes = set(ds.classes)
-    kind = "row" if file_kind(path) == "parquet" else "line"
+    kind = numbering(path)
     labels = np.asarray(ds.labels, dtype=object).copy()
     changed = 0
     for row in frame.to_dict("records"):

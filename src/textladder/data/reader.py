@@ -37,7 +37,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from textladder.errors import DataError, TextladderError
+from textladder.data.frames import is_saved_frame
+from textladder.errors import DataError, MissingExtra, TextladderError
 from textladder.files import sha256_file
 
 LINE = "_line"  # column added to every chunk: CSV line or Parquet row of the record
@@ -259,6 +260,7 @@ def _iter_csv(path: Path, chunk_size: int, on_bytes, receipt: Receipt | None) ->
             width = len(columns)
             rows: list[list[str]] = []
             lines: list[int] = []
+            by_row, number = is_saved_frame(path), 0  # a saved DataFrame: its rows are numbered, not its lines
             for record in reader:
                 start = last_line + 1
                 last_line = lines_in.count
@@ -267,7 +269,8 @@ def _iter_csv(path: Path, chunk_size: int, on_bytes, receipt: Receipt | None) ->
                 if len(record) != width:
                     raise DataError(path, f"{len(record)} fields, but the header has {width}", line=start)
                 rows.append(record)
-                lines.append(start)
+                number += 1
+                lines.append(number if by_row else start)
                 if len(rows) >= chunk_size:
                     yield _frame(columns, rows, lines)
                     rows, lines = [], []
@@ -314,9 +317,18 @@ def _frame(columns: list[str], rows: list[list[str]], lines: list[int]) -> pd.Da
     return frame
 
 
-def _parquet_file(path: Path):
-    import pyarrow.parquet as pq
+def parquet_module(what: str):
+    """pyarrow's Parquet module; without it, :class:`~textladder.errors.MissingExtra` saying that ``what``
+    (``"reading data.parquet"``) needs the ``[parquet]`` extra."""
+    try:
+        import pyarrow.parquet as pq
+    except ModuleNotFoundError:
+        raise MissingExtra(what, "pyarrow") from None
+    return pq
 
+
+def _parquet_file(path: Path):
+    pq = parquet_module(f"reading {path}")
     try:
         return pq.ParquetFile(path)
     except Exception as exc:  # pyarrow raises several types for corrupt files
@@ -366,9 +378,9 @@ def refuse_nested(path: str | Path, roles: dict[str, str]) -> None:
     p = Path(path)
     if file_kind(p) != "parquet":
         return
+    schema = _parquet_file(p).schema_arrow
     import pyarrow as pa
 
-    schema = _parquet_file(p).schema_arrow
     for role, col in roles.items():
         if col is None or col not in schema.names:
             continue
@@ -445,6 +457,12 @@ def estimated_rows(path: str | Path, sample: int = 200_000) -> int:
             if records > sample:
                 return int(records * size / max(raw.tell(), 1)) - 1
     return max(records - 1, 0)
+
+
+def numbering(path: str | Path) -> str:
+    """How messages and ids count a file's records: ``"row"`` for Parquet and for a DataFrame the API saved
+    (:func:`textladder.data.frames.is_saved_frame`), ``"line"`` for CSV (the line a record starts on)."""
+    return "row" if file_kind(path) == "parquet" or is_saved_frame(path) else "line"
 
 
 def iter_chunks(

