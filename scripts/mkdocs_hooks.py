@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 
-import click
 from mkdocs.structure.files import File
 
 PAGE = "reference/cli.md"
@@ -26,7 +25,7 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
-def _section(cmd: click.Command, ctx: click.Context, path: list[str], out: list[str]) -> None:
+def _section(cmd, ctx, path: list[str], out: list[str]) -> None:  # noqa: ANN001 - typer's own (vendored) click types
     name = " ".join(path)
     level = "#" * min(len(path) + 1, 4)
     out.append(f"{level} `{name}`\n")
@@ -35,13 +34,13 @@ def _section(cmd: click.Command, ctx: click.Context, path: list[str], out: list[
     help_text = _plain(cmd.help)
     if help_text:
         out.append(help_text.replace("\b\n", "") + "\n")
-    arguments = [p for p in cmd.params if isinstance(p, click.Argument)]
-    options = [p for p in cmd.params if isinstance(p, click.Option) and not p.hidden]
+    arguments = [p for p in cmd.params if p.param_type_name == "argument"]
+    options = [p for p in cmd.params if p.param_type_name == "option" and not p.hidden]
     if arguments:
         out.append("| argument | help |\n|---|---|")
         for p in arguments:
             required = "" if p.required else " (optional)"
-            out.append(f"| `{p.human_readable_name.upper()}`{required} | {_cell(_plain(getattr(p, 'help', '')))} |")
+            out.append(f"| `{(p.metavar or p.name).upper()}`{required} | {_cell(_plain(getattr(p, 'help', '')))} |")
         out.append("")
     if options:
         out.append("| option | help |\n|---|---|")
@@ -52,12 +51,12 @@ def _section(cmd: click.Command, ctx: click.Context, path: list[str], out: list[
             flags, text = record
             out.append(f"| `{_cell(flags)}` | {_cell(_plain(text))} |")
         out.append("")
-    if isinstance(cmd, click.Group):
+    if hasattr(cmd, "list_commands"):  # a group: its commands, in the order `--help` lists them
         for sub_name in cmd.list_commands(ctx):
             sub = cmd.get_command(ctx, sub_name)
             if sub is None or sub.hidden:
                 continue
-            _section(sub, click.Context(sub, info_name=sub_name, parent=ctx), path + [sub_name], out)
+            _section(sub, sub.context_class(sub, info_name=sub_name, parent=ctx), path + [sub_name], out)
 
 
 def cli_reference() -> str:
@@ -67,13 +66,30 @@ def cli_reference() -> str:
     from textladder.cli import app
 
     group = typer.main.get_command(app)
-    ctx = click.Context(group, info_name="textladder")
+    ctx = group.context_class(group, info_name="textladder")
     out = ["# Command-line reference\n",
            "Generated from the commands' own help when the site is built: what `textladder COMMAND --help` "
            "prints, as tables. Each command parses its flags and calls one function of the "
            "[Python API](api.md).\n"]
+    out.append("| command | what it does |\n|---|---|")
+    for path, cmd in _commands(group, ctx, ["textladder"]):
+        name = " ".join(path)
+        out.append(f"| [`{name}`](#{name.replace(' ', '-')}) | {_cell(_plain(cmd.help).split(chr(10) + chr(10))[0])} |")
+    out.append("")
     _section(group, ctx, ["textladder"], out)
     return "\n".join(out) + "\n"
+
+
+def _commands(cmd, ctx, path: list[str]):  # noqa: ANN001
+    """Every leaf command under ``cmd``, with its path, in the order ``--help`` lists them."""
+    for sub_name in cmd.list_commands(ctx):
+        sub = cmd.get_command(ctx, sub_name)
+        if sub is None or sub.hidden:
+            continue
+        if hasattr(sub, "list_commands"):
+            yield from _commands(sub, sub.context_class(sub, info_name=sub_name, parent=ctx), path + [sub_name])
+        else:
+            yield path + [sub_name], sub
 
 
 def on_files(files, config):  # noqa: ANN001 - MkDocs' hook signature
