@@ -119,6 +119,36 @@ def test_zeroed_heap_leaves_what_fasttext_does_not_initialise_at_zero():
     libc.free(b)
 
 
+def test_the_zeroing_probe_is_not_decided_by_a_heap_that_never_hands_the_same_block_back():
+    """After ``import mlflow`` about one process in 8 never got the probe's block back; the probe then said
+    "no zeroing", and that process started its fastText models differently from every other (a ladder's
+    fastText on Ray and locally differed). No answer is no evidence against glibc; wrong answers are."""
+    import ctypes
+
+    from textladder.models.fasttext_clf import _zeroes
+
+    class Heap:
+        def __init__(self, same: bool, zero: bool):
+            self.same, self.zero, self.blocks = same, zero, []
+
+        def malloc(self, size):
+            if self.same and self.blocks:
+                block = self.blocks[-1]
+            else:
+                self.blocks.append(ctypes.create_string_buffer(size))
+                block = self.blocks[-1]
+            if self.zero:
+                ctypes.memset(block, 0, size)
+            return ctypes.addressof(block)
+
+        def free(self, address):
+            pass
+
+    assert _zeroes(Heap(same=True, zero=True)) is True
+    assert _zeroes(Heap(same=True, zero=False)) is False  # a malloc that ignores M_PERTURB
+    assert _zeroes(Heap(same=False, zero=False)) is True  # never the same block: nothing against it
+
+
 @pytest.mark.parametrize("loss", ["softmax", "ova"])
 def test_batch_forward_pass_agrees_with_fasttexts_own_predict(loss):
     """Words-only softmax models predict with one sparse product over the whole batch; it must
