@@ -74,7 +74,7 @@ def test_the_extractor_finds_what_it_should():
     assert argv('textladder predict "$(textladder runs runs --best)" new.csv -o p.csv | tail -1') == \
         ["predict", "RUN", "new.csv", "-o", "p.csv"]
     assert command_lines('best=$(textladder runs runs --best)\ntextladder serve "$best" \\\n  --port 9') == \
-        ['textladder serve "$best" --port 9', "textladder runs runs --best"]
+        ['textladder serve "$best"  --port 9', "textladder runs runs --best"]
     assert len(all_blocks("bash")) >= 10 and len(all_blocks("toml")) >= 2
     assert sum(marked for page in PAGES for (_, _, _, marked) in blocks(page)) >= 1
 
@@ -133,3 +133,11 @@ def test_python_blocks_run(page, code, marked):
     done = subprocess.run([sys.executable, "-c", code + check], capture_output=True, text=True, timeout=120,
                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_the_rungs_page_lists_every_registered_rung():
+    from textladder import api
+
+    table = (ROOT / "docs" / "guide" / "rungs.md").read_text().split("| rung |", 1)[1].split("\n\n", 1)[0]
+    listed = set(re.findall(r"`([a-z0-9-]+)`", "\n".join(line.split("|")[1] for line in table.splitlines()[2:])))
+    assert listed == {m["name"] for m in api.models()}

@@ -45,7 +45,7 @@ def _layer_of(module: str) -> int:
     for i, (_, names) in enumerate(LAYERS):
         if top in names:
             return i
-    raise AssertionError(f"{module} is in no layer: add it to LAYERS and to README's Layout")
+    raise AssertionError(f"{module} is in no layer: add it to LAYERS and to the Layout of docs/guide/adding-a-rung.md")
 
 
 def _imports() -> dict[str, set[str]]:

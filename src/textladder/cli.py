@@ -702,7 +702,7 @@ def serve(
     """Serve a run over HTTP: POST /predict {"texts": [...]}, GET /health, /labels, /model; docs at /docs.
 
     Binds 127.0.0.1 unless --host says otherwise; for public use put a TLS-terminating reverse proxy
-    in front and set an API key (README: Serving).
+    in front and set an API key (docs: Serving and export).
     """
     _setup_logging()
     with _errors():
