@@ -13,4 +13,6 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
 fi
 # the report test leaves its screenshots (1400 and 800 px wide) in test-artefacts/
 export HF_HUB_OFFLINE=1 MPLBACKEND=Agg TEXTLADDER_TEST_ARTEFACTS="${TEXTLADDER_TEST_ARTEFACTS:-$PWD/test-artefacts}"
-exec .venv/bin/python -m pytest -q --durations=15 "$@"  # the slowest tests, to keep the suite within its 10 minutes
+# two worker processes (CI has 2 cores), each taking whole files, so a file's fixtures are built once;
+# the slowest tests are listed, to keep the suite within its 10 minutes
+exec .venv/bin/python -m pytest -q -n "${TEXTLADDER_TEST_WORKERS:-2}" --dist loadfile --durations=15 "$@"
