@@ -1,8 +1,11 @@
-"""MkDocs hook: the CLI reference page, generated from the commands' own help at build time.
+"""The documentation site's build helpers (named in ``mkdocs.yml``).
 
-``mkdocs.yml`` names this file under ``hooks:``. Every command and sub-command of ``textladder``
-becomes a section with its usage, its help text, its arguments and its options (flags, help and
-default, as ``textladder COMMAND --help`` prints them), so the page cannot drift from the code.
+- A MkDocs hook (``hooks:``) generates the CLI reference page from the commands' own help at build
+  time: a table of every command, then each command and sub-command with its usage, its help text, its
+  arguments and its options (flags, help and default, as ``textladder COMMAND --help`` prints them), so
+  the page cannot drift from the code.
+- A griffe extension (mkdocstrings' ``extensions:``), :class:`DocstringRoles`, reads the code's
+  Sphinx-style roles and ``Example:`` sections as mkdocstrings needs them.
 """
 
 from __future__ import annotations
@@ -16,9 +19,8 @@ _MARKUP = re.compile(r"\[/?(?:bold|red|green|blue|yellow|dim|italic|cyan|magenta
 
 
 def _plain(text: str | None) -> str:
-    """Help text without rich markup, with `--flags` and `textladder ...` shown as code."""
-    text = _MARKUP.sub("", text or "").strip()
-    return text
+    """Help text without rich markup."""
+    return _MARKUP.sub("", text or "").strip()
 
 
 def _cell(text: str) -> str:
