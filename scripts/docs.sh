@@ -9,5 +9,5 @@ export NO_MKDOCS_2_WARNING=1 HF_HUB_OFFLINE=1
 if [ "${1:-}" = serve ]; then
   exec .venv/bin/mkdocs serve --strict --dev-addr 127.0.0.1:8000
 fi
-.venv/bin/mkdocs build --strict --quiet
+.venv/bin/mkdocs build --strict  # a warning (a broken link or anchor, a missing reference) fails it, named
 echo "documentation site: $PWD/site/index.html"
