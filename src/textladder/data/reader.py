@@ -41,7 +41,7 @@ from textladder.data.frames import is_saved_frame
 from textladder.errors import DataError, MissingExtra, TextladderError
 from textladder.files import sha256_file
 
-LINE = "_line"  # column added to every chunk: CSV line or Parquet row of the record
+LINE = "_line"  # column added to every chunk: CSV line, or Parquet (or saved DataFrame) row, of the record
 CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 COMPRESSED_SUFFIXES = {".gz", ".zst", ".bz2", ".xz"}
@@ -474,7 +474,8 @@ def iter_chunks(
     """Yield the records of a CSV or Parquet file as DataFrames of at most ``chunk_size`` rows.
 
     Every value is a ``str`` (CSV) or the Parquet value; column ``_line`` holds the
-    CSV line a record starts on, or the 1-based Parquet row. ``on_progress`` is
+    CSV line a record starts on, or the 1-based row of a Parquet file or of a saved DataFrame
+    (:func:`numbering`). ``on_progress`` is
     called with the bytes (CSV) or rows (Parquet) consumed, for progress bars.
     ``receipt`` gets the sha256 of what was read once the last chunk is out; a file
     that changed meanwhile raises :class:`DataError` instead.
