@@ -141,3 +141,31 @@ def test_the_rungs_page_lists_every_registered_rung():
     table = (ROOT / "docs" / "guide" / "rungs.md").read_text().split("| rung |", 1)[1].split("\n\n", 1)[0]
     listed = set(re.findall(r"`([a-z0-9-]+)`", "\n".join(line.split("|")[1] for line in table.splitlines()[2:])))
     assert listed == {m["name"] for m in api.models()}
+
+
+def test_every_flag_the_guide_names_exists():
+    """A flag written in code anywhere in the README, getting started or the guide (prose included) is an
+    option of some command: renaming one without the docs fails here. (BENCHMARKS and RELIABILITY also
+    name the benchmark scripts' own flags.)"""
+    import typer.main
+
+    from textladder.cli import app
+
+    flags = {"--help"}
+
+    def walk(cmd, ctx):
+        for p in cmd.params:
+            flags.update(getattr(p, "opts", None) or [])
+            flags.update(getattr(p, "secondary_opts", None) or [])
+        for name in cmd.list_commands(ctx) if hasattr(cmd, "list_commands") else []:
+            sub = cmd.get_command(ctx, name)
+            walk(sub, sub.context_class(sub, info_name=name, parent=ctx))
+
+    group = typer.main.get_command(app)
+    walk(group, group.context_class(group, info_name="textladder"))
+    assert {"--split-col", "--min-confidence", "--engine", "--threads"} <= flags  # the walk reaches them
+    pages = [p for p in PAGES if p.name not in ("BENCHMARKS.md", "RELIABILITY.md")]
+    named = {(flag, page.name) for page in pages for code in re.findall(r"`([^`\n]+)`", page.read_text())
+             for flag in re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", code)}
+    assert len(named) > 100
+    assert sorted(f"{flag} ({page})" for flag, page in named if flag not in flags) == []
