@@ -67,7 +67,8 @@ def diversity(runs: list[Run]) -> list[dict]:
     if len(preds) < 2:
         return []
     first = next(iter(preds.values()))[0]
-    from textladder.runs import encode, run_split
+    from textladder.data.dataset import encode
+    from textladder.runs import run_split
 
     y = encode(run_split(first, "val")[0].labels, first.classes)
     best = max(preds, key=lambda n: (preds[n][1] == y).mean())

@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 from _common import machine, print_table
 
-from textladder.runs import encode, run_test_split
+from textladder.data.dataset import encode
+from textladder.runs import run_test_split
 from textladder.runs import Run
 
 

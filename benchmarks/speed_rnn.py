@@ -29,7 +29,7 @@ from textladder.data import SplitConfig, load_dataset, make_split  # noqa: E402
 from textladder.models import build  # noqa: E402
 from textladder.text.tokenize import tokenize  # noqa: E402
 from textladder.text.vocab import Vocab  # noqa: E402
-from textladder.runs import encode  # noqa: E402
+from textladder.data.dataset import encode  # noqa: E402
 
 SEQ_LEN, EMB, HIDDEN, BATCH = 80, 100, 64, 64
 

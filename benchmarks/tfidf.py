@@ -22,7 +22,7 @@ from sklearn.svm import LinearSVC
 
 from textladder.data import SplitConfig, load_dataset, make_split
 from textladder.models import build
-from textladder.runs import encode
+from textladder.data.dataset import encode
 
 
 def main() -> None:

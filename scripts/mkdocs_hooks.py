@@ -27,7 +27,18 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
-def _section(cmd, ctx, path: list[str], out: list[str]) -> None:  # noqa: ANN001 - typer's own (vendored) click types
+def _walk(cmd, ctx, path: list[str]):  # noqa: ANN001 - typer's own (vendored) click types
+    """``(path, command, context)`` of ``cmd`` and of every command under it, in the order ``--help``
+    lists them."""
+    yield path, cmd, ctx
+    for sub_name in cmd.list_commands(ctx) if hasattr(cmd, "list_commands") else []:
+        sub = cmd.get_command(ctx, sub_name)
+        if sub is not None and not sub.hidden:
+            yield from _walk(sub, sub.context_class(sub, info_name=sub_name, parent=ctx), path + [sub_name])
+
+
+def _section(cmd, ctx, path: list[str], out: list[str]) -> None:  # noqa: ANN001
+    """One command's section: its usage, help, arguments and options."""
     name = " ".join(path)
     level = "#" * min(len(path) + 1, 4)
     out.append(f"{level} `{name}`\n")
@@ -53,12 +64,6 @@ def _section(cmd, ctx, path: list[str], out: list[str]) -> None:  # noqa: ANN001
             flags, text = record
             out.append(f"| `{_cell(flags)}` | {_cell(_plain(text))} |")
         out.append("")
-    if hasattr(cmd, "list_commands"):  # a group: its commands, in the order `--help` lists them
-        for sub_name in cmd.list_commands(ctx):
-            sub = cmd.get_command(ctx, sub_name)
-            if sub is None or sub.hidden:
-                continue
-            _section(sub, sub.context_class(sub, info_name=sub_name, parent=ctx), path + [sub_name], out)
 
 
 def cli_reference() -> str:
@@ -68,30 +73,20 @@ def cli_reference() -> str:
     from textladder.cli import app
 
     group = typer.main.get_command(app)
-    ctx = group.context_class(group, info_name="textladder")
+    commands = list(_walk(group, group.context_class(group, info_name="textladder"), ["textladder"]))
     out = ["# Command-line reference\n",
            "Generated from the commands' own help when the site is built: what `textladder COMMAND --help` "
            "prints, as tables. Each command parses its flags and calls one function of the "
            "[Python API](api.md).\n"]
     out.append("| command | what it does |\n|---|---|")
-    for path, cmd in _commands(group, ctx, ["textladder"]):
-        name = " ".join(path)
-        out.append(f"| [`{name}`](#{name.replace(' ', '-')}) | {_cell(_plain(cmd.help).split(chr(10) + chr(10))[0])} |")
+    for path, cmd, _ in commands:
+        if not hasattr(cmd, "list_commands"):  # the commands themselves, not their groups
+            name, first = " ".join(path), _plain(cmd.help).split("\n\n")[0]
+            out.append(f"| [`{name}`](#{name.replace(' ', '-')}) | {_cell(first)} |")
     out.append("")
-    _section(group, ctx, ["textladder"], out)
+    for path, cmd, ctx in commands:
+        _section(cmd, ctx, path, out)
     return "\n".join(out) + "\n"
-
-
-def _commands(cmd, ctx, path: list[str]):  # noqa: ANN001
-    """Every leaf command under ``cmd``, with its path, in the order ``--help`` lists them."""
-    for sub_name in cmd.list_commands(ctx):
-        sub = cmd.get_command(ctx, sub_name)
-        if sub is None or sub.hidden:
-            continue
-        if hasattr(sub, "list_commands"):
-            yield from _commands(sub, sub.context_class(sub, info_name=sub_name, parent=ctx), path + [sub_name])
-        else:
-            yield path + [sub_name], sub
 
 
 def on_files(files, config):  # noqa: ANN001 - MkDocs' hook signature

@@ -180,7 +180,7 @@ def test_a_checkpoint_write_that_fails_leaves_the_previous_one(tmp_path):
 def test_resume_from_a_truncated_checkpoint_starts_over(data, tmp_path, caplog):
     import torch
 
-    from textladder.runs import CHECKPOINTS
+    from textladder.layout import CHECKPOINTS
 
     cfg = RunConfig(model="lstm", params={"epochs": 2, "min_count": 1, "hidden": 8, "embedding_dim": 8},
                     data=DataConfig(path=str(data)))

@@ -14,8 +14,10 @@ from typer.testing import CliRunner
 
 from textladder.cli import app
 from textladder.config import DataConfig, RunConfig
-from textladder.runs import CHECKPOINTS, Run, list_runs
-from textladder.training import Interrupted, train
+from textladder.layout import CHECKPOINTS
+from textladder.runs import Run, list_runs
+from textladder.errors import Interrupted
+from textladder.training import train
 
 runner = CliRunner()
 TINY = {"hidden": 16, "embedding_dim": 16, "head": [16], "epochs": 3, "batch_size": 32, "lr": 0.01}

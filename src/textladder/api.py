@@ -478,7 +478,7 @@ def temporaries(runs: str | Path = "runs", remove: bool = False) -> list[Path]:
     """Temporaries and locks left in a runs folder by commands that no longer run (``remove``: delete them),
     as ``textladder runs`` lists them and ``--clean`` deletes them."""
     from textladder.files import remove_stale, stale_temporaries
-    from textladder.runs import CHECKPOINTS
+    from textladder.layout import CHECKPOINTS
 
     folders = [Path(runs), Path(runs) / CHECKPOINTS]
     return [p for f in folders for p in (remove_stale(f) if remove else stale_temporaries(f))]

@@ -56,7 +56,8 @@ from textladder.climbing import ClimbResult, ClimbStep, duration
 from textladder.climbing import climb as run_climb
 from textladder.ensembles import EnsembleSpec, build_spec
 from textladder.models import get, make_params
-from textladder.runs import OOF_PREDICTIONS, Run, load_data
+from textladder.layout import OOF_PREDICTIONS
+from textladder.runs import Run, load_data
 from textladder.training import train
 from textladder.tuning import refit_config, search
 

@@ -16,8 +16,8 @@ from textladder.errors import RunError
 from textladder.files import atomic_folder, lock
 from textladder.layout import METRICS
 from textladder.metrics import metrics, write_artifacts
-from textladder.prediction import labelled_rows, run_test_split, score
-from textladder.runs import load_data
+from textladder.prediction import labelled_rows, score
+from textladder.runs import load_data, run_test_split
 
 
 def rows_to_score(run, data: str | Path | None = None, label_col: str | None = None, text_col: str | None = None,

@@ -49,7 +49,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from textladder.layout import CHECKSUMS, LOCK_PREFIX, TMP_PREFIX
-from textladder.errors import RunError, TextladderError, is_disk_full  # noqa: F401 (is_disk_full: re-exported)
+from textladder.errors import RunError, TextladderError, is_disk_full
 
 log = logging.getLogger("textladder")
 

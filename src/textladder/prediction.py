@@ -16,12 +16,12 @@ import numpy as np
 import pandas as pd
 
 from textladder.calibration import check_abstention
-from textladder.data.dataset import Dataset, feature_column, load_dataset, resolve_columns
+from textladder.data.dataset import Dataset, encode, feature_column, load_dataset, resolve_columns
 from textladder.data.reader import LINE, columns_of, iter_chunks, parquet_module
 from textladder.errors import DataError, TextladderError, option
 from textladder.files import atomic_file, atomic_folder, lock
 from textladder.models.base import checked_proba
-from textladder.runs import Run, encode, predictions_frame, run_split, run_test_split  # noqa: F401 (re-exported)
+from textladder.runs import Run, predictions_frame
 
 log = logging.getLogger("textladder")
 

@@ -29,13 +29,13 @@ from pydantic import ValidationError
 from textladder.calibration import UNCERTAIN, apply_temperature, calibrate, calibration_metrics
 from textladder.config import DataConfig, RunConfig
 from textladder.data import Dataset, load_dataset
-from textladder.data.dataset import combined_sha256, corrected, encode, join_parts  # noqa: F401 (encode: re-exported)
+from textladder.data.dataset import combined_sha256, corrected, encode, join_parts
 from textladder.errors import RunError, TextladderError
 from textladder.files import atomic_folder, sha256_file, verify_checksums, write_checksums, write_json
 from textladder.metrics import metrics, summary_line, write_artifacts
 from textladder.models import get, load_folder, make_params
-from textladder.layout import (  # noqa: F401 (the run folder's names, re-exported)
-    CHECKPOINTS, CONFIG, HISTORY, LABELS, METRICS, MODEL_DIR, OOF_PREDICTIONS, RUNG_FILE, SEARCH_DIR, SPLIT,
+from textladder.layout import (
+    CONFIG, HISTORY, LABELS, METRICS, MODEL_DIR, OOF_PREDICTIONS, RUNG_FILE, SEARCH_DIR, SPLIT,
     TEST_PREDICTIONS, VAL_PREDICTIONS)
 from textladder.viz.plots import learning_curve_png
 

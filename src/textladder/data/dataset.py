@@ -203,7 +203,7 @@ def load_dataset(
                            "it cannot also be the split column")
     receipt = Receipt()
     table = read_table(p, on_progress=on_progress, receipt=receipt)
-    line_kind = numbering(p)
+    line_kind = numbering(p, kind)
     n = len(table)
     where = lambda i: {line_kind: int(table[LINE].iat[i])}  # noqa: E731
 

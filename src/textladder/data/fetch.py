@@ -24,8 +24,8 @@ from pathlib import Path
 from textladder.data.dataset import file_sha256
 from textladder.data.formats import HAPPYDB, Format, detect
 from textladder.data.reader import columns_of
-from textladder.errors import DataError, TextladderError
-from textladder.files import atomic_file, is_disk_full, lock
+from textladder.errors import DataError, TextladderError, is_disk_full
+from textladder.files import atomic_file, lock
 
 
 @dataclass(frozen=True)

@@ -459,10 +459,11 @@ def estimated_rows(path: str | Path, sample: int = 200_000) -> int:
     return max(records - 1, 0)
 
 
-def numbering(path: str | Path) -> str:
+def numbering(path: str | Path, kind: str | None = None) -> str:
     """How messages and ids count a file's records: ``"row"`` for Parquet and for a DataFrame the API saved
-    (:func:`textladder.data.frames.is_saved_frame`), ``"line"`` for CSV (the line a record starts on)."""
-    return "row" if file_kind(path) == "parquet" or is_saved_frame(path) else "line"
+    (:func:`textladder.data.frames.is_saved_frame`), ``"line"`` for CSV (the line a record starts on).
+    ``kind``: :func:`file_kind` of ``path`` when the caller has it already (else the file's head is read)."""
+    return "row" if (kind or file_kind(path)) == "parquet" or is_saved_frame(path) else "line"
 
 
 def iter_chunks(
