@@ -11,8 +11,17 @@ trap 'rm -rf "$work"' EXIT
 .venv/bin/python -m build -q --outdir "$work/dist" . >/dev/null
 .venv/bin/python -m twine check --strict "$work"/dist/*
 wheel=$(ls "$work"/dist/*.whl)
-unzip -l "$wheel" | grep -q "presets/quick.toml" || { echo "the wheel lacks the presets" >&2; exit 1; }
-unzip -l "$wheel" | grep -q "licenses/LICENSE\|LICENSE" || { echo "the wheel lacks the licence" >&2; exit 1; }
+# The wheel's file list, read by Python rather than `unzip -l | grep -q`: under pipefail, grep -q leaving
+# early can kill unzip with SIGPIPE and fail the check at random.
+.venv/bin/python - "$wheel" <<'PY'
+import sys, zipfile
+names = zipfile.ZipFile(sys.argv[1]).namelist()
+licence = ("dist-info/licenses/LICENSE", "dist-info/LICENSE")
+for what, found in (("the presets", "textladder/presets/quick.toml" in names),
+                    ("the licence", any(n.endswith(licence) for n in names))):
+    if not found:
+        sys.exit(f"the wheel lacks {what}")
+PY
 python3 -m venv "$work/core"
 "$work/core/bin/python" -m pip install -q --disable-pip-version-check "$wheel"
 echo "core environment: $(du -sh "$work/core" | cut -f1) (without bytecode: $(du -sh --exclude=__pycache__ "$work/core" | cut -f1))"
