@@ -80,3 +80,32 @@ def test_frozen_layers_keep_the_lower_encoder_as_pretrained(tiny_encoder):
     too_many._prepare(None, None)
     with pytest.raises(TextladderError, match="the encoder has only"):
         too_many._build_net(3)
+
+
+def test_layer_decay_gives_each_lower_layer_a_smaller_learning_rate(data, tmp_path, tiny_encoder):
+    from textladder.loop import LitClassifier, LoopConfig
+    from textladder.models import build
+
+    model = build("transformer", {"encoder": str(tiny_encoder), "layer_decay": 0.5, "frozen_layers": 1})
+    model._prepare(None, None)
+    net = model._build_net(3)
+    groups = net.param_groups(1e-3)
+    rate = {id(p): g["lr"] for g in groups for p in g["params"]}
+    assert len(rate) == sum(p.requires_grad for p in net.parameters())  # every trainable one, once
+    named = dict(net.named_parameters())
+    n_layers = len(net.encoder.encoder.layer)
+    assert {rate[id(p)] for n, p in named.items() if n.startswith("out.")} == {1e-3}
+    top = f"encoder.encoder.layer.{n_layers - 1}."
+    assert {rate[id(p)] for n, p in named.items() if n.startswith(top)} == {1e-3 * 0.5}
+    assert not any(n.startswith(("encoder.embeddings", "encoder.encoder.layer.0.")) and id(p) in rate
+                   for n, p in named.items())  # frozen: in no group
+    # The optimiser keeps the groups' rates, and the warm-up schedule scales them alike.
+    lit = LitClassifier(net, 3, LoopConfig(lr=1e-3, optimizer="adamw"))
+    assert sorted(g["lr"] for g in lit.configure_optimizers().param_groups) == sorted(g["lr"] for g in groups)
+    # Without decay, one group as before (a resumed run's optimiser state still fits).
+    plain = build("transformer", {"encoder": str(tiny_encoder)})
+    plain._prepare(None, None)
+    assert len(LitClassifier(plain._build_net(3), 3, LoopConfig(optimizer="adamw")).configure_optimizers()
+               .param_groups) == 1
+    run = Run.open(train(cfg(data, tiny_encoder, layer_decay=0.8, epochs=1), tmp_path / "runs"))
+    assert run.load_model().params.layer_decay == 0.8 and run.metrics["val"]["accuracy"] > 0

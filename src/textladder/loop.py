@@ -137,7 +137,10 @@ class LitClassifier(pl.LightningModule):
 
     def configure_optimizers(self):
         cfg = self.config
-        params = [p for p in self.parameters() if p.requires_grad]
+        # A net may split its parameters into groups of their own learning rates (the transformer's
+        # layer-wise decay); the schedule below then scales every group alike.
+        groups = getattr(self.net, "param_groups", None)
+        params = groups(cfg.lr) if groups else [p for p in self.parameters() if p.requires_grad]
         if cfg.optimizer == "adamw":
             opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         else:

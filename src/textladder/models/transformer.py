@@ -50,6 +50,8 @@ class TransformerParams(LoopParams):
     batch_size: int = Field(32, ge=1)
     accumulate: int = Field(1, ge=1, description="batches per optimiser step (gradient accumulation)")
     dropout: float = Field(0.1, ge=0, lt=1, description="dropout before the output layer")
+    layer_decay: float = Field(1.0, gt=0, le=1, description="layer-wise learning-rate decay: the output layer "
+                               "trains at lr, each encoder layer below at this factor times the one above")
     frozen_layers: int = Field(0, ge=0, description="keep the embeddings and this many lower encoder layers as "
                                                     "pretrained (fewer FLOPs per step: no gradients below them)")
 
@@ -70,11 +72,28 @@ def head_and_tail(ids: list[int], limit: int) -> list[int]:
 
 
 class TransformerNet(nn.Module):
-    def __init__(self, encoder: nn.Module, n_classes: int, dropout: float, extra_dim: int = 0):
+    def __init__(self, encoder: nn.Module, n_classes: int, dropout: float, extra_dim: int = 0,
+                 layer_decay: float = 1.0):
         super().__init__()
         self.encoder = encoder
         self.drop = nn.Dropout(dropout)
         self.out = nn.Linear(encoder.config.hidden_size + extra_dim, n_classes)
+        self.layer_decay = layer_decay
+
+    def param_groups(self, lr: float) -> list:
+        """The optimiser's parameter groups: the output layer at ``lr``, the top encoder layer at ``lr *
+        layer_decay``, each layer below at ``layer_decay`` times the one above, the embeddings lowest
+        (Howard and Ruder, 2018; Clark et al., 2020)."""
+        if self.layer_decay == 1:
+            return [p for p in self.parameters() if p.requires_grad]
+        layers = list(self.encoder.encoder.layer)
+        depth = len(layers) + 1
+        tiers = [([*self.out.parameters()], 0), ([*self.encoder.embeddings.parameters()], depth)]
+        tiers += [([*layer.parameters()], depth - 1 - i) for i, layer in enumerate(layers)]
+        seen = {id(p) for params, _ in tiers for p in params}
+        tiers.append(([p for p in self.parameters() if id(p) not in seen], 0))  # anything else: at lr
+        return [{"params": trainable, "lr": lr * self.layer_decay ** tier}
+                for params, tier in tiers if (trainable := [p for p in params if p.requires_grad])]
 
     def forward(self, batch) -> torch.Tensor:
         ids = batch["ids"]
@@ -167,7 +186,8 @@ class Transformer(NeuralClassifier):
                                       f"{len(layers)} layers")
             for module in [encoder.embeddings, *layers[:self.params.frozen_layers]]:
                 module.requires_grad_(False)
-        return TransformerNet(encoder.train(), n_classes, self.params.dropout, self.extra_dim)
+        return TransformerNet(encoder.train(), n_classes, self.params.dropout, self.extra_dim,
+                              self.params.layer_decay)
 
     def _loop_config(self):
         p = self.params
