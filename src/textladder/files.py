@@ -236,14 +236,6 @@ def _read_lock(path: Path) -> dict | None:
         return None
 
 
-def lock_holder(target: str | Path) -> dict | None:
-    """The live holder of ``target``'s lock (``pid``, ``host``, ``command``, ``since``), else None."""
-    info = _read_lock(_lock_path(Path(target)))
-    if info and info.get("host") == socket.gethostname() and pid_alive(int(info.get("pid", 0))):
-        return info
-    return None
-
-
 @contextmanager
 def lock(target: str | Path, what: str = "") -> Iterator[None]:
     """Hold an exclusive lock on ``target`` (a file or folder that need not exist yet) while the block
