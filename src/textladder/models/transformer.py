@@ -6,7 +6,8 @@ all-MiniLM-L6-v2, ``encoder`` for any local Hugging Face folder) -> mean of the 
 the real tokens (MiniLM's own pooling) -> (+ the period one-hot) -> dropout -> a linear layer.
 
 It trains in the same Lightning loop as every neural rung, with AdamW, a linear warm-up over
-``warmup`` of the optimiser steps then linear decay to zero, gradient accumulation
+``warmup`` of the optimiser steps then linear decay to zero, layer-wise learning-rate decay
+(``layer_decay``, off by default: on SST-5 it lost about a point), gradient accumulation
 (``accumulate``), mixed precision on a GPU (bf16 where supported), class weights from
 ``--balance class-weight``, and Lightning's ``accelerator`` / ``devices`` / ``strategy`` passed
 through: ``--devices 4 --strategy ddp`` trains on four GPUs (or processes) with no code change.
