@@ -352,6 +352,8 @@ def test_a_dataframe_is_data_as_a_file_is(tmp_path):
         textladder.train(pd.DataFrame({0: ["a"], "label": ["b"]}), out=out)
     with pytest.raises(TextladderError, match="a file path or a pandas DataFrame, not list"):
         textladder.train(["my dog"], out=out)
+    with pytest.raises(TextladderError, match="column 'tags' holds lists or dicts"):
+        textladder.train(pd.DataFrame({"text": ["a", "b"], "label": ["x", "y"], "tags": ["t", ["u", "v"]]}), out=out)
     assert not list((out / "data").glob(".tmp-*"))
 
 

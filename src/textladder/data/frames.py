@@ -58,7 +58,10 @@ def saved_frame(frame: pd.DataFrame, runs: str | Path) -> Path:
     if dupes:
         raise TextladderError(f"the DataFrame has two columns named {dupes[0]!r}")
 
-    nested = [c for c in frame.columns if frame[c].dtype == object and frame[c].map(lambda v: isinstance(v, list | tuple | dict | set)).any()]
+    def holds_collections(column: pd.Series) -> bool:
+        return column.dtype == object and column.map(lambda v: isinstance(v, list | tuple | dict | set)).any()
+
+    nested = [c for c in frame.columns if holds_collections(frame[c])]
     if nested:
         raise TextladderError(f"the DataFrame's column {nested[0]!r} holds lists or dicts, not one value per row "
                               "(flatten or join the column first)")
