@@ -55,8 +55,8 @@ from textladder.errors import TextladderError
 from textladder.climbing import ClimbResult, ClimbStep, duration
 from textladder.climbing import climb as run_climb
 from textladder.ensembles import EnsembleSpec, build_spec
-from textladder.models import get, make_params
 from textladder.layout import OOF_PREDICTIONS
+from textladder.models import get, make_params
 from textladder.runs import Run, load_data
 from textladder.training import train
 from textladder.tuning import refit_config, search

@@ -23,12 +23,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from textladder.choices import VOTES, Vote, check
 from textladder.config import RunConfig
+from textladder.data.dataset import encode
 from textladder.errors import TextladderError, option
 from textladder.files import lock
 from textladder.layout import CONFIG, MODEL_DIR, OOF_PREDICTIONS
 from textladder.models.base import checked_proba
 from textladder.models.voting import Ensemble, Stacker, combine
-from textladder.data.dataset import encode
 from textladder.runs import Run, list_runs, new_run_name, run_split, write_run
 
 log = logging.getLogger("textladder")

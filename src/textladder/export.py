@@ -20,8 +20,8 @@ import pandas as pd
 
 from textladder.errors import TextladderError
 from textladder.files import lock, write_checksums
-from textladder.models.base import checked_proba
 from textladder.layout import MODEL_DIR
+from textladder.models.base import checked_proba
 from textladder.runs import Run
 
 log = logging.getLogger("textladder")

@@ -21,12 +21,12 @@ from textladder.balance import balanced_weights, counts, resample_indices
 from textladder.choices import RESAMPLING
 from textladder.config import RunConfig, resolve
 from textladder.data import split_dataset
+from textladder.data.dataset import encode
 from textladder.errors import Interrupted, TextladderError, flag, is_disk_full
 from textladder.files import disk_full, lock, write_json
+from textladder.layout import CHECKPOINTS, CONFIG
 from textladder.metrics import metrics
 from textladder.models import TrainingContext, make_params
-from textladder.data.dataset import encode
-from textladder.layout import CHECKPOINTS, CONFIG
 from textladder.runs import Run, load_data, new_run_name, predictions_frame, write_run
 
 log = logging.getLogger("textladder")

@@ -35,12 +35,12 @@ import numpy as np
 from textladder.choices import check
 from textladder.config import RunConfig, resolve
 from textladder.data import split_dataset
+from textladder.data.dataset import encode
 from textladder.engine import task_error
 from textladder.errors import TextladderError
 from textladder.files import atomic_file, lock, write_json
 from textladder.layout import HISTORY, SEARCH_DIR, STUDIES
 from textladder.models import TextClassifier, TrainingContext, make_params
-from textladder.data.dataset import encode
 from textladder.runs import Run, load_data
 from textladder.training import cross_validate, fit_and_score, resampled, train
 from textladder.viz.plots import search_history_png, search_importance_png
